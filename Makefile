@@ -1,0 +1,52 @@
+# One Makefile for people and CI. Every target creates .venv from the pinned
+# constraints (requirements.lock) when it is missing or older than them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint format bench bench-quick redis-server lock clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+# Loads the bundled demo sales when the store is empty, trains the demo
+# products that have no active model, then serves on 127.0.0.1:8000.
+# Without SALESCAST_ADMIN_TOKEN a random token is generated and printed.
+run: $(STAMP)
+	@token="$${SALESCAST_ADMIN_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))')}"; \
+	echo "salescast admin token: $$token  (send as: Authorization: Bearer $$token)"; \
+	export SALESCAST_ADMIN_TOKEN="$$token"; \
+	$(BIN)/salescast demo && exec $(BIN)/salescast serve
+
+# The tests start and stop their own redis-server on a free loopback port;
+# this only makes sure the binary is there.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server (Debian package)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@# Debian's package starts a system service on 6379; the tests never use it.
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: $(STAMP) redis-server lint
+	$(BIN)/python -m pytest
+
+# Rewrites requirements.lock from what is installed in .venv now.
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^salescast' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build src/*.egg-info

@@ -1,0 +1,104 @@
+"""The one Settings object, read from SALESCAST_* environment variables and `.env`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """Raised when a setting has a bad value; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Every knob of salescast. Built once by the entry point and passed down.
+
+    Nothing reads settings at import time: `create_app(settings)` and the CLI
+    build their own, so tests can run apps with different settings side by side.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="SALESCAST_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # --- store
+    database_url: str = "sqlite:///./salescast.db"
+
+    # --- HTTP server
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    admin_token: SecretStr | None = None
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+
+    # --- Redis (L2); unset URL and host means in-process cache only
+    redis_url: SecretStr | None = None
+    redis_host: str | None = None
+    redis_port: int = Field(default=6379, ge=1, le=65535)
+    redis_db: int = Field(default=0, ge=0)
+    redis_socket_timeout_seconds: float = Field(default=0.25, gt=0, le=30)
+    redis_connect_timeout_seconds: float = Field(default=0.25, gt=0, le=30)
+    redis_max_connections: int = Field(default=50, ge=1, le=10_000)
+
+    # --- cache
+    cache_prefix: str = Field(default="salescast", min_length=1, max_length=64)
+    cache_ttl_model_seconds: int = Field(default=21_600, ge=1)
+    cache_ttl_prediction_seconds: int = Field(default=3_600, ge=1)
+    cache_ttl_data_seconds: int = Field(default=600, ge=1)
+    cache_l1_max_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
+    cache_secret: SecretStr | None = None
+    warmup_on_startup: bool = True
+    warmup_max_products: int = Field(default=50, ge=0)
+
+    # --- forecasting
+    holidays_country: str | None = Field(default=None, min_length=2, max_length=3)
+    interval_width: float = Field(default=0.8, gt=0, lt=1)
+    seasonality_mode: Literal["additive", "multiplicative"] = "additive"
+    yearly_seasonality: Literal["auto", "on", "off"] = "auto"
+    weekly_seasonality: Literal["auto", "on", "off"] = "auto"
+    min_history_days: int = Field(default=60, ge=14)
+    holdout_days: int = Field(default=28, ge=7)
+    uncertainty_samples: int = Field(default=1000, ge=0, le=5000)
+    train_jobs: int = Field(default=1, ge=1, le=64)
+    default_horizon_days: int = Field(default=30, ge=1, le=730)
+
+    @field_validator("holidays_country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        import holidays  # imported here: it is slow and only needed to validate
+
+        code = value.upper()
+        if code not in holidays.list_supported_countries():
+            raise ValueError(f"unknown country code {value!r} (use an ISO code such as US or BR)")
+        return code
+
+    @property
+    def redis_configured(self) -> bool:
+        return self.redis_url is not None or self.redis_host is not None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings from the environment, turning validation errors into one message.
+
+    The message names the environment variable (``SALESCAST_REDIS_PORT``) rather
+    than the field, since that is what the operator typed.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]  # pydantic accepts field kwargs
+    except ValidationError as exc:
+        raise SettingsError(describe_settings_error(exc)) from None
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        parts.append(f"SALESCAST_{field.upper()}: {err['msg']} (got {err.get('input')!r})")
+    return "invalid setting " + "; ".join(parts)
