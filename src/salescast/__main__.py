@@ -1,0 +1,5 @@
+"""`python -m salescast` runs the command line."""
+
+from salescast.cli.main import main
+
+main()

@@ -1,0 +1,24 @@
+"""FastAPI dependencies that hand route handlers the objects the app was built with."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from salescast.api.jobs import JobManager
+from salescast.service import SalescastService
+
+
+def get_service(request: Request) -> SalescastService:
+    service: SalescastService = request.app.state.service
+    return service
+
+
+def get_jobs(request: Request) -> JobManager:
+    jobs: JobManager = request.app.state.jobs
+    return jobs
+
+
+Service = Annotated[SalescastService, Depends(get_service)]
+Jobs = Annotated[JobManager, Depends(get_jobs)]

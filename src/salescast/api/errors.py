@@ -1,0 +1,79 @@
+"""Domain errors to HTTP answers in one place: JSON `{"detail": ...}`, never a 500."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from salescast.forecasting import (
+    InsufficientHistoryError,
+    ModelVersionNotFoundError,
+    NoActiveModelError,
+)
+from salescast.forecasting.model_codec import ModelDecodeError
+from salescast.store import ProductNotFoundError
+from salescast.store.ingest import IngestError
+
+logger = logging.getLogger("salescast.api")
+
+
+class UploadTooLargeError(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"upload larger than the limit of {limit} bytes (SALESCAST_MAX_UPLOAD_BYTES)"
+        )
+
+
+class BadUploadError(Exception):
+    """An upload that is not even a table (wrong content type, JSON that does not parse)."""
+
+
+def _detail(code: int, message: str) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=code)
+
+
+async def _not_found(_: Request, exc: Exception) -> JSONResponse:
+    return _detail(status.HTTP_404_NOT_FOUND, str(exc))
+
+
+async def _no_model(_: Request, exc: Exception) -> JSONResponse:
+    return _detail(status.HTTP_409_CONFLICT, str(exc))
+
+
+async def _too_little_history(_: Request, exc: Exception) -> JSONResponse:
+    return _detail(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+
+
+async def _too_large(_: Request, exc: Exception) -> JSONResponse:
+    return _detail(status.HTTP_413_CONTENT_TOO_LARGE, str(exc))
+
+
+async def _bad_upload(_: Request, exc: Exception) -> JSONResponse:
+    return _detail(status.HTTP_400_BAD_REQUEST, str(exc))
+
+
+async def _ingest_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, IngestError)
+    problems = [{"line": p.line, "column": p.column, "reason": p.reason} for p in exc.problems]
+    detail = {"message": str(exc).splitlines()[0], "total": exc.total, "problems": problems}
+    return JSONResponse({"detail": detail}, status_code=status.HTTP_400_BAD_REQUEST)
+
+
+async def _corrupt_model(_: Request, exc: Exception) -> JSONResponse:
+    # A stored model that does not decode is our fault, not the caller's: say so
+    # plainly with 503 and log it, rather than a bare 500.
+    logger.error("stored model failed to decode: %s", exc)
+    return _detail(status.HTTP_503_SERVICE_UNAVAILABLE, "the stored model could not be read")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProductNotFoundError, _not_found)
+    app.add_exception_handler(ModelVersionNotFoundError, _not_found)
+    app.add_exception_handler(NoActiveModelError, _no_model)
+    app.add_exception_handler(InsufficientHistoryError, _too_little_history)
+    app.add_exception_handler(UploadTooLargeError, _too_large)
+    app.add_exception_handler(BadUploadError, _bad_upload)
+    app.add_exception_handler(IngestError, _ingest_error)
+    app.add_exception_handler(ModelDecodeError, _corrupt_model)

@@ -1,0 +1,58 @@
+"""Forecasts from a product's active model, with ETag revalidation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from salescast.api.dependencies import Service
+from salescast.api.schemas import ErrorResponse, ForecastResponse
+from salescast.forecasting import NoActiveModelError
+from salescast.forecasting.prediction import MAX_HORIZON_DAYS
+
+router = APIRouter(tags=["forecasts"])
+
+
+def forecast_etag(product_id: str, version: int, horizon: int, interval: float) -> str:
+    """Names the forecast by what determines it: a new active version changes the tag."""
+    return f'"{product_id}.v{version}.h{horizon}.i{interval:g}"'
+
+
+@router.get(
+    "/products/{product_id}/forecast",
+    response_model=ForecastResponse,
+    responses={
+        304: {"description": "unchanged since the ETag sent in If-None-Match"},
+        404: {"model": ErrorResponse},
+        409: {"model": ErrorResponse, "description": "the product has no trained model"},
+    },
+)
+def get_forecast(
+    product_id: str,
+    request: Request,
+    response: Response,
+    service: Service,
+    horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON_DAYS, description="days ahead")] = 30,
+    interval: Annotated[
+        float | None, Query(gt=0, lt=1, description="width of the uncertainty interval")
+    ] = None,
+) -> ForecastResponse | Response:
+    """Daily forecast after the end of the active model's training window."""
+    width = service.settings.interval_width if interval is None else interval
+    version = service.registry.get_active_version(product_id)
+    if version is None:
+        raise NoActiveModelError(product_id)
+    etag = forecast_etag(product_id, version, horizon, width)
+    if etag in _if_none_match(request):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+    forecast = service.predict_sales(product_id, horizon, width)
+    # The forecast may come from a version activated after the check above;
+    # the tag must name the version the body really came from.
+    response.headers["ETag"] = forecast_etag(product_id, forecast["model_version"], horizon, width)
+    return ForecastResponse.model_validate(forecast)
+
+
+def _if_none_match(request: Request) -> set[str]:
+    header = request.headers.get("if-none-match", "")
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}

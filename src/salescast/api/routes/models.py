@@ -1,0 +1,45 @@
+"""Model versions of a product: list, promote, roll back."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from salescast.api.auth import AdminOnly
+from salescast.api.dependencies import Service
+from salescast.api.schemas import ErrorResponse, ModelVersionModel
+from salescast.forecasting import ModelVersionInfo
+
+router = APIRouter(tags=["models"])
+
+
+def to_model(info: ModelVersionInfo) -> ModelVersionModel:
+    return ModelVersionModel(**vars(info))
+
+
+@router.get(
+    "/products/{product_id}/models",
+    response_model=list[ModelVersionModel],
+    responses={404: {"model": ErrorResponse}},
+)
+def list_models(product_id: str, service: Service) -> list[ModelVersionModel]:
+    """Versions with created time, data window, metrics, and which one is active."""
+    return [to_model(info) for info in service.list_models(product_id)]
+
+
+@router.post(
+    "/products/{product_id}/models/{version}/activate",
+    response_model=ModelVersionModel,
+    dependencies=AdminOnly,
+    responses={
+        401: {"model": ErrorResponse},
+        403: {"model": ErrorResponse},
+        404: {"model": ErrorResponse},
+    },
+)
+def activate_model(
+    product_id: str, version: Annotated[int, Path(ge=1)], service: Service
+) -> ModelVersionModel:
+    """Make an existing version active (promote or roll back)."""
+    return to_model(service.activate_model(product_id, version))

@@ -1,0 +1,49 @@
+"""Product listing and sales history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from salescast.api.dependencies import Service
+from salescast.api.schemas import (
+    ErrorResponse,
+    ProductModel,
+    SalesHistoryResponse,
+    SalesPointModel,
+)
+
+router = APIRouter(tags=["products"])
+
+
+@router.get("/products", response_model=list[ProductModel])
+def list_products(service: Service) -> list[ProductModel]:
+    """Products with their number of sales days, first/last date and active model version."""
+    return [ProductModel(**vars(p)) for p in service.store.list_products()]
+
+
+@router.get(
+    "/products/{product_id}/sales",
+    response_model=SalesHistoryResponse,
+    responses={404: {"model": ErrorResponse}},
+)
+def get_sales(
+    product_id: str,
+    service: Service,
+    start: Annotated[dt.date | None, Query(description="first day, inclusive")] = None,
+    end: Annotated[dt.date | None, Query(description="last day, inclusive")] = None,
+    freq: Annotated[Literal["D", "W", "M"], Query(description="day, ISO week or month")] = "D",
+) -> SalesHistoryResponse:
+    """Sales history of one product, summed per day, week (Monday) or month (first day)."""
+    if start is not None and end is not None and start > end:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "start is after end")
+    data_version = service.store.get_data_version(product_id)
+    points = service.store.get_history(product_id, start=start, end=end, freq=freq)
+    return SalesHistoryResponse(
+        product_id=product_id,
+        freq=freq,
+        data_version=data_version,
+        points=[SalesPointModel(date=p.date, quantity=p.quantity) for p in points],
+    )

@@ -1,0 +1,83 @@
+"""Training one product now, or many in a background job."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException, status
+
+from salescast.api.auth import AdminOnly
+from salescast.api.dependencies import Jobs, Service
+from salescast.api.jobs import Job
+from salescast.api.routes.models import to_model
+from salescast.api.schemas import (
+    ErrorResponse,
+    JobModel,
+    ModelVersionModel,
+    TrainingSummaryModel,
+    TrainRequest,
+)
+
+router = APIRouter(tags=["training"])
+
+_ADMIN_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorResponse},
+    403: {"model": ErrorResponse},
+}
+
+
+@router.post(
+    "/products/{product_id}/train",
+    response_model=ModelVersionModel,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=AdminOnly,
+    responses={
+        **_ADMIN_ERRORS,
+        404: {"model": ErrorResponse},
+        422: {"model": ErrorResponse, "description": "too little history to train"},
+    },
+)
+def train_product(product_id: str, service: Service) -> ModelVersionModel:
+    """Train, store a new version and make it active; returns the version and its metrics."""
+    return to_model(service.train_product(product_id))
+
+
+@router.post(
+    "/train",
+    response_model=JobModel,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=AdminOnly,
+    responses={**_ADMIN_ERRORS, 404: {"model": ErrorResponse}},
+)
+def train_many(
+    service: Service, jobs: Jobs, request: Annotated[TrainRequest | None, Body()] = None
+) -> JobModel:
+    """Start training all (or the listed) products as a background job; poll /jobs/{id}."""
+    ids = request.product_ids if request and request.product_ids else service.list_product_ids()
+    for product_id in ids:
+        service.store.get_product(product_id)  # 404 now rather than a failed job later
+    return job_model(jobs.submit_training(ids))
+
+
+@router.get("/jobs/{job_id}", response_model=JobModel, responses={404: {"model": ErrorResponse}})
+def get_job(job_id: str, jobs: Jobs) -> JobModel:
+    """Progress and results of a background job."""
+    job = jobs.get(job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown job {job_id!r}")
+    return job_model(job)
+
+
+def job_model(job: Job) -> JobModel:
+    return JobModel(
+        id=job.id,
+        kind=job.kind,
+        status=job.status,
+        total=job.total,
+        done=job.done,
+        failed=job.failed,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+        error=job.error,
+        results=[TrainingSummaryModel(**vars(s)) for s in list(job.results)],
+    )

@@ -1,0 +1,1 @@
+"""The `salescast` command line."""

@@ -1,0 +1,191 @@
+"""`salescast` commands: serve, demo, ingest, train, products, forecast, models."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from salescast.cli.output import OutputFormat, print_forecast, print_models, print_products
+from salescast.config import SettingsError, load_settings
+from salescast.forecasting import ForecastingError
+from salescast.forecasting.model_codec import ModelDecodeError
+from salescast.forecasting.prediction import MAX_HORIZON_DAYS
+from salescast.service import SalescastService, TrainingSummary
+from salescast.store import StoreError
+from salescast.store.ingest import ColumnSpec, IngestError
+from salescast.store.sales import IngestMode
+
+app = typer.Typer(
+    name="salescast",
+    help="Sales forecasting: ingest sales, train one Prophet model per product, forecast.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Errors a user can cause and fix: printed as one reason line, exit status 1.
+USER_ERRORS = (StoreError, ForecastingError, IngestError, ModelDecodeError, OSError, ValueError)
+
+
+def _service() -> SalescastService:
+    return SalescastService(load_settings())
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address [SALESCAST_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="[SALESCAST_PORT]")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 1,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    settings = load_settings()  # fail here, with the variable's name, not in a worker
+    uvicorn.run(
+        "salescast.api.app:create_app_from_env",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+@app.command()
+def demo() -> None:
+    """Load the bundled demo sales if the store is empty, then train untrained products."""
+    service = _service()
+    loaded = service.load_demo_if_empty()
+    if loaded is not None:
+        typer.echo(f"loaded demo data: {loaded.rows} rows, {len(loaded.products)} products")
+    untrained = service.list_untrained_product_ids()
+    if untrained:
+        _train_with_progress(service, untrained, jobs=service.settings.train_jobs)
+    typer.echo(f"store ready: {service.settings.database_url}")
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    date_col: Annotated[str, typer.Option(help="column holding the ISO date")] = "date",
+    product_col: Annotated[str, typer.Option(help="column holding the product id")] = "product_id",
+    product_cols: Annotated[
+        str | None,
+        typer.Option(help="several columns forming the id: store_id,dept_id"),
+    ] = None,
+    quantity_col: Annotated[str, typer.Option(help="column holding units sold")] = "quantity",
+    mode: Annotated[
+        str, typer.Option(help="append: reject days already stored; replace: overwrite them")
+    ] = "append",
+) -> None:
+    """Load sales from a CSV file, all rows or none."""
+    if mode not in ("append", "replace"):
+        raise typer.BadParameter("must be 'append' or 'replace'", param_hint="--mode")
+    product = tuple(c.strip() for c in (product_cols or product_col).split(","))
+    columns = ColumnSpec(date=date_col, product=product, quantity=quantity_col)
+    mode_value: IngestMode = "append" if mode == "append" else "replace"
+    result = _service().ingest_csv(file.read_bytes(), columns=columns, mode=mode_value)
+    typer.echo(f"ingested {result.rows} rows for {len(result.products)} products")
+
+
+@app.command()
+def train(
+    product: Annotated[str | None, typer.Option(help="train this product")] = None,
+    all_products: Annotated[bool, typer.Option("--all", help="train every product")] = False,
+    jobs: Annotated[int | None, typer.Option(min=1, max=64, help="processes in parallel")] = None,
+) -> None:
+    """Train models and make them active (one product, or all with a progress bar)."""
+    if (product is None) == (not all_products):
+        raise typer.BadParameter("give exactly one of --product ID or --all")
+    service = _service()
+    if product is not None:
+        info = service.train_product(product)
+        typer.echo(f"{product}: version {info.version} active, MASE {info.metrics.get('mase')}")
+        return
+    ids = service.list_product_ids()
+    summaries = _train_with_progress(service, ids, jobs=jobs or service.settings.train_jobs)
+    failed = [s for s in summaries if s.error]
+    for s in failed:
+        typer.echo(f"{s.product_id}: {s.error}", err=True)
+    typer.echo(f"trained {len(summaries) - len(failed)} of {len(ids)} products")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _train_with_progress(
+    service: SalescastService, ids: list[str], *, jobs: int
+) -> list[TrainingSummary]:
+    columns = (
+        TextColumn("training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    )
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task("", total=len(ids))
+
+        def advance(done: int, _total: int, summary: TrainingSummary) -> None:
+            progress.update(task, completed=done, description=summary.product_id)
+
+        return service.train_products(ids, jobs=jobs, on_progress=advance)
+
+
+@app.command()
+def products() -> None:
+    """List products: sales days, date range, active model version."""
+    print_products(_service().store.list_products())
+
+
+@app.command()
+def forecast(
+    product_id: Annotated[str, typer.Argument(help="product id")],
+    horizon: Annotated[int, typer.Option(min=1, max=MAX_HORIZON_DAYS, help="days ahead")] = 30,
+    interval: Annotated[
+        float | None, typer.Option(min=0.01, max=0.99, help="uncertainty interval width")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+) -> None:
+    """Forecast a product from its active model."""
+    if fmt not in ("table", "json", "csv"):
+        raise typer.BadParameter("must be table, json or csv", param_hint="--format")
+    output: OutputFormat = "json" if fmt == "json" else "csv" if fmt == "csv" else "table"
+    print_forecast(_service().predict_sales(product_id, horizon, interval), output)
+
+
+@app.command(context_settings={"ignore_unknown_options": False})
+def models(
+    args: Annotated[list[str], typer.Argument(metavar="ID | activate ID VERSION")],
+) -> None:
+    """List a product's model versions, or `models activate ID VERSION` to promote/roll back."""
+    service = _service()
+    if args[0] == "activate":
+        if len(args) != 3 or not args[2].isdigit():
+            raise typer.BadParameter("usage: salescast models activate ID VERSION")
+        info = service.activate_model(args[1], int(args[2]))
+        typer.echo(f"{info.product_id}: version {info.version} is active")
+        return
+    if len(args) != 1:
+        raise typer.BadParameter("usage: salescast models ID")
+    print_models(service.list_models(args[0]))
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and a non-zero exit status."""
+    try:
+        code = app(standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except SettingsError as exc:
+        sys.exit(f"salescast: {exc}")
+    except USER_ERRORS as exc:
+        sys.exit(f"salescast: {exc}")
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,33 @@
+"""Training, prediction and the versioned model registry (Prophet; models stored as JSON+zstd)."""
+
+import logging
+
+from salescast.forecasting.errors import (
+    ForecastingError,
+    InsufficientHistoryError,
+    ModelVersionNotFoundError,
+    NoActiveModelError,
+)
+from salescast.forecasting.prediction import Forecast, ForecastPoint, make_forecast
+from salescast.forecasting.registry import ModelRegistry, ModelVersionInfo, NewModelVersion
+from salescast.forecasting.training import TrainedModel, TrainingParams, train_model
+
+# Prophet logs an ERROR on import when plotly is missing; salescast never plots.
+# (Prophet itself is imported lazily, inside the functions that need it.)
+logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)
+
+__all__ = [
+    "Forecast",
+    "ForecastPoint",
+    "ForecastingError",
+    "InsufficientHistoryError",
+    "ModelRegistry",
+    "ModelVersionInfo",
+    "ModelVersionNotFoundError",
+    "NewModelVersion",
+    "NoActiveModelError",
+    "TrainedModel",
+    "TrainingParams",
+    "make_forecast",
+    "train_model",
+]

@@ -1,0 +1,76 @@
+"""Forecast points from a fitted model, as plain data ready for JSON and for the cache."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import TYPE_CHECKING, TypedDict
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from prophet import Prophet
+
+MAX_HORIZON_DAYS = 730
+
+
+class ForecastPoint(TypedDict):
+    ds: str
+    yhat: float
+    yhat_lower: float
+    yhat_upper: float
+
+
+class Forecast(TypedDict):
+    product_id: str
+    model_version: int
+    horizon: int
+    interval: float
+    generated_at: str
+    points: list[ForecastPoint]
+
+
+def predict_points(model: Prophet, *, horizon: int, interval: float) -> list[ForecastPoint]:
+    """`horizon` daily points after the model's last training day, `interval` wide.
+
+    Prophet reads the interval width from the model object, so the prediction
+    runs on a shallow copy: the model may be shared (an in-process cache holds
+    one instance for every request) and must not be mutated.
+    """
+    if not 1 <= horizon <= MAX_HORIZON_DAYS:
+        raise ValueError(f"horizon must be between 1 and {MAX_HORIZON_DAYS} days, got {horizon}")
+    if not 0 < interval < 1:
+        raise ValueError(f"interval must be between 0 and 1 (exclusive), got {interval}")
+    view = copy.copy(model)
+    view.interval_width = interval
+    future = model.make_future_dataframe(periods=horizon, include_history=False)
+    frame = view.predict(future)
+    if "yhat_lower" not in frame:  # a model fit with uncertainty_samples=0
+        frame["yhat_lower"] = frame["yhat"]
+        frame["yhat_upper"] = frame["yhat"]
+    return [
+        ForecastPoint(
+            ds=ds.date().isoformat(), yhat=float(y), yhat_lower=float(lo), yhat_upper=float(hi)
+        )
+        for ds, y, lo, hi in zip(
+            pd.to_datetime(frame["ds"]),
+            frame["yhat"],
+            frame["yhat_lower"],
+            frame["yhat_upper"],
+            strict=True,
+        )
+    ]
+
+
+def make_forecast(
+    product_id: str, model_version: int, model: Prophet, *, horizon: int, interval: float
+) -> Forecast:
+    """The forecast document the API returns and the cache stores."""
+    return Forecast(
+        product_id=product_id,
+        model_version=model_version,
+        horizon=horizon,
+        interval=interval,
+        generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        points=predict_points(model, horizon=horizon, interval=interval),
+    )

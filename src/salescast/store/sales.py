@@ -1,0 +1,253 @@
+"""SalesStore: writes validated uploads all-or-nothing and answers history and product queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from salescast.store.database import Database
+from salescast.store.errors import ProductNotFoundError
+from salescast.store.ingest import IngestError, IngestProblem, ParsedSales
+from salescast.store.schema import Product, Sale
+
+IngestMode = Literal["append", "replace"]
+Frequency = Literal["D", "W", "M"]
+
+# SQLite allows 32,766 bound parameters per statement; 3 per row leaves room.
+_INSERT_CHUNK_ROWS = 5_000
+
+
+@dataclass(frozen=True)
+class ProductSummary:
+    product_id: str
+    sales_days: int
+    first_date: dt.date | None
+    last_date: dt.date | None
+    active_version: int | None
+    data_version: int
+
+
+@dataclass(frozen=True)
+class SalesPoint:
+    date: dt.date
+    quantity: float
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    rows: int
+    products: list[str]
+    data_versions: dict[str, int]
+
+
+class SalesStore:
+    """Sales history per product.
+
+    Every ingest runs in one transaction: either all rows are stored and every
+    touched product's `data_version` rises by one, or nothing changes.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    # --- writes
+
+    def ingest(self, parsed: ParsedSales, *, mode: IngestMode = "append") -> IngestResult:
+        """Store `parsed`; in `append` mode a (product, day) already stored rejects the upload.
+
+        `replace` overwrites the quantity of days already stored and adds the
+        rest. Raises IngestError (nothing stored) on conflicts.
+        """
+        products = parsed.product_ids
+        with self._db.session() as session:
+            conn = session.connection()
+            _ensure_products(conn, products)
+            if mode == "append":
+                _reject_conflicts(conn, parsed)
+                _insert_rows(conn, parsed.rows)
+            else:
+                _upsert_rows(conn, parsed.rows)
+            conn.execute(
+                update(Product)
+                .where(Product.id.in_(products))
+                .values(data_version=Product.data_version + 1)
+            )
+            versions = dict(
+                conn.execute(
+                    select(Product.id, Product.data_version).where(Product.id.in_(products))
+                )
+                .tuples()
+                .all()
+            )
+        return IngestResult(rows=len(parsed.rows), products=products, data_versions=versions)
+
+    # --- reads
+
+    def list_products(self) -> list[ProductSummary]:
+        """Every product with its number of sales days, date range and versions, by id."""
+        query = (
+            select(
+                Product.id,
+                func.count(Sale.day),
+                func.min(Sale.day),
+                func.max(Sale.day),
+                Product.active_version,
+                Product.data_version,
+            )
+            .outerjoin(Sale, Sale.product_id == Product.id)
+            .group_by(Product.id)
+            .order_by(Product.id)
+        )
+        with self._db.session() as session:
+            return [ProductSummary(*row) for row in session.execute(query).tuples()]
+
+    def get_product(self, product_id: str) -> ProductSummary:
+        """One product's summary; raises ProductNotFoundError."""
+        query = (
+            select(
+                Product.id,
+                func.count(Sale.day),
+                func.min(Sale.day),
+                func.max(Sale.day),
+                Product.active_version,
+                Product.data_version,
+            )
+            .outerjoin(Sale, Sale.product_id == Product.id)
+            .where(Product.id == product_id)
+            .group_by(Product.id)
+        )
+        with self._db.session() as session:
+            row = session.execute(query).tuples().first()
+        if row is None:
+            raise ProductNotFoundError(product_id)
+        return ProductSummary(*row)
+
+    def get_data_version(self, product_id: str) -> int:
+        """The product's current data version; raises ProductNotFoundError."""
+        with self._db.session() as session:
+            version = session.scalar(select(Product.data_version).where(Product.id == product_id))
+        if version is None:
+            raise ProductNotFoundError(product_id)
+        return version
+
+    def get_history(
+        self,
+        product_id: str,
+        *,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        freq: Frequency = "D",
+    ) -> list[SalesPoint]:
+        """Sales of one product between `start` and `end` (inclusive), summed per D/W/M.
+
+        Days without a stored row are absent, not zero: the store cannot tell a
+        day without sales from a day without data. `W` buckets are ISO weeks
+        labelled by their Monday, `M` buckets calendar months labelled by their
+        first day. Raises ProductNotFoundError.
+        """
+        query = select(Sale.day, Sale.quantity).where(Sale.product_id == product_id)
+        if start is not None:
+            query = query.where(Sale.day >= start)
+        if end is not None:
+            query = query.where(Sale.day <= end)
+        with self._db.session() as session:
+            if session.get(Product, product_id) is None:
+                raise ProductNotFoundError(product_id)
+            rows = session.execute(query.order_by(Sale.day)).tuples().all()
+        return _resample(rows, freq)
+
+    def get_series(self, product_id: str) -> tuple[list[dt.date], list[float]]:
+        """The whole daily history as (days, quantities) in date order, for training."""
+        history = self.get_history(product_id)
+        return [p.date for p in history], [p.quantity for p in history]
+
+    def list_busiest_products(self, *, days: int = 28, limit: int = 50) -> list[str]:
+        """Products by total quantity over their last `days` of stored data, busiest first."""
+        latest = select(func.max(Sale.day)).scalar_subquery()
+        with self._db.session() as session:
+            last = session.scalar(select(latest))
+            if last is None:
+                return []
+            since = last - dt.timedelta(days=days - 1)
+            query = (
+                select(Sale.product_id)
+                .where(Sale.day >= since)
+                .group_by(Sale.product_id)
+                .order_by(func.sum(Sale.quantity).desc(), Sale.product_id)
+                .limit(limit)
+            )
+            return list(session.scalars(query))
+
+
+def _ensure_products(conn: Connection, product_ids: Sequence[str]) -> None:
+    existing = set(conn.scalars(select(Product.id).where(Product.id.in_(product_ids))))
+    now = dt.datetime.now(dt.UTC)
+    new = [
+        {"id": p, "data_version": 0, "created_at": now} for p in product_ids if p not in existing
+    ]
+    if new:
+        conn.execute(insert(Product), new)
+
+
+def _reject_conflicts(conn: Connection, parsed: ParsedSales) -> None:
+    first = min(row[1] for row in parsed.rows)
+    last = max(row[1] for row in parsed.rows)
+    stored = set(
+        conn.execute(
+            select(Sale.product_id, Sale.day).where(
+                Sale.product_id.in_(parsed.product_ids), Sale.day.between(first, last)
+            )
+        ).tuples()
+    )
+    if not stored:
+        return
+    problems = [
+        IngestProblem(
+            line=None,
+            column=None,
+            reason=f"product {product!r} already has sales on {day.isoformat()} "
+            "(mode append keeps stored days; use mode replace to overwrite them)",
+        )
+        for product, day, _ in parsed.rows
+        if (product, day) in stored
+    ]
+    raise IngestError(problems[:20], total=len(problems))
+
+
+def _row_params(rows: Iterable[tuple[str, dt.date, float]]) -> list[dict[str, Any]]:
+    return [{"product_id": p, "day": d, "quantity": q} for p, d, q in rows]
+
+
+def _insert_rows(conn: Connection, rows: list[tuple[str, dt.date, float]]) -> None:
+    for start in range(0, len(rows), _INSERT_CHUNK_ROWS):
+        conn.execute(insert(Sale), _row_params(rows[start : start + _INSERT_CHUNK_ROWS]))
+
+
+def _upsert_rows(conn: Connection, rows: list[tuple[str, dt.date, float]]) -> None:
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        stmt: Any = sqlite.insert(Sale)
+    elif dialect == "postgresql":
+        stmt = postgresql.insert(Sale)
+    else:  # pragma: no cover  (only SQLite and PostgreSQL are supported stores)
+        raise NotImplementedError(f"replace mode is not supported on {dialect}")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Sale.product_id, Sale.day], set_={"quantity": stmt.excluded.quantity}
+    )
+    for start in range(0, len(rows), _INSERT_CHUNK_ROWS):
+        conn.execute(stmt, _row_params(rows[start : start + _INSERT_CHUNK_ROWS]))
+
+
+def _resample(rows: Sequence[tuple[dt.date, float]], freq: Frequency) -> list[SalesPoint]:
+    if freq == "D":
+        return [SalesPoint(day, quantity) for day, quantity in rows]
+    buckets: dict[dt.date, float] = {}
+    for day, quantity in rows:
+        label = day - dt.timedelta(days=day.weekday()) if freq == "W" else day.replace(day=1)
+        buckets[label] = buckets.get(label, 0.0) + quantity
+    return [SalesPoint(label, total) for label, total in buckets.items()]
