@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from salescast.api.jobs import JobManager
+from salescast.config import Settings
 from salescast.service import SalescastService
 
 
@@ -20,5 +21,11 @@ def get_jobs(request: Request) -> JobManager:
     return jobs
 
 
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+AppSettings = Annotated[Settings, Depends(get_settings)]
 Service = Annotated[SalescastService, Depends(get_service)]
 Jobs = Annotated[JobManager, Depends(get_jobs)]

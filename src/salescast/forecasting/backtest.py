@@ -54,7 +54,8 @@ def seasonal_naive_scale(series: Mapping[dt.date, float]) -> float | None:
 def seasonal_naive_forecast(train: Mapping[dt.date, float], day: dt.date) -> float | None:
     """The value on the latest stored training day that falls on the same weekday as `day`."""
     last = max(train)
-    weeks_back = (day - last).days // SEASON_DAYS + 1
+    # the fewest whole weeks back that land on or before the last training day
+    weeks_back = ((day - last).days - 1) // SEASON_DAYS + 1
     candidate = day - dt.timedelta(days=SEASON_DAYS * weeks_back)
     while candidate >= min(train):
         if candidate in train:

@@ -12,7 +12,7 @@ class InsufficientHistoryError(ForecastingError):
 
     def __init__(self, product_id: str, *, days: int, minimum: int) -> None:
         super().__init__(
-            f"product {product_id!r} has {days} days of sales; training needs at least {minimum}"
+            f"product {product_id!r} has {days} day(s) of sales; training needs at least {minimum}"
         )
         self.product_id = product_id
         self.days = days

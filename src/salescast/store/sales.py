@@ -80,9 +80,7 @@ class SalesStore:
             versions = dict(
                 conn.execute(
                     select(Product.id, Product.data_version).where(Product.id.in_(products))
-                )
-                .tuples()
-                .all()
+                ).all()
             )
         return IngestResult(rows=len(parsed.rows), products=products, data_versions=versions)
 
@@ -104,7 +102,7 @@ class SalesStore:
             .order_by(Product.id)
         )
         with self._db.session() as session:
-            return [ProductSummary(*row) for row in session.execute(query).tuples()]
+            return [ProductSummary(*row) for row in session.execute(query)]
 
     def get_product(self, product_id: str) -> ProductSummary:
         """One product's summary; raises ProductNotFoundError."""
@@ -122,7 +120,7 @@ class SalesStore:
             .group_by(Product.id)
         )
         with self._db.session() as session:
-            row = session.execute(query).tuples().first()
+            row = session.execute(query).first()
         if row is None:
             raise ProductNotFoundError(product_id)
         return ProductSummary(*row)
@@ -158,7 +156,7 @@ class SalesStore:
         with self._db.session() as session:
             if session.get(Product, product_id) is None:
                 raise ProductNotFoundError(product_id)
-            rows = session.execute(query.order_by(Sale.day)).tuples().all()
+            rows = [(day, quantity) for day, quantity in session.execute(query.order_by(Sale.day))]
         return _resample(rows, freq)
 
     def get_series(self, product_id: str) -> tuple[list[dt.date], list[float]]:
@@ -197,13 +195,14 @@ def _ensure_products(conn: Connection, product_ids: Sequence[str]) -> None:
 def _reject_conflicts(conn: Connection, parsed: ParsedSales) -> None:
     first = min(row[1] for row in parsed.rows)
     last = max(row[1] for row in parsed.rows)
-    stored = set(
-        conn.execute(
+    stored = {
+        (product, day)
+        for product, day in conn.execute(
             select(Sale.product_id, Sale.day).where(
                 Sale.product_id.in_(parsed.product_ids), Sale.day.between(first, last)
             )
-        ).tuples()
-    )
+        )
+    }
     if not stored:
         return
     problems = [

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from salescast.api.dependencies import Service
+from salescast.api.dependencies import AppSettings, Service
 from salescast.api.schemas import ErrorResponse, ForecastResponse
 from salescast.forecasting import NoActiveModelError
 from salescast.forecasting.prediction import MAX_HORIZON_DAYS
@@ -33,13 +33,14 @@ def get_forecast(
     request: Request,
     response: Response,
     service: Service,
+    settings: AppSettings,
     horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON_DAYS, description="days ahead")] = 30,
     interval: Annotated[
         float | None, Query(gt=0, lt=1, description="width of the uncertainty interval")
     ] = None,
 ) -> ForecastResponse | Response:
     """Daily forecast after the end of the active model's training window."""
-    width = service.settings.interval_width if interval is None else interval
+    width = settings.interval_width if interval is None else interval
     version = service.registry.get_active_version(product_id)
     if version is None:
         raise NoActiveModelError(product_id)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from salescast.api.auth import AdminOnly
-from salescast.api.dependencies import Service
+from salescast.api.dependencies import AppSettings, Service
 from salescast.api.errors import BadUploadError, UploadTooLargeError
 from salescast.api.schemas import ErrorResponse, IngestErrorResponse, IngestResponse
 from salescast.store.ingest import ColumnSpec
@@ -50,6 +50,7 @@ _UPLOAD_BODY: dict[str, Any] = {
 async def upload_sales(
     request: Request,
     service: Service,
+    settings: AppSettings,
     date_col: Annotated[str, Query(min_length=1, max_length=100)] = "date",
     product_cols: Annotated[
         str, Query(min_length=1, max_length=500, description="one column, or several joined by ','")
@@ -59,7 +60,7 @@ async def upload_sales(
 ) -> IngestResponse:
     """Ingest sales (text/csv body or a JSON array of row objects); all rows or none."""
     columns = _column_spec(date_col, product_cols, quantity_col)
-    body = await _read_limited(request, service.settings.max_upload_bytes)
+    body = await _read_limited(request, settings.max_upload_bytes)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in _CSV_TYPES:
         result = await run_in_threadpool(service.ingest_csv, body, columns=columns, mode=mode)

@@ -1,0 +1,85 @@
+"""Training one Prophet model: minimum history, backtest metrics, temp files, codec."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from salescast.forecasting import InsufficientHistoryError, TrainingParams, train_model
+from salescast.forecasting.model_codec import ModelDecodeError, decode_model, encode_model
+from salescast.forecasting.prediction import predict_points
+from salescast.service import SalescastService
+
+PARAMS = TrainingParams(uncertainty_samples=50)
+
+
+def weekly_series(n: int) -> tuple[list[dt.date], list[float]]:
+    start = dt.date(2023, 1, 2)
+    days = [start + dt.timedelta(days=i) for i in range(n)]
+    # a weekly pattern on a slow trend: what a shop's sales look like, minus noise
+    return days, [100 + i * 0.1 + (40 if d.weekday() >= 5 else 0) for i, d in enumerate(days)]
+
+
+def test_too_little_history_is_refused_naming_the_minimum() -> None:
+    days, values = weekly_series(59)
+    with pytest.raises(InsufficientHistoryError, match="at least 60"):
+        train_model("p", days, values, PARAMS)
+
+
+def test_holdout_longer_than_the_minimum_allows_is_a_setting_error() -> None:
+    with pytest.raises(ValueError, match="min_history_days"):
+        TrainingParams(holdout_days=56, min_history_days=60)
+
+
+def test_a_weekly_pattern_is_learnt_better_than_seasonal_naive_or_equal() -> None:
+    days, values = weekly_series(120)
+    trained = train_model("p", days, values, PARAMS)
+    metrics = trained.metrics
+    assert metrics.holdout_days == 28
+    assert metrics.mase is not None
+    assert math.isfinite(metrics.mase)
+    assert metrics.mase_seasonal_naive is not None
+    # the series is trend + weekly cycle, which Prophet models exactly
+    assert metrics.mase <= metrics.mase_seasonal_naive + 0.05
+    assert (trained.train_start, trained.train_end) == (days[0], days[-1])
+
+
+def test_training_leaves_no_stan_files_behind() -> None:
+    import cmdstanpy.utils.filesystem as stan_fs
+
+    stan_tmp = Path(stan_fs._TMPDIR)
+    before = set(stan_tmp.rglob("*")) | set(Path(tempfile.gettempdir()).glob("salescast-stan-*"))
+    days, values = weekly_series(90)
+    train_model("p", days, values, PARAMS)
+    after = set(stan_tmp.rglob("*")) | set(Path(tempfile.gettempdir()).glob("salescast-stan-*"))
+    assert after - before == set()
+
+
+def test_a_model_survives_the_codec_and_predicts_the_same_points() -> None:
+    days, values = weekly_series(90)
+    model = train_model("p", days, values, TrainingParams(uncertainty_samples=0)).model
+    blob = encode_model(model)
+    assert blob[:4] == b"\x28\xb5\x2f\xfd"  # a zstd frame, not a pickle
+    restored = decode_model(blob)
+    original = predict_points(model, horizon=7, interval=0.8)
+    assert predict_points(restored, horizon=7, interval=0.8) == original
+
+
+@pytest.mark.parametrize("blob", [b"", b"garbage", b"\x28\xb5\x2f\xfd" + b"\x00" * 20])
+def test_bytes_that_are_not_a_model_raise_model_decode_error(blob: bytes) -> None:
+    with pytest.raises(ModelDecodeError):
+        decode_model(blob)
+
+
+def test_demo_models_carry_their_backtest_and_window(demo_service: SalescastService) -> None:
+    [info] = demo_service.list_models("CA_1-FOODS_3")
+    assert info.train_start == dt.date(2014, 4, 25)
+    assert info.train_end == dt.date(2016, 4, 24)
+    assert info.metrics["holdout_days"] == 28
+    assert 0 < info.metrics["mase"] < 5
+    assert info.params["holdout_days"] == 28
+    assert info.model_format == "prophet-json+zstd"
