@@ -1,0 +1,90 @@
+"""salescast.cache: a two-tier (in-process + Redis) cache, usable on its own.
+
+See docs/cache.md for the key layout, timeouts, breaker, lease and what
+counts as a miss.
+"""
+
+from salescast.cache.backends import (
+    AsyncCacheBackend,
+    CacheBackend,
+    MemoryBackend,
+    RedisBackend,
+    StoredEntry,
+)
+from salescast.cache.breaker import BreakerSnapshot, BreakerState, CircuitBreaker
+from salescast.cache.codecs import (
+    FIRST_USER_CODEC_ID,
+    BytesCodec,
+    Codec,
+    CodecRegistry,
+    NdarrayCodec,
+    default_registry,
+    register_codec,
+)
+from salescast.cache.decorators import (
+    CachedFunction,
+    cached,
+    cached_model,
+    cached_prediction,
+    configure,
+    get_default_cache,
+)
+from salescast.cache.errors import (
+    BackendUnavailableError,
+    CacheError,
+    DecodeError,
+    KeyArgumentError,
+)
+from salescast.cache.frames import FrameSerializer
+from salescast.cache.health import CacheHealth, CacheStats
+from salescast.cache.json_codec import JsonCodec
+from salescast.cache.keys import KeyBuilder, hash_arguments
+from salescast.cache.lookup import MISSING, CacheSource, Lookup, last_cache_source
+from salescast.cache.redis_cache import ModelCache, RedisCache, product_tag
+from salescast.cache.stats import LatencySummary, NamespaceStats, TierStats
+from salescast.cache.tiered import TieredCache
+
+__all__ = [
+    "FIRST_USER_CODEC_ID",
+    "MISSING",
+    "AsyncCacheBackend",
+    "BackendUnavailableError",
+    "BreakerSnapshot",
+    "BreakerState",
+    "BytesCodec",
+    "CacheBackend",
+    "CacheError",
+    "CacheHealth",
+    "CacheSource",
+    "CacheStats",
+    "CachedFunction",
+    "CircuitBreaker",
+    "Codec",
+    "CodecRegistry",
+    "DecodeError",
+    "FrameSerializer",
+    "JsonCodec",
+    "KeyArgumentError",
+    "KeyBuilder",
+    "LatencySummary",
+    "Lookup",
+    "MemoryBackend",
+    "ModelCache",
+    "NamespaceStats",
+    "NdarrayCodec",
+    "RedisBackend",
+    "RedisCache",
+    "StoredEntry",
+    "TierStats",
+    "TieredCache",
+    "cached",
+    "cached_model",
+    "cached_prediction",
+    "configure",
+    "default_registry",
+    "get_default_cache",
+    "hash_arguments",
+    "last_cache_source",
+    "product_tag",
+    "register_codec",
+]

@@ -1,0 +1,207 @@
+"""L1: an in-process LRU of bytes, bounded by total bytes and entry count, with TTL."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from salescast.cache.backends.base import StoredEntry
+
+Clock = Callable[[], float]
+EvictionListener = Callable[[str, int], None]
+
+# Bytes charged per entry on top of key and value: the OrderedDict node, the
+# tuple and the two objects' headers. Without it a flood of tiny entries would
+# use several times the configured budget.
+_ENTRY_OVERHEAD = 96
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryUsage:
+    """Size of the L1 tier at one moment."""
+
+    entries: int
+    bytes: int
+    max_entries: int
+    max_bytes: int
+    evictions: int
+
+
+class MemoryBackend:
+    """Least-recently-used store of ``bytes`` in this process (see ``CacheBackend``).
+
+    Bounded by ``max_bytes`` (key + value + a fixed overhead per entry) and by
+    ``max_entries``; the least recently used entries are evicted first, and
+    each eviction is counted and reported to ``on_evict(key, size)``. A value
+    larger than the whole budget is not stored. Expired entries are dropped
+    when touched, not by a background thread.
+
+    One ``threading.Lock`` guards the map and is never held across I/O or an
+    ``await``, so the backend is safe from threads and from asyncio tasks
+    alike. ``clock`` (monotonic seconds) is injectable for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_bytes: int = 64 * 1024 * 1024,
+        max_entries: int = 10_000,
+        clock: Clock = time.monotonic,
+        on_evict: EvictionListener | None = None,
+    ) -> None:
+        if max_bytes <= 0 or max_entries <= 0:
+            raise ValueError("max_bytes and max_entries must be positive")
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
+        self._clock = clock
+        self._on_evict = on_evict
+        self._lock = threading.Lock()
+        # key -> (value, expires_at or None); order is recency, oldest first.
+        self._data: OrderedDict[str, tuple[bytes, float | None]] = OrderedDict()
+        self._bytes = 0
+        self._evictions = 0
+
+    def set_eviction_listener(self, listener: EvictionListener | None) -> None:
+        """Install the callback told about every capacity eviction."""
+        self._on_evict = listener
+
+    def get(self, key: str) -> StoredEntry | None:
+        """Return the value and remaining TTL, refreshing its recency; ``None`` on a miss."""
+        with self._lock:
+            item = self._data.get(key)
+            if item is None:
+                return None
+            value, expires_at = item
+            if expires_at is None:
+                self._data.move_to_end(key)
+                return StoredEntry(value, None)
+            remaining = expires_at - self._clock()
+            if remaining <= 0:
+                self._remove(key)
+                return None
+            self._data.move_to_end(key)
+            return StoredEntry(value, remaining)
+
+    def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        """Store ``value`` for ``ttl`` seconds, evicting the least recently used as needed."""
+        with self._lock:
+            evicted = self._insert(key, value, ttl)
+        self._report(evicted)
+
+    def delete(self, key: str) -> bool:
+        """Remove ``key``; ``True`` when it held a live value."""
+        with self._lock:
+            item = self._data.get(key)
+            if item is None:
+                return False
+            self._remove(key)
+            return item[1] is None or item[1] > self._clock()
+
+    def exists(self, key: str) -> bool:
+        """``True`` when ``key`` holds a live value (does not refresh recency)."""
+        with self._lock:
+            item = self._data.get(key)
+            return item is not None and (item[1] is None or item[1] > self._clock())
+
+    def expire(self, key: str, ttl: float) -> bool:
+        """Give a live key a new TTL in seconds; a TTL ``<= 0`` removes it."""
+        with self._lock:
+            item = self._data.get(key)
+            if item is None or (item[1] is not None and item[1] <= self._clock()):
+                return False
+            if ttl <= 0:
+                self._remove(key)
+            else:
+                self._data[key] = (item[0], self._clock() + ttl)
+            return True
+
+    def incr(self, key: str) -> int:
+        """Add one to the decimal counter stored at ``key`` and return it."""
+        with self._lock:
+            item = self._data.get(key)
+            value = (int(item[0]) if item is not None else 0) + 1
+            evicted = self._insert(key, str(value).encode(), None)
+        self._report(evicted)
+        return value
+
+    def get_counter(self, key: str) -> int:
+        """Read the counter at ``key``; absent reads 0."""
+        entry = self.get(key)
+        return int(entry.value) if entry is not None else 0
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every key starting with ``prefix``."""
+        with self._lock:
+            doomed = [key for key in self._data if key.startswith(prefix)]
+            for key in doomed:
+                self._remove(key)
+            return len(doomed)
+
+    def delete_many(self, keys: list[str]) -> int:
+        """Remove the listed keys; return how many were present."""
+        with self._lock:
+            removed = 0
+            for key in keys:
+                if key in self._data:
+                    self._remove(key)
+                    removed += 1
+            return removed
+
+    def clear(self) -> int:
+        """Remove every entry; return how many there were."""
+        with self._lock:
+            count = len(self._data)
+            self._data.clear()
+            self._bytes = 0
+            return count
+
+    def usage(self) -> MemoryUsage:
+        """Entries, bytes and evictions now."""
+        with self._lock:
+            return MemoryUsage(
+                entries=len(self._data),
+                bytes=self._bytes,
+                max_entries=self.max_entries,
+                max_bytes=self.max_bytes,
+                evictions=self._evictions,
+            )
+
+    def close(self) -> None:
+        """Drop every entry."""
+        self.clear()
+
+    def _insert(self, key: str, value: bytes, ttl: float | None) -> list[tuple[str, int]]:
+        # Caller holds the lock. Returns the evicted (key, size) pairs.
+        if key in self._data:
+            self._remove(key)
+        size = _size(key, value)
+        if (ttl is not None and ttl <= 0) or size > self.max_bytes:
+            return []
+        expires_at = None if ttl is None else self._clock() + ttl
+        self._data[key] = (value, expires_at)
+        self._bytes += size
+        evicted: list[tuple[str, int]] = []
+        while self._bytes > self.max_bytes or len(self._data) > self.max_entries:
+            old_key, (old_value, _) = self._data.popitem(last=False)
+            old_size = _size(old_key, old_value)
+            self._bytes -= old_size
+            self._evictions += 1
+            evicted.append((old_key, old_size))
+        return evicted
+
+    def _report(self, evicted: list[tuple[str, int]]) -> None:
+        # Called outside the lock: a listener may call back into this backend.
+        if self._on_evict is not None:
+            for key, size in evicted:
+                self._on_evict(key, size)
+
+    def _remove(self, key: str) -> None:
+        value, _ = self._data.pop(key)
+        self._bytes -= _size(key, value)
+
+
+def _size(key: str, value: bytes) -> int:
+    return len(key) + len(value) + _ENTRY_OVERHEAD

@@ -1,0 +1,313 @@
+"""L2: Redis through redis-py (hiredis parser), sync and asyncio, fail-fast by default."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote
+
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from salescast.cache.backends.base import StoredEntry
+from salescast.cache.errors import BackendUnavailableError
+
+# Compare-and-delete: only the holder of the token may release a lease, so a
+# slow owner whose lease already expired cannot delete its successor's lease.
+_RELEASE_IF_OWNER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+_SCAN_BATCH = 500
+
+
+def escape_glob(text: str) -> str:
+    """Escape ``text`` so a Redis ``MATCH`` pattern takes it literally."""
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
+
+
+class RedisBackend:
+    """Redis as a ``CacheBackend`` (and ``AsyncCacheBackend``).
+
+    **Timeouts are short on purpose.** redis-py waits 5 s for a socket and
+    retries ten times with back-off; for a cache that is the wrong trade: a
+    value we cannot fetch in a quarter second is cheaper to recompute or to
+    serve from L1 than to wait for. So ``socket_timeout`` and
+    ``socket_connect_timeout`` default to 0.25 s and retries are switched off
+    (``Retry(NoBackoff(), 0)``); the circuit breaker in the tiered cache
+    decides when to try again, not the client.
+
+    RESP2 is used (``protocol=2``): redis-py 8 defaults to RESP3, which adds
+    push-message and maintenance-notification handling this cache does not
+    need; RESP2 behaves the same on every Redis and Redis-compatible server.
+
+    Connections come from a blocking pool of ``max_connections`` (default 50)
+    that waits at most ``socket_connect_timeout`` for a free connection, so a
+    burst of callers queues briefly instead of failing as if Redis were down.
+    The asyncio client is created lazily, one per event loop.
+
+    Every failure is raised as ``BackendUnavailableError``. ``calls`` counts
+    operations that reached for the network, which tests use to prove that
+    an open breaker does no I/O.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 6379,
+        db: int = 0,
+        password: str | None = None,
+        username: str | None = None,
+        ssl: bool = False,
+        socket_timeout: float = 0.25,
+        socket_connect_timeout: float = 0.25,
+        max_connections: int = 50,
+    ) -> None:
+        if url is None:
+            scheme = "rediss" if ssl else "redis"
+            url = f"{scheme}://{quote(host, safe='')}:{port}/{db}"
+        self.url = url
+        self._options: dict[str, Any] = {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": socket_connect_timeout,
+            "max_connections": max_connections,
+            "timeout": socket_connect_timeout,
+            "protocol": 2,
+            "health_check_interval": 0,
+        }
+        if password is not None:
+            self._options["password"] = password
+        if username is not None:
+            self._options["username"] = username
+        self._pool = redis.BlockingConnectionPool.from_url(
+            url, retry=Retry(NoBackoff(), 0), **self._options
+        )
+        self._client = redis.Redis(connection_pool=self._pool)
+        self._release_script = self._client.register_script(_RELEASE_IF_OWNER)
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._calls = 0
+        self._calls_lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisBackend:
+        """Build from ``redis://[user:password@]host:port/db`` or ``rediss://`` (TLS)."""
+        return cls(url, **options)
+
+    @property
+    def calls(self) -> int:
+        """Operations that went to the network since creation."""
+        return self._calls
+
+    @property
+    def client(self) -> redis.Redis:
+        """The synchronous redis-py client (for pub/sub and diagnostics)."""
+        return self._client
+
+    @property
+    def address(self) -> str:
+        """``host:port/db`` without credentials, for logs and health."""
+        kwargs = self._pool.connection_kwargs
+        return f"{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('db', 0)}"
+
+    # -- synchronous CacheBackend -------------------------------------------
+
+    def get(self, key: str) -> StoredEntry | None:
+        """Value and remaining TTL in one round trip (GET + PTTL); ``None`` on a miss."""
+        with self._io():
+            pipe = self._client.pipeline(transaction=False)
+            pipe.get(key)
+            pipe.pttl(key)
+            value, pttl = pipe.execute()
+        return _entry(value, pttl)
+
+    def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        """SET with PX; a TTL ``<= 0`` deletes instead."""
+        with self._io():
+            if ttl is None:
+                self._client.set(key, value)
+            elif ttl <= 0:
+                self._client.unlink(key)
+            else:
+                self._client.set(key, value, px=_millis(ttl))
+
+    def delete(self, key: str) -> bool:
+        """UNLINK (frees memory off the main thread)."""
+        with self._io():
+            return bool(self._client.unlink(key))
+
+    def exists(self, key: str) -> bool:
+        """EXISTS."""
+        with self._io():
+            return bool(self._client.exists(key))
+
+    def expire(self, key: str, ttl: float) -> bool:
+        """PEXPIRE; ``False`` when the key is absent."""
+        with self._io():
+            return bool(self._client.pexpire(key, _millis(ttl)))
+
+    def incr(self, key: str) -> int:
+        """INCR."""
+        with self._io():
+            return int(self._client.incr(key))
+
+    def get_counter(self, key: str) -> int:
+        """GET of a counter; absent reads 0."""
+        with self._io():
+            value = self._client.get(key)
+        return int(value) if value is not None else 0
+
+    def delete_prefix(self, prefix: str) -> int:
+        """SCAN + UNLINK of ``prefix*`` in batches; never blocks Redis on one big command."""
+        return self.delete_matching(escape_glob(prefix) + "*")
+
+    def delete_matching(self, pattern: str, *, keep: Callable[[bytes], bool] | None = None) -> int:
+        """SCAN + UNLINK of keys matching a glob ``pattern`` (caller escapes literals).
+
+        Keys for which ``keep(key)`` is true are left alone.
+        """
+        removed = 0
+        with self._io():
+            batch: list[bytes] = []
+            for key in self._client.scan_iter(match=pattern, count=_SCAN_BATCH):
+                if keep is not None and keep(key):
+                    continue
+                batch.append(key)
+                if len(batch) >= _SCAN_BATCH:
+                    removed += int(self._client.unlink(*batch))
+                    batch.clear()
+            if batch:
+                removed += int(self._client.unlink(*batch))
+        return removed
+
+    def set_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
+        """SET NX PX: ``True`` when this call created the key."""
+        with self._io():
+            return bool(self._client.set(key, value, nx=True, px=_millis(ttl)))
+
+    def delete_if_equals(self, key: str, value: bytes) -> bool:
+        """Delete ``key`` only while it still holds ``value`` (atomic, Lua)."""
+        with self._io():
+            return bool(self._release_script(keys=[key], args=[value]))
+
+    def publish(self, channel: str, message: bytes) -> int:
+        """PUBLISH; returns how many subscribers received it."""
+        with self._io():
+            return int(self._client.publish(channel, message))
+
+    def ping(self) -> bool:
+        """PING."""
+        with self._io():
+            return bool(self._client.ping())
+
+    def server_info(self) -> dict[str, Any]:
+        """INFO server (version, uptime) for health reports."""
+        with self._io():
+            info: dict[str, Any] = self._client.info("server")
+        return info
+
+    def close(self) -> None:
+        """Disconnect the synchronous pool (asyncio clients close with ``aclose``)."""
+        self._client.close()
+        self._pool.disconnect()
+
+    # -- asyncio AsyncCacheBackend ------------------------------------------
+
+    async def aget(self, key: str) -> StoredEntry | None:
+        """As :meth:`get`, on the asyncio client of the running loop."""
+        with self._io():
+            pipe = self._aclient().pipeline(transaction=False)
+            pipe.get(key)
+            pipe.pttl(key)
+            value, pttl = await pipe.execute()
+        return _entry(value, pttl)
+
+    async def aset(self, key: str, value: bytes, ttl: float | None) -> None:
+        """As :meth:`set`."""
+        with self._io():
+            client = self._aclient()
+            if ttl is None:
+                await client.set(key, value)
+            elif ttl <= 0:
+                await client.unlink(key)
+            else:
+                await client.set(key, value, px=_millis(ttl))
+
+    async def adelete(self, key: str) -> bool:
+        """As :meth:`delete`."""
+        with self._io():
+            return bool(await self._aclient().unlink(key))
+
+    async def aexists(self, key: str) -> bool:
+        """As :meth:`exists`."""
+        with self._io():
+            return bool(await self._aclient().exists(key))
+
+    async def aget_counter(self, key: str) -> int:
+        """As :meth:`get_counter`."""
+        with self._io():
+            value = await self._aclient().get(key)
+        return int(value) if value is not None else 0
+
+    async def aset_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
+        """As :meth:`set_if_absent`."""
+        with self._io():
+            return bool(await self._aclient().set(key, value, nx=True, px=_millis(ttl)))
+
+    async def adelete_if_equals(self, key: str, value: bytes) -> bool:
+        """As :meth:`delete_if_equals`."""
+        with self._io():
+            return bool(await self._aclient().eval(_RELEASE_IF_OWNER, 1, key, value))
+
+    async def aclose(self) -> None:
+        """Close the asyncio client of the running event loop, if one was made."""
+        client = self._async.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose(close_connection_pool=True)
+
+    def _aclient(self) -> redis.asyncio.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                self.url, retry=AsyncRetry(NoBackoff(), 0), **self._options
+            )
+            client = redis.asyncio.Redis(connection_pool=pool)
+            self._async[loop] = client
+        return client
+
+    @contextmanager
+    def _io(self) -> Iterator[None]:
+        with self._calls_lock:
+            self._calls += 1
+        try:
+            yield
+        except (redis.RedisError, OSError) as exc:
+            raise BackendUnavailableError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _entry(value: bytes | None, pttl: int) -> StoredEntry | None:
+    if value is None:
+        return None
+    if pttl == -1:
+        return StoredEntry(value, None)
+    # -2: the key expired between GET and PTTL. The value is still good for
+    # this caller, but with no time left it must not be copied into L1.
+    return StoredEntry(value, max(pttl, 0) / 1000.0)
+
+
+def _millis(seconds: float) -> int:
+    return max(1, round(seconds * 1000))

@@ -1,0 +1,158 @@
+"""A circuit breaker around L2: skip Redis at once after repeated failures, probe, recover."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+logger = logging.getLogger("salescast.cache")
+
+
+class BreakerState(StrEnum):
+    """``closed``: use Redis. ``open``: skip it. ``half_open``: one probe is in flight."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSnapshot:
+    """The breaker's state and its counters since creation."""
+
+    state: BreakerState
+    consecutive_failures: int
+    failures: int
+    opened: int
+    skipped: int
+    probes: int
+    open_for_seconds: float
+
+
+class CircuitBreaker:
+    """Closed → open after ``failure_threshold`` consecutive failures → after
+    ``reset_after`` seconds exactly ONE caller is let through as a probe
+    (half-open) while every other caller keeps skipping → closed when the
+    probe succeeds, open again (for another pause) when it fails.
+
+    ``allow()`` is the only question callers ask before touching Redis; when
+    it says ``False`` no I/O happens. Each transition is logged once, as one
+    line, on the ``salescast.cache`` logger; never once per request.
+    ``clock`` (monotonic seconds) is injectable so tests need not sleep.
+    Thread-safe; the lock is never held during I/O.
+    """
+
+    def __init__(
+        self,
+        *,
+        failure_threshold: int = 3,
+        reset_after: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        name: str = "redis",
+    ) -> None:
+        if failure_threshold < 1:
+            raise ValueError("failure_threshold must be at least 1")
+        self.failure_threshold = failure_threshold
+        self.reset_after = reset_after
+        self.name = name
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state = BreakerState.CLOSED
+        self._consecutive = 0
+        self._failures = 0
+        self._opened = 0
+        self._skipped = 0
+        self._probes = 0
+        self._opened_at = 0.0
+        self._first_failure_at: float | None = None
+
+    @property
+    def state(self) -> BreakerState:
+        """The current state."""
+        return self._state
+
+    def allow(self) -> bool:
+        """``True`` when the caller may talk to Redis now (possibly as the probe)."""
+        with self._lock:
+            if self._state is BreakerState.CLOSED:
+                return True
+            if (
+                self._state is BreakerState.OPEN
+                and self._clock() - self._opened_at >= self.reset_after
+            ):
+                self._state = BreakerState.HALF_OPEN
+                self._probes += 1
+                logger.info(
+                    "%s: circuit breaker half-open, probing with one request after %.1f s",
+                    self.name,
+                    self._clock() - self._opened_at,
+                )
+                return True
+            self._skipped += 1
+            return False
+
+    def record_success(self) -> None:
+        """The call let through by ``allow()`` worked."""
+        with self._lock:
+            if self._state is BreakerState.CLOSED and self._consecutive == 0:
+                return
+            if self._state is not BreakerState.CLOSED or self._first_failure_at is not None:
+                down_for = self._clock() - (self._first_failure_at or self._clock())
+                logger.warning(
+                    "%s: back after %.1f s; circuit breaker closed, using it again",
+                    self.name,
+                    down_for,
+                )
+            self._state = BreakerState.CLOSED
+            self._consecutive = 0
+            self._first_failure_at = None
+
+    def record_failure(self, error: BaseException | str) -> None:
+        """The call let through by ``allow()`` failed."""
+        with self._lock:
+            self._failures += 1
+            self._consecutive += 1
+            if self._first_failure_at is None:
+                self._first_failure_at = self._clock()
+                logger.warning(
+                    "%s: request failed (%s); circuit opens after %d consecutive failures",
+                    self.name,
+                    error,
+                    self.failure_threshold,
+                )
+            if self._state is BreakerState.HALF_OPEN:
+                self._trip(f"probe failed ({error})")
+            elif self._state is BreakerState.CLOSED and self._consecutive >= self.failure_threshold:
+                self._trip(f"{self._consecutive} consecutive failures, last: {error}")
+
+    def snapshot(self) -> BreakerSnapshot:
+        """State and counters now."""
+        with self._lock:
+            open_for = 0.0
+            if self._state is not BreakerState.CLOSED:
+                open_for = self._clock() - self._opened_at
+            return BreakerSnapshot(
+                state=self._state,
+                consecutive_failures=self._consecutive,
+                failures=self._failures,
+                opened=self._opened,
+                skipped=self._skipped,
+                probes=self._probes,
+                open_for_seconds=open_for,
+            )
+
+    def _trip(self, reason: str) -> None:
+        # Caller holds the lock.
+        self._state = BreakerState.OPEN
+        self._opened_at = self._clock()
+        self._opened += 1
+        logger.warning(
+            "%s: circuit breaker open (%s); skipping it for %.1f s",
+            self.name,
+            reason,
+            self.reset_after,
+        )

@@ -1,0 +1,207 @@
+"""Decorators that cache a function's results in a TieredCache: @cached and friends."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
+
+from salescast.cache.keys import check_namespace
+from salescast.cache.tiered import TieredCache
+
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+logger = logging.getLogger("salescast.cache")
+
+MODEL_TTL_SECONDS = 21600.0
+PREDICTION_TTL_SECONDS = 3600.0
+
+_default_lock = threading.Lock()
+_default_cache: TieredCache | None = None
+
+
+class CachedFunction(Protocol[P, R_co]):
+    """A cached function: call it as before; ``invalidate`` drops one entry."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
+        """Call through the cache."""
+        ...
+
+    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool:
+        """Remove the entry these arguments would read, in every process."""
+        ...
+
+
+def configure(cache: TieredCache | None) -> None:
+    """Make ``cache`` the one decorators use when they name none (``None`` resets)."""
+    global _default_cache
+    with _default_lock:
+        _default_cache = cache
+
+
+def get_default_cache() -> TieredCache:
+    """The configured cache; an in-process-only one if ``configure`` was never called."""
+    global _default_cache
+    with _default_lock:
+        if _default_cache is None:
+            logger.info("no cache configured; using an in-process cache (no Redis tier)")
+            _default_cache = TieredCache(prefix="salescast")
+        return _default_cache
+
+
+@overload
+def cached(func: Callable[P, R], /) -> CachedFunction[P, R]: ...
+
+
+@overload
+def cached(
+    func: None = None,
+    /,
+    *,
+    namespace: str = "default",
+    ttl: float | None = None,
+    cache: TieredCache | None = None,
+    version: Callable[..., Any] | None = None,
+    tags: Callable[..., Iterable[str]] | None = None,
+) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
+
+
+def cached(
+    func: Callable[P, R] | None = None,
+    /,
+    *,
+    namespace: str = "default",
+    ttl: float | None = None,
+    cache: TieredCache | None = None,
+    version: Callable[..., Any] | None = None,
+    tags: Callable[..., Iterable[str]] | None = None,
+) -> CachedFunction[P, R] | Callable[[Callable[P, R]], CachedFunction[P, R]]:
+    """Cache results of a plain or ``async def`` function, with or without parentheses.
+
+    - The key is the function's qualified name plus its bound arguments
+      (defaults applied, so ``f("p1")`` and ``f("p1", 30)`` share an entry
+      when 30 is the default); ``self``/``cls`` are left out.
+    - ``ttl`` in seconds (``None``: until evicted or invalidated).
+    - ``version(*args, **kwargs)`` returns the durable version(s) the result
+      depends on; it is part of the key, so a new version never reads old
+      entries. ``tags(*args, **kwargs)`` returns the entry's tags (e.g.
+      ``["product:p1"]``) for ``cache.invalidate_tag``.
+    - ``None`` and ``bytes`` results are cached like any other.
+    - ``cache``: the TieredCache to use; default: the one given to
+      ``configure()``, looked up at call time.
+    """
+    check_namespace(namespace)
+
+    def decorate(function: Callable[P, R]) -> CachedFunction[P, R]:
+        spec = _CallSpec(function, namespace, ttl, cache, version, tags)
+        if inspect.iscoroutinefunction(function):
+            return cast(CachedFunction[P, R], _async_wrapper(function, spec))
+        return _sync_wrapper(function, spec)
+
+    if func is not None:
+        return decorate(func)
+    return decorate
+
+
+def cached_model(
+    func: Callable[P, R] | None = None, /, *, ttl: float = MODEL_TTL_SECONDS, **options: Any
+) -> Any:
+    """``@cached`` with namespace ``model`` and a 6-hour TTL."""
+    decorator = cached(namespace="model", ttl=ttl, **options)
+    return decorator(func) if func is not None else decorator
+
+
+def cached_prediction(
+    func: Callable[P, R] | None = None, /, *, ttl: float = PREDICTION_TTL_SECONDS, **options: Any
+) -> Any:
+    """``@cached`` with namespace ``prediction`` and a 1-hour TTL."""
+    decorator = cached(namespace="prediction", ttl=ttl, **options)
+    return decorator(func) if func is not None else decorator
+
+
+class _CallSpec:
+    """What a decorated function needs at each call: key parts, version, tags, cache."""
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        namespace: str,
+        ttl: float | None,
+        cache: TieredCache | None,
+        version: Callable[..., Any] | None,
+        tags: Callable[..., Iterable[str]] | None,
+    ) -> None:
+        self.name = f"{function.__module__}.{function.__qualname__}"
+        self.signature = inspect.signature(function)
+        self.namespace = namespace
+        self.ttl = ttl
+        self._cache = cache
+        self._version = version
+        self._tags = tags
+
+    def cache(self) -> TieredCache:
+        return self._cache if self._cache is not None else get_default_cache()
+
+    def key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+        bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        arguments = {
+            name: value for name, value in bound.arguments.items() if name not in ("self", "cls")
+        }
+        return [self.name, arguments]
+
+    def options(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "version": self._version(*args, **kwargs) if self._version is not None else None,
+            "tags": tuple(self._tags(*args, **kwargs)) if self._tags is not None else (),
+        }
+
+    def invalidate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        return self.cache().delete(
+            self.namespace, self.key(args, kwargs), **self.options(args, kwargs)
+        )
+
+
+def _sync_wrapper(function: Callable[P, R], spec: _CallSpec) -> CachedFunction[P, R]:
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        lookup = spec.cache().get_or_compute(
+            spec.namespace,
+            spec.key(args, kwargs),
+            lambda: function(*args, **kwargs),
+            ttl=spec.ttl,
+            **spec.options(args, kwargs),
+        )
+        return lookup.value
+
+    def invalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
+        return spec.invalidate(args, kwargs)
+
+    wrapper.invalidate = invalidate  # type: ignore[attr-defined]
+    return cast(CachedFunction[P, R], wrapper)
+
+
+def _async_wrapper(
+    function: Callable[P, Awaitable[Any]], spec: _CallSpec
+) -> Callable[P, Awaitable[Any]]:
+    @functools.wraps(function)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+        lookup = await spec.cache().aget_or_compute(
+            spec.namespace,
+            spec.key(args, kwargs),
+            lambda: function(*args, **kwargs),
+            ttl=spec.ttl,
+            **spec.options(args, kwargs),
+        )
+        return lookup.value
+
+    def invalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
+        return spec.invalidate(args, kwargs)
+
+    wrapper.invalidate = invalidate  # type: ignore[attr-defined]
+    return wrapper

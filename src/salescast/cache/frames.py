@@ -1,0 +1,142 @@
+"""The framed byte format of a cached value: header, optional MAC, payload.
+
+Layout (big-endian)::
+
+    magic  b"SC"      2 bytes
+    format 1          1 byte   bumped when this layout changes
+    codec id          1 byte   which Codec wrote the payload
+    flags             1 byte   bit 0: zstd-compressed, bit 1: HMAC present
+    key digest        8 bytes  blake2b-64 of the cache key the value was written for
+    mac               32 bytes HMAC-SHA256(secret, key || header || payload), if flagged
+    payload           the rest
+
+The key digest makes a value copied or written under another key a miss even
+without a secret; with a secret, the MAC makes forged or altered values a
+miss. Either failure raises ``DecodeError``, which the cache counts as a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from typing import Any
+
+import zstandard
+
+from salescast.cache.codecs import CodecRegistry, default_registry
+from salescast.cache.errors import DecodeError
+
+MAGIC = b"SC"
+FORMAT_VERSION = 1
+FLAG_ZSTD = 0x01
+FLAG_HMAC = 0x02
+_HEADER_SIZE = 13
+_MAC_SIZE = 32
+# Refuse to inflate more than this: a corrupt or hostile frame must not be
+# able to claim gigabytes of memory.
+MAX_DECOMPRESSED_BYTES = 512 * 1024 * 1024
+
+
+class FrameSerializer:
+    """Values to framed bytes and back, for one key at a time. Thread-safe.
+
+    ``compress_above``: payloads longer than this many bytes are zstd
+    compressed (level ``compress_level``). ``secret``: when set, every frame
+    is signed and unsigned frames are refused.
+    """
+
+    def __init__(
+        self,
+        *,
+        registry: CodecRegistry | None = None,
+        secret: bytes | str | None = None,
+        compress_above: int = 1024,
+        compress_level: int = 3,
+    ) -> None:
+        self.registry = registry if registry is not None else default_registry
+        self._secret = secret.encode() if isinstance(secret, str) else secret
+        self._compress_above = compress_above
+        self._compress_level = compress_level
+        # zstd (de)compressor objects must not be shared between threads.
+        self._local = threading.local()
+
+    def dumps(self, key: str, value: Any) -> bytes:
+        """Frame ``value`` for ``key``; ``TypeError``/``ValueError`` if no codec can."""
+        codec = self.registry.for_value(value)
+        payload = codec.encode(value)
+        flags = 0
+        if len(payload) > self._compress_above:
+            payload = self._compressor().compress(payload)
+            flags |= FLAG_ZSTD
+        if self._secret is not None:
+            flags |= FLAG_HMAC
+        header = MAGIC + bytes((FORMAT_VERSION, codec.codec_id, flags)) + key_digest(key)
+        if self._secret is None:
+            return header + payload
+        return header + self._mac(key, header, payload) + payload
+
+    def loads(self, key: str, data: bytes) -> Any:
+        """The value framed in ``data`` for ``key``; ``DecodeError`` on any doubt."""
+        if len(data) < _HEADER_SIZE or data[:2] != MAGIC:
+            raise DecodeError("not a salescast cache frame")
+        version, codec_id, flags = data[2], data[3], data[4]
+        if version != FORMAT_VERSION:
+            raise DecodeError(f"frame format {version} is not {FORMAT_VERSION}")
+        if not hmac.compare_digest(data[5:_HEADER_SIZE], key_digest(key)):
+            raise DecodeError("frame was written for another key")
+        payload = self._verified_payload(key, data, flags)
+        if flags & FLAG_ZSTD:
+            payload = self._decompress(payload)
+        codec = self.registry.by_id(codec_id)
+        try:
+            return codec.decode(payload)
+        except DecodeError:
+            raise
+        except Exception as exc:  # a codec's failure of any kind is a miss
+            raise DecodeError(f"codec {codec_id} failed: {type(exc).__name__}: {exc}") from exc
+
+    def _verified_payload(self, key: str, data: bytes, flags: int) -> bytes:
+        header = data[:_HEADER_SIZE]
+        if self._secret is None:
+            if flags & FLAG_HMAC:
+                raise DecodeError("signed frame but no secret configured")
+            return data[_HEADER_SIZE:]
+        if not flags & FLAG_HMAC:
+            raise DecodeError("unsigned frame while a secret is configured")
+        mac = data[_HEADER_SIZE : _HEADER_SIZE + _MAC_SIZE]
+        payload = data[_HEADER_SIZE + _MAC_SIZE :]
+        if not hmac.compare_digest(mac, self._mac(key, header, payload)):
+            raise DecodeError("frame signature does not match")
+        return payload
+
+    def _mac(self, key: str, header: bytes, payload: bytes) -> bytes:
+        assert self._secret is not None
+        encoded_key = key.encode()
+        message = len(encoded_key).to_bytes(4, "big") + encoded_key + header + payload
+        return hmac.new(self._secret, message, hashlib.sha256).digest()
+
+    def _compressor(self) -> zstandard.ZstdCompressor:
+        compressor: zstandard.ZstdCompressor | None = getattr(self._local, "cctx", None)
+        if compressor is None:
+            compressor = zstandard.ZstdCompressor(level=self._compress_level)
+            self._local.cctx = compressor
+        return compressor
+
+    def _decompress(self, payload: bytes) -> bytes:
+        try:
+            size = zstandard.frame_content_size(payload)
+            if size > MAX_DECOMPRESSED_BYTES:
+                raise DecodeError(f"compressed frame claims {size} bytes")
+            decompressor: zstandard.ZstdDecompressor | None = getattr(self._local, "dctx", None)
+            if decompressor is None:
+                decompressor = zstandard.ZstdDecompressor()
+                self._local.dctx = decompressor
+            return decompressor.decompress(payload, max_output_size=MAX_DECOMPRESSED_BYTES)
+        except zstandard.ZstdError as exc:
+            raise DecodeError(f"zstd: {exc}") from exc
+
+
+def key_digest(key: str) -> bytes:
+    """Eight bytes identifying ``key`` inside a frame."""
+    return hashlib.blake2b(key.encode(), digest_size=8).digest()

@@ -1,0 +1,77 @@
+"""Every L2 call goes through here: circuit breaker first, failures counted, never raised."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
+
+from salescast.cache.breaker import CircuitBreaker
+from salescast.cache.errors import BackendUnavailableError
+
+T = TypeVar("T")
+
+
+class Unavailable:
+    """What an L2 call returns instead of a result: ``SKIPPED`` or ``FAILED``."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return self.reason.upper()
+
+
+SKIPPED: Final = Unavailable("skipped")
+"""The breaker is open: no I/O happened."""
+FAILED: Final = Unavailable("failed")
+"""The backend raised ``BackendUnavailableError`` (already counted by the breaker)."""
+
+
+class BreakerGuard:
+    """Runs L2 operations behind a :class:`CircuitBreaker`.
+
+    ``call(op)`` returns the operation's result, ``SKIPPED`` when the breaker
+    is open (no I/O at all), or ``FAILED`` when the backend raised
+    ``BackendUnavailableError`` (counted by the breaker and ``on_error``).
+    Test the result with ``isinstance(result, Unavailable)``.
+    Any other exception is a bug and propagates.
+    """
+
+    def __init__(
+        self,
+        breaker: CircuitBreaker,
+        on_error: Callable[[BackendUnavailableError], None] | None = None,
+    ) -> None:
+        self.breaker = breaker
+        self._on_error = on_error
+
+    def call(self, operation: Callable[[], T]) -> T | Unavailable:
+        """Run ``operation`` if the breaker allows it."""
+        if not self.breaker.allow():
+            return SKIPPED
+        try:
+            result = operation()
+        except BackendUnavailableError as exc:
+            self._failed(exc)
+            return FAILED
+        self.breaker.record_success()
+        return result
+
+    async def acall(self, operation: Callable[[], Awaitable[T]]) -> T | Unavailable:
+        """As :meth:`call`, awaiting ``operation()``."""
+        if not self.breaker.allow():
+            return SKIPPED
+        try:
+            result = await operation()
+        except BackendUnavailableError as exc:
+            self._failed(exc)
+            return FAILED
+        self.breaker.record_success()
+        return result
+
+    def _failed(self, exc: BackendUnavailableError) -> None:
+        self.breaker.record_failure(exc)
+        if self._on_error is not None:
+            self._on_error(exc)

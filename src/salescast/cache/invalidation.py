@@ -1,0 +1,171 @@
+"""Invalidation over Redis pub/sub: every process hears every invalidation."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
+
+import orjson
+import redis
+
+logger = logging.getLogger("salescast.cache")
+
+MessageHandler = Callable[[dict[str, Any]], None]
+
+
+class SubscriptionState(StrEnum):
+    """``connecting`` until the first SUBSCRIBE is confirmed; ``lost`` while reconnecting."""
+
+    CONNECTING = "connecting"
+    SUBSCRIBED = "subscribed"
+    LOST = "lost"
+    STOPPED = "stopped"
+
+
+def encode_message(message: dict[str, Any]) -> bytes:
+    """The wire form of one invalidation message (JSON)."""
+    return orjson.dumps(message)
+
+
+class InvalidationSubscriber:
+    """A daemon thread subscribed to ``channel`` that calls ``on_message`` per message.
+
+    When the subscription is (re)established, ``on_resubscribe`` runs before
+    any message is delivered: a process that was not listening may have missed
+    invalidations, so the tiered cache empties its L1 there. Loss is noticed
+    by the connection failing or, for a frozen server, by a PING left
+    unanswered for ``3 * ping_interval``. Reconnects back off from 0.1 s to
+    2 s. The first loss and the recovery are each logged once.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        channel: str,
+        *,
+        on_message: MessageHandler,
+        on_resubscribe: Callable[[], None],
+        ping_interval: float = 1.0,
+        max_backoff: float = 2.0,
+    ) -> None:
+        self._client = client
+        self._channel = channel
+        self._on_message = on_message
+        self._on_resubscribe = on_resubscribe
+        self._ping_interval = ping_interval
+        self._max_backoff = max_backoff
+        self._stop = threading.Event()
+        self._subscribed = threading.Event()
+        self.state = SubscriptionState.CONNECTING
+        self.resubscriptions = 0
+        self.messages = 0
+        self._thread = threading.Thread(
+            target=self._run, name=f"salescast-cache-invalidation[{channel}]", daemon=True
+        )
+
+    def start(self) -> None:
+        """Start listening in the background."""
+        self._thread.start()
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Block until the subscription is live; ``False`` on timeout."""
+        return self._subscribed.wait(timeout)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the thread and release its connection."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self.state = SubscriptionState.STOPPED
+
+    def _run(self) -> None:
+        backoff = 0.1
+        lost_at: float | None = None
+        while not self._stop.is_set():
+            pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
+            try:
+                self._subscribe(pubsub)
+                if lost_at is not None:
+                    logger.warning(
+                        "invalidation channel %s: subscribed again after %.1f s; "
+                        "L1 emptied (messages may have been missed)",
+                        self._channel,
+                        time.monotonic() - lost_at,
+                    )
+                lost_at = None
+                backoff = 0.1
+                self._listen(pubsub)
+            except (redis.RedisError, OSError) as exc:
+                self._subscribed.clear()
+                if lost_at is None and not self._stop.is_set():
+                    lost_at = time.monotonic()
+                    self.state = SubscriptionState.LOST
+                    logger.warning(
+                        "invalidation channel %s: subscription lost (%s: %s); reconnecting",
+                        self._channel,
+                        type(exc).__name__,
+                        exc,
+                    )
+            finally:
+                _close_quietly(pubsub)
+            self._stop.wait(backoff)
+            backoff = min(backoff * 2, self._max_backoff)
+
+    def _subscribe(self, pubsub: Any) -> None:
+        pubsub.subscribe(self._channel)
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=0.5)
+            if message is not None and message["type"] == "subscribe":
+                break
+        else:
+            raise redis.TimeoutError("no SUBSCRIBE confirmation")
+        # Empty L1 before declaring the subscription live, so nothing cached
+        # while we were deaf survives into the listening period.
+        self.resubscriptions += 1
+        self._on_resubscribe()
+        self.state = SubscriptionState.SUBSCRIBED
+        self._subscribed.set()
+
+    def _listen(self, pubsub: Any) -> None:
+        last_pong = last_ping = time.monotonic()
+        while not self._stop.is_set():
+            message = pubsub.get_message(timeout=min(0.2, self._ping_interval))
+            now = time.monotonic()
+            if message is not None:
+                if message["type"] == "pong":
+                    last_pong = now
+                elif message["type"] == "message":
+                    self._deliver(message["data"])
+            if now - last_pong > 3 * self._ping_interval:
+                raise redis.TimeoutError(
+                    f"no PONG for {now - last_pong:.1f} s (server frozen or unreachable)"
+                )
+            if now - last_ping >= self._ping_interval:
+                pubsub.ping()
+                last_ping = now
+
+    def _deliver(self, data: bytes) -> None:
+        self.messages += 1
+        try:
+            message = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            logger.debug("ignoring a malformed invalidation message")
+            return
+        if isinstance(message, dict):
+            try:
+                self._on_message(message)
+            except Exception:
+                # One bad message must not end the subscription for good.
+                logger.exception("invalidation message handler failed")
+
+
+def _close_quietly(pubsub: Any) -> None:
+    try:
+        pubsub.close()
+    except (redis.RedisError, OSError):
+        logger.debug("closing the pub/sub connection failed", exc_info=True)

@@ -1,0 +1,100 @@
+"""Single-flight: concurrent callers of one key in this process share one computation."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class _Call(Generic[T]):
+    __slots__ = ("done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: T | None = None
+        self.error: BaseException | None = None
+
+
+class SingleFlight:
+    """For threads: the first caller of a key runs ``func``; callers arriving
+    while it runs wait and receive the same result (or the same exception).
+
+    ``do`` returns ``(value, leader)``; ``leader`` is ``True`` for the caller
+    whose ``func`` ran. Nothing is remembered after the call ends: this is
+    not a cache, only a meeting point.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: dict[str, _Call[Any]] = {}
+
+    def do(self, key: str, func: Callable[[], T]) -> tuple[T, bool]:
+        """Run ``func`` once for all concurrent callers of ``key``."""
+        with self._lock:
+            call = self._calls.get(key)
+            leader = call is None
+            if call is None:
+                call = self._calls[key] = _Call()
+        if not leader:
+            call.done.wait()
+            if call.error is not None:
+                raise call.error
+            return call.value, False  # type: ignore[return-value]  # set before done
+        try:
+            call.value = func()
+        except BaseException as exc:
+            call.error = exc
+            raise
+        finally:
+            with self._lock:
+                del self._calls[key]
+            call.done.set()
+        return call.value, True
+
+    def in_flight(self) -> int:
+        """Keys being computed now."""
+        with self._lock:
+            return len(self._calls)
+
+
+class AsyncSingleFlight:
+    """The asyncio version of :class:`SingleFlight`, per event loop.
+
+    Followers await a future the leader resolves. If the leader is
+    cancelled, its followers are cancelled too (they may call again); a
+    follower's own cancellation never cancels the shared computation.
+    """
+
+    def __init__(self) -> None:
+        self._calls: dict[tuple[int, str], asyncio.Future[Any]] = {}
+
+    async def do(self, key: str, func: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
+        """Await ``func`` once for all concurrent callers of ``key`` on this loop."""
+        loop = asyncio.get_running_loop()
+        slot = (id(loop), key)
+        future = self._calls.get(slot)
+        if future is not None:
+            value: T = await asyncio.shield(future)
+            return value, False
+        future = loop.create_future()
+        self._calls[slot] = future
+        try:
+            result = await func()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            # Mark retrieved: followers may be absent, and an unretrieved
+            # exception would be logged as "never retrieved" at collection.
+            future.exception()
+            raise
+        else:
+            future.set_result(result)
+            return result, True
+        finally:
+            del self._calls[slot]

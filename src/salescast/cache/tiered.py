@@ -1,0 +1,535 @@
+"""TieredCache: L1 (in-process) in front of L2 (Redis), with the policy between them.
+
+The class owns key building, L1 → L2 order, fill-back, writes to both tiers,
+single-flight, the computation lease, fail-open and statistics; the backends
+only move bytes and the serializer only frames values. The asyncio path lives
+in ``tiered_async.py`` and the tag/invalidation bookkeeping in ``tags.py``.
+This module is longer than most (~480 lines) because the sync lookup path
+(L1, L2, lease, store) reads best in one place, next to the public methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+from salescast.cache import tiered_async
+from salescast.cache.backends.memory import MemoryBackend
+from salescast.cache.backends.redis import RedisBackend
+from salescast.cache.breaker import CircuitBreaker
+from salescast.cache.codecs import CodecRegistry
+from salescast.cache.errors import DecodeError
+from salescast.cache.frames import FrameSerializer
+from salescast.cache.guard import BreakerGuard, Unavailable
+from salescast.cache.health import CacheHealth, CacheStats
+from salescast.cache.invalidation import InvalidationSubscriber
+from salescast.cache.keys import KeyBuilder, Version, hash_arguments, version_text
+from salescast.cache.lookup import MISSING, CacheSource, Lookup, last_cache_source
+from salescast.cache.singleflight import AsyncSingleFlight, SingleFlight
+from salescast.cache.stats import StatsRecorder, Tier
+from salescast.cache.tags import TagBook
+
+T = TypeVar("T")
+
+logger = logging.getLogger("salescast.cache")
+
+
+class TieredCache:
+    """A two-tier cache; never raises because of Redis or of stored bytes.
+
+    Reads go L1 → L2 → compute. An L2 hit is copied into L1 with the TTL the
+    entry has left in Redis, so L1 never outlives L2. Writes go to both tiers.
+    Concurrent misses of one key share one computation in this process
+    (single-flight) and, with Redis, across processes (a lease: the first
+    process computes, the others poll L2 until the value appears, and compute
+    themselves only when the lease expires). Redis failures and undecodable
+    bytes are misses, counted; after ``breaker.failure_threshold``
+    consecutive failures L2 is skipped without I/O until a probe succeeds.
+
+    Keys: ``key`` arguments are any values ``hash_arguments`` accepts; see
+    ``salescast.cache.keys`` for the layout. TTLs are seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        l2: RedisBackend | None = None,
+        l1: MemoryBackend | None = None,
+        use_l1: bool = True,
+        prefix: str = "salescast",
+        secret: bytes | str | None = None,
+        registry: CodecRegistry | None = None,
+        breaker: CircuitBreaker | None = None,
+        lease_ttl: float = 10.0,
+        lease_poll_interval: float = 0.02,
+        subscribe: bool = True,
+        generation_ttl: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.keys = KeyBuilder(prefix)
+        self.serializer = FrameSerializer(registry=registry, secret=secret)
+        self.l1 = (l1 if l1 is not None else MemoryBackend()) if use_l1 else None
+        self.l2 = l2
+        self.breaker = breaker if breaker is not None else CircuitBreaker(name=_l2_name(l2))
+        self.guard = BreakerGuard(self.breaker)
+        self.lease_ttl = lease_ttl
+        self.lease_poll_interval = lease_poll_interval
+        self.instance_id = secrets.token_hex(8)
+        self._stats = StatsRecorder()
+        self.clock = clock
+        self._sleep = sleep
+        self._flight = SingleFlight()
+        self._aflight = AsyncSingleFlight()
+        self._unencodable_logged: set[str] = set()
+        self.subscriber: InvalidationSubscriber | None = None
+        self.tags = TagBook(self, generation_ttl=generation_ttl)
+        if self.l1 is not None:
+            self.l1.set_eviction_listener(self._on_l1_evict)
+        if l2 is not None and subscribe:
+            self.subscriber = self.tags.start_subscriber(l2)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str | None,
+        *,
+        prefix: str = "salescast",
+        socket_timeout: float = 0.25,
+        socket_connect_timeout: float = 0.25,
+        max_connections: int = 50,
+        l1_max_bytes: int = 64 * 1024 * 1024,
+        l1_max_entries: int = 10_000,
+        **options: Any,
+    ) -> TieredCache:
+        """L1 + Redis at ``url`` (``redis://``, ``rediss://``); ``None``/``""``: L1 only."""
+        l2 = None
+        if url:
+            l2 = RedisBackend(
+                url,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_connect_timeout,
+                max_connections=max_connections,
+            )
+        l1 = MemoryBackend(max_bytes=l1_max_bytes, max_entries=l1_max_entries)
+        return cls(l2=l2, l1=l1, prefix=prefix, **options)
+
+    # -- lookups ------------------------------------------------------------
+
+    def get_or_compute(
+        self,
+        namespace: str,
+        key: Any,
+        compute: Callable[[], T],
+        *,
+        ttl: float | None,
+        version: Version = None,
+        tags: Iterable[str] = (),
+    ) -> Lookup[T]:
+        """The cached value of ``key``, or ``compute()``'s result, stored for ``ttl`` s.
+
+        Returns ``(value, source)`` and sets ``last_cache_source``. Exceptions
+        of ``compute`` reach the caller (and every caller sharing the run).
+        """
+        tag_list = tuple(tags)
+        entry_key = self.entry_key(namespace, key, version=version, tags=tag_list)
+        value = self._read_l1(namespace, entry_key)
+        if value is not MISSING:
+            return _found(value, CacheSource.HIT_L1)
+        (value, source), _ = self._flight.do(
+            entry_key, lambda: self._fill(namespace, entry_key, compute, ttl, tag_list)
+        )
+        return _found(value, source)
+
+    def get(
+        self, namespace: str, key: Any, *, version: Version = None, tags: Iterable[str] = ()
+    ) -> Lookup[Any]:
+        """``(value, HIT-L1|HIT-L2)``, or ``(MISSING, MISS)`` when no tier has it."""
+        tag_list = tuple(tags)
+        entry_key = self.entry_key(namespace, key, version=version, tags=tag_list)
+        value = self._read_l1(namespace, entry_key)
+        if value is not MISSING:
+            return _found(value, CacheSource.HIT_L1)
+        value = self._read_l2(namespace, entry_key, tag_list)
+        if value is not MISSING:
+            return _found(value, CacheSource.HIT_L2)
+        self._stats.miss(namespace)
+        return _found(MISSING, CacheSource.MISS)
+
+    def set(
+        self,
+        namespace: str,
+        key: Any,
+        value: Any,
+        *,
+        ttl: float | None,
+        version: Version = None,
+        tags: Iterable[str] = (),
+    ) -> bool:
+        """Store in both tiers; ``False`` when the value could not be encoded."""
+        tag_list = tuple(tags)
+        entry_key = self.entry_key(namespace, key, version=version, tags=tag_list)
+        return self._store(namespace, entry_key, value, ttl, tag_list)
+
+    def delete(
+        self, namespace: str, key: Any, *, version: Version = None, tags: Iterable[str] = ()
+    ) -> bool:
+        """Remove one entry from both tiers and from every process's L1."""
+        entry_key = self.entry_key(namespace, key, version=version, tags=tuple(tags))
+        return self.delete_key(entry_key)
+
+    def entry_key(
+        self, namespace: str, key: Any, *, version: Version = None, tags: tuple[str, ...] = ()
+    ) -> str:
+        """The full key (see ``salescast.cache.keys``) under the tags' current generations."""
+        return self.keys.entry_key(
+            namespace,
+            hash_arguments(key),
+            version=version_text(version),
+            tags=tags,
+            generations=[self.tags.generation(tag) for tag in tags],
+        )
+
+    def delete_key(self, entry_key: str) -> bool:
+        """Remove a full key from both tiers and tell other processes to drop it."""
+        removed = self.l1.delete(entry_key) if self.l1 is not None else False
+        if self.l2 is not None:
+            l2 = self.l2
+            result = self.guard.call(lambda: l2.delete(entry_key))
+            removed = removed or result is True
+            self.tags.publish({"op": "delete", "key": entry_key})
+        return removed
+
+    # -- asyncio --------------------------------------------------------------
+
+    async def aget_or_compute(
+        self,
+        namespace: str,
+        key: Any,
+        compute: Callable[[], Awaitable[T]],
+        *,
+        ttl: float | None,
+        version: Version = None,
+        tags: Iterable[str] = (),
+    ) -> Lookup[T]:
+        """As :meth:`get_or_compute` for a coroutine function, on the asyncio Redis client."""
+        return await tiered_async.aget_or_compute(
+            self, namespace, key, compute, ttl=ttl, version=version, tags=tags
+        )
+
+    async def aset(
+        self,
+        namespace: str,
+        key: Any,
+        value: Any,
+        *,
+        ttl: float | None,
+        version: Version = None,
+        tags: Iterable[str] = (),
+    ) -> bool:
+        """As :meth:`set`, on the asyncio Redis client."""
+        tag_list = tuple(tags)
+        entry_key = await tiered_async.aentry_key(
+            self, namespace, key, version=version, tags=tag_list
+        )
+        return await tiered_async.astore(self, namespace, entry_key, value, ttl, tag_list)
+
+    async def aclose(self) -> None:
+        """Close the asyncio Redis client of the running loop, then everything else."""
+        if self.l2 is not None:
+            await self.l2.aclose()
+        self.close()
+
+    # -- invalidation -------------------------------------------------------
+
+    def invalidate_tag(self, tag: str) -> int:
+        """Make every entry of ``tag`` unreachable, in every process; return the new generation."""
+        return self.tags.invalidate(tag)
+
+    def clear(self, *, namespace: str | None = None, tag: str | None = None) -> int:
+        """Remove this cache's entries (all, of one namespace, and/or of one tag).
+
+        Uses SCAN + UNLINK under this prefix only; other keys in the same
+        Redis are never touched. Returns how many entries were removed.
+        """
+        return self.tags.clear(namespace=namespace, tag=tag)
+
+    # -- reporting ----------------------------------------------------------
+
+    def stats(self) -> CacheStats:
+        """Counters per namespace and tier, L1 size, breaker and subscription state."""
+        return CacheStats(
+            namespaces=self._stats.snapshot(),
+            l1=self.l1.usage() if self.l1 is not None else None,
+            breaker=self.breaker.snapshot() if self.l2 is not None else None,
+            subscription=self.subscriber.state.value if self.subscriber is not None else None,
+        )
+
+    def health(self) -> CacheHealth:
+        """Reachability now: one PING through the breaker (none while it is open)."""
+        reachable: bool | None = None
+        version: str | None = None
+        latency_ms: float | None = None
+        if self.l2 is not None:
+            l2 = self.l2
+            started = time.perf_counter()
+            info = self.guard.call(l2.server_info)
+            if isinstance(info, Unavailable):
+                reachable = False
+            else:
+                reachable = True
+                latency_ms = (time.perf_counter() - started) * 1000
+                version = str(info.get("redis_version"))
+        usage = self.l1.usage() if self.l1 is not None else None
+        return CacheHealth(
+            backend="redis" if self.l2 is not None else "memory",
+            redis_url=self.l2.address if self.l2 is not None else None,
+            redis_reachable=reachable,
+            redis_version=version,
+            latency_ms=latency_ms,
+            breaker_state=self.breaker.state.value if self.l2 is not None else None,
+            subscription=self.subscriber.state.value if self.subscriber is not None else None,
+            l1_entries=usage.entries if usage is not None else 0,
+            l1_bytes=usage.bytes if usage is not None else 0,
+        )
+
+    def wait_subscribed(self, timeout: float = 5.0) -> bool:
+        """Block until the invalidation subscription is live (``True`` without Redis)."""
+        return self.subscriber is None or self.subscriber.wait_subscribed(timeout)
+
+    def close(self) -> None:
+        """Stop the subscriber and release connections (asyncio ones: ``aclose``)."""
+        if self.subscriber is not None:
+            self.subscriber.stop()
+        if self.l2 is not None:
+            self.l2.close()
+        if self.l1 is not None:
+            self.l1.close()
+
+    def __enter__(self) -> TieredCache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals shared with the asyncio mixin ----------------------------
+
+    def _fill(
+        self,
+        namespace: str,
+        entry_key: str,
+        compute: Callable[[], T],
+        ttl: float | None,
+        tags: tuple[str, ...],
+    ) -> tuple[Any, CacheSource]:
+        value = self._read_l2(namespace, entry_key, tags)
+        if value is not MISSING:
+            return value, CacheSource.HIT_L2
+        self._stats.miss(namespace)
+        if self.l2 is None or self.lease_ttl <= 0:
+            return self._compute_and_store(namespace, entry_key, compute, ttl, tags), MISS
+        return self._fill_under_lease(namespace, entry_key, compute, ttl, tags)
+
+    def _fill_under_lease(
+        self,
+        namespace: str,
+        entry_key: str,
+        compute: Callable[[], T],
+        ttl: float | None,
+        tags: tuple[str, ...],
+    ) -> tuple[Any, CacheSource]:
+        assert self.l2 is not None
+        l2 = self.l2
+        lease_key = self.keys.lease_key(entry_key)
+        token = secrets.token_hex(16).encode()
+        deadline = self.clock() + self.lease_ttl
+        acquired = False
+        while self.clock() < deadline:
+            got = self.guard.call(lambda: l2.set_if_absent(lease_key, token, self.lease_ttl))
+            if isinstance(got, Unavailable):
+                break  # Redis trouble: compute here rather than wait on it
+            if got:
+                acquired = True
+                break
+            value = self._await_value(namespace, entry_key, lease_key, tags, deadline)
+            if value is not MISSING:
+                return value, CacheSource.HIT_L2
+        try:
+            if acquired:
+                # The previous owner may have stored the value between our miss
+                # and our lease: look once more before computing again.
+                value = self._read_l2(namespace, entry_key, tags, count=False)
+                if value is not MISSING:
+                    return value, CacheSource.HIT_L2
+            return self._compute_and_store(namespace, entry_key, compute, ttl, tags), MISS
+        finally:
+            if acquired:
+                self.guard.call(lambda: l2.delete_if_equals(lease_key, token))
+
+    def _await_value(
+        self,
+        namespace: str,
+        entry_key: str,
+        lease_key: str,
+        tags: tuple[str, ...],
+        deadline: float,
+    ) -> Any:
+        """Poll L2 while another process holds the lease; ``MISSING`` when it is gone."""
+        assert self.l2 is not None
+        l2 = self.l2
+        interval = self.lease_poll_interval
+        while self.clock() < deadline:
+            self._sleep(interval)
+            interval = min(interval * 1.5, 0.1)
+            value = self._read_l2(namespace, entry_key, tags, count=False)
+            if value is not MISSING:
+                return value
+            held = self.guard.call(lambda: l2.exists(lease_key))
+            if isinstance(held, Unavailable):
+                return MISSING
+            if not held:
+                # Released: the owner stored the value just before, or failed.
+                return self._read_l2(namespace, entry_key, tags, count=False)
+        return MISSING
+
+    def _compute_and_store(
+        self,
+        namespace: str,
+        entry_key: str,
+        compute: Callable[[], T],
+        ttl: float | None,
+        tags: tuple[str, ...],
+    ) -> T:
+        value = compute()
+        self._stats.computed(namespace)
+        self._store(namespace, entry_key, value, ttl, tags)
+        return value
+
+    def _read_l1(self, namespace: str, entry_key: str) -> Any:
+        if self.l1 is None:
+            return MISSING
+        started = time.perf_counter()
+        entry = self.l1.get(entry_key)
+        if entry is None:
+            self._stats.tier_miss(namespace, Tier.L1, seconds=time.perf_counter() - started)
+            return MISSING
+        value = self._decode(namespace, Tier.L1, entry_key, entry.value)
+        if value is MISSING:
+            self.l1.delete(entry_key)
+            return MISSING
+        seconds = time.perf_counter() - started
+        self._stats.hit(namespace, Tier.L1, nbytes=len(entry.value), seconds=seconds)
+        return value
+
+    def _read_l2(
+        self, namespace: str, entry_key: str, tags: tuple[str, ...], *, count: bool = True
+    ) -> Any:
+        if self.l2 is None:
+            return MISSING
+        l2 = self.l2
+        started = time.perf_counter()
+        entry = self.guard.call(lambda: l2.get(entry_key))
+        return self._after_l2_read(namespace, entry_key, tags, entry, started, count=count)
+
+    def _after_l2_read(
+        self,
+        namespace: str,
+        entry_key: str,
+        tags: tuple[str, ...],
+        entry: Any,
+        started: float,
+        *,
+        count: bool,
+    ) -> Any:
+        seconds = time.perf_counter() - started
+        if isinstance(entry, Unavailable):
+            if entry.reason == "failed":
+                self._stats.tier_error(namespace, Tier.L2)
+            return MISSING
+        if entry is None:
+            if count:
+                self._stats.tier_miss(namespace, Tier.L2, seconds=seconds)
+            return MISSING
+        value = self._decode(namespace, Tier.L2, entry_key, entry.value)
+        if value is MISSING:
+            return MISSING
+        self._stats.hit(namespace, Tier.L2, nbytes=len(entry.value), seconds=seconds)
+        self._store_l1(namespace, entry_key, entry.value, entry.ttl, tags)
+        return value
+
+    def _decode(self, namespace: str, tier: Tier, entry_key: str, data: bytes) -> Any:
+        try:
+            return self.serializer.loads(entry_key, data)
+        except DecodeError as exc:
+            self._stats.tier_error(namespace, tier)
+            logger.debug("undecodable %s entry %s: %s", tier.value, entry_key, exc)
+            return MISSING
+
+    def _encode(self, namespace: str, entry_key: str, value: Any) -> bytes | None:
+        try:
+            return self.serializer.dumps(entry_key, value)
+        except (TypeError, ValueError) as exc:
+            self._stats.error(namespace)
+            if namespace not in self._unencodable_logged:
+                self._unencodable_logged.add(namespace)
+                logger.warning("namespace %s: a value is not cacheable (%s)", namespace, exc)
+            return None
+
+    def _store(
+        self,
+        namespace: str,
+        entry_key: str,
+        value: Any,
+        ttl: float | None,
+        tags: tuple[str, ...],
+    ) -> bool:
+        data = self._encode(namespace, entry_key, value)
+        if data is None:
+            return False
+        self._store_l1(namespace, entry_key, data, ttl, tags)
+        if self.l2 is not None:
+            l2 = self.l2
+            result = self.guard.call(lambda: l2.set(entry_key, data, ttl))
+            self._after_l2_write(namespace, result, len(data))
+        return True
+
+    def _after_l2_write(self, namespace: str, result: object, nbytes: int) -> None:
+        if isinstance(result, Unavailable):
+            if result.reason == "failed":
+                self._stats.tier_error(namespace, Tier.L2)
+        else:
+            self._stats.stored(namespace, Tier.L2, nbytes=nbytes)
+
+    def _store_l1(
+        self,
+        namespace: str,
+        entry_key: str,
+        data: bytes,
+        ttl: float | None,
+        tags: tuple[str, ...],
+    ) -> None:
+        if self.l1 is None or (ttl is not None and ttl <= 0):
+            return
+        self.l1.set(entry_key, data, ttl)
+        self._stats.stored(namespace, Tier.L1, nbytes=len(data))
+        self.tags.remember_l1(entry_key, tags)
+
+    def _on_l1_evict(self, entry_key: str, _size: int) -> None:
+        namespace = self.keys.namespace_of(entry_key)
+        if namespace is not None:
+            self._stats.evicted(namespace, Tier.L1)
+
+
+MISS = CacheSource.MISS
+
+
+def _found(value: T, source: CacheSource) -> Lookup[T]:
+    last_cache_source.set(source)
+    return Lookup(value, source)
+
+
+def _l2_name(l2: RedisBackend | None) -> str:
+    return f"redis {l2.address}" if l2 is not None else "redis"

@@ -1,0 +1,194 @@
+"""The asyncio path of TieredCache: same policy, Redis through redis.asyncio.
+
+L1 stays synchronous (a dict under a lock, never held across an ``await``).
+Single-flight uses one future per key and event loop; the lease and its
+polling use the asyncio client and ``asyncio.sleep``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from salescast.cache.guard import Unavailable
+from salescast.cache.keys import Version, hash_arguments, version_text
+from salescast.cache.lookup import MISSING, CacheSource, Lookup, last_cache_source
+
+if TYPE_CHECKING:
+    from salescast.cache.tiered import TieredCache
+
+T = TypeVar("T")
+
+
+async def aget_or_compute(
+    cache: TieredCache,
+    namespace: str,
+    key: Any,
+    compute: Callable[[], Awaitable[T]],
+    *,
+    ttl: float | None,
+    version: Version = None,
+    tags: Iterable[str] = (),
+) -> Lookup[T]:
+    """See ``TieredCache.aget_or_compute``."""
+    tag_list = tuple(tags)
+    entry_key = await aentry_key(cache, namespace, key, version=version, tags=tag_list)
+    value = cache._read_l1(namespace, entry_key)
+    if value is not MISSING:
+        return _found(value, CacheSource.HIT_L1)
+    (value, source), _ = await cache._aflight.do(
+        entry_key, lambda: _afill(cache, namespace, entry_key, compute, ttl, tag_list)
+    )
+    return _found(value, source)
+
+
+async def aentry_key(
+    cache: TieredCache, namespace: str, key: Any, *, version: Version, tags: tuple[str, ...]
+) -> str:
+    """As ``TieredCache.entry_key``, reading unknown tag generations asynchronously."""
+    generations = [await cache.tags.ageneration(tag) for tag in tags]
+    return cache.keys.entry_key(
+        namespace,
+        hash_arguments(key),
+        version=version_text(version),
+        tags=tags,
+        generations=generations,
+    )
+
+
+async def _afill(
+    cache: TieredCache,
+    namespace: str,
+    entry_key: str,
+    compute: Callable[[], Awaitable[T]],
+    ttl: float | None,
+    tags: tuple[str, ...],
+) -> tuple[Any, CacheSource]:
+    value = await _aread_l2(cache, namespace, entry_key, tags)
+    if value is not MISSING:
+        return value, CacheSource.HIT_L2
+    cache._stats.miss(namespace)
+    if cache.l2 is None or cache.lease_ttl <= 0:
+        return await _acompute_and_store(cache, namespace, entry_key, compute, ttl, tags), (
+            CacheSource.MISS
+        )
+    return await _afill_under_lease(cache, namespace, entry_key, compute, ttl, tags)
+
+
+async def _afill_under_lease(
+    cache: TieredCache,
+    namespace: str,
+    entry_key: str,
+    compute: Callable[[], Awaitable[T]],
+    ttl: float | None,
+    tags: tuple[str, ...],
+) -> tuple[Any, CacheSource]:
+    assert cache.l2 is not None
+    l2 = cache.l2
+    lease_key = cache.keys.lease_key(entry_key)
+    token = secrets.token_hex(16).encode()
+    deadline = cache.clock() + cache.lease_ttl
+    acquired = False
+    while cache.clock() < deadline:
+        got = await cache.guard.acall(lambda: l2.aset_if_absent(lease_key, token, cache.lease_ttl))
+        if isinstance(got, Unavailable):
+            break
+        if got:
+            acquired = True
+            break
+        value = await _await_value(cache, namespace, entry_key, lease_key, tags, deadline)
+        if value is not MISSING:
+            return value, CacheSource.HIT_L2
+    try:
+        if acquired:
+            value = await _aread_l2(cache, namespace, entry_key, tags, count=False)
+            if value is not MISSING:
+                return value, CacheSource.HIT_L2
+        value = await _acompute_and_store(cache, namespace, entry_key, compute, ttl, tags)
+        return value, CacheSource.MISS
+    finally:
+        if acquired:
+            await cache.guard.acall(lambda: l2.adelete_if_equals(lease_key, token))
+
+
+async def _await_value(
+    cache: TieredCache,
+    namespace: str,
+    entry_key: str,
+    lease_key: str,
+    tags: tuple[str, ...],
+    deadline: float,
+) -> Any:
+    assert cache.l2 is not None
+    l2 = cache.l2
+    interval = cache.lease_poll_interval
+    while cache.clock() < deadline:
+        await asyncio.sleep(interval)
+        interval = min(interval * 1.5, 0.1)
+        value = await _aread_l2(cache, namespace, entry_key, tags, count=False)
+        if value is not MISSING:
+            return value
+        held = await cache.guard.acall(lambda: l2.aexists(lease_key))
+        if isinstance(held, Unavailable):
+            return MISSING
+        if not held:
+            return await _aread_l2(cache, namespace, entry_key, tags, count=False)
+    return MISSING
+
+
+async def _acompute_and_store(
+    cache: TieredCache,
+    namespace: str,
+    entry_key: str,
+    compute: Callable[[], Awaitable[T]],
+    ttl: float | None,
+    tags: tuple[str, ...],
+) -> T:
+    value = await compute()
+    cache._stats.computed(namespace)
+    await astore(cache, namespace, entry_key, value, ttl, tags)
+    return value
+
+
+async def astore(
+    cache: TieredCache,
+    namespace: str,
+    entry_key: str,
+    value: Any,
+    ttl: float | None,
+    tags: tuple[str, ...],
+) -> bool:
+    """As ``TieredCache._store`` with the asyncio Redis client."""
+    data = cache._encode(namespace, entry_key, value)
+    if data is None:
+        return False
+    cache._store_l1(namespace, entry_key, data, ttl, tags)
+    if cache.l2 is not None:
+        l2 = cache.l2
+        result = await cache.guard.acall(lambda: l2.aset(entry_key, data, ttl))
+        cache._after_l2_write(namespace, result, len(data))
+    return True
+
+
+async def _aread_l2(
+    cache: TieredCache,
+    namespace: str,
+    entry_key: str,
+    tags: tuple[str, ...],
+    *,
+    count: bool = True,
+) -> Any:
+    if cache.l2 is None:
+        return MISSING
+    l2 = cache.l2
+    started = time.perf_counter()
+    entry = await cache.guard.acall(lambda: l2.aget(entry_key))
+    return cache._after_l2_read(namespace, entry_key, tags, entry, started, count=count)
+
+
+def _found(value: T, source: CacheSource) -> Lookup[T]:
+    last_cache_source.set(source)
+    return Lookup(value, source)
