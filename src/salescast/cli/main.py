@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typer.exceptions import TyperException
 
 from salescast.cli.output import OutputFormat, print_forecast, print_models, print_products
 from salescast.config import SettingsError, load_settings
@@ -179,11 +179,17 @@ def main() -> None:
     """Entry point: user errors become one line on stderr and a non-zero exit status."""
     try:
         code = app(standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except TyperException as exc:  # usage errors (typer's own click exceptions): status 2
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"salescast: {exc}", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 2))
     except SettingsError as exc:
         sys.exit(f"salescast: {exc}")
     except USER_ERRORS as exc:
