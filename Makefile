@@ -44,6 +44,10 @@ format: $(STAMP)
 test: $(STAMP) redis-server lint
 	$(BIN)/python -m pytest
 
+# Benchmarks live outside the test run; results go to bench/RESULTS.md.
+bench: $(STAMP)
+	$(BIN)/python bench/results.py
+
 # Rewrites requirements.lock from what is installed in .venv now.
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^salescast' > requirements.lock
