@@ -453,18 +453,21 @@ class TieredCache:
             if count:
                 self._stats.tier_miss(namespace, Tier.L2, seconds=seconds)
             return MISSING
-        value = self._decode(namespace, Tier.L2, entry_key, entry.value)
+        value = self._decode(namespace, Tier.L2, entry_key, entry.value, count=count)
         if value is MISSING:
             return MISSING
         self._stats.hit(namespace, Tier.L2, nbytes=len(entry.value), seconds=seconds)
         self._store_l1(namespace, entry_key, entry.value, entry.ttl, tags)
         return value
 
-    def _decode(self, namespace: str, tier: Tier, entry_key: str, data: bytes) -> Any:
+    def _decode(
+        self, namespace: str, tier: Tier, entry_key: str, data: bytes, *, count: bool = True
+    ) -> Any:
         try:
             return self.serializer.loads(entry_key, data)
         except DecodeError as exc:
-            self._stats.tier_error(namespace, tier)
+            if count:  # lease re-reads of the same bytes are not new errors
+                self._stats.tier_error(namespace, tier)
             logger.debug("undecodable %s entry %s: %s", tier.value, entry_key, exc)
             return MISSING
 

@@ -1,0 +1,123 @@
+"""Circuit breaker transitions on an injected clock, one probe, one log line per transition."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+
+from salescast.cache import BreakerState, CircuitBreaker
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def breaker(clock: FakeClock) -> CircuitBreaker:
+    return CircuitBreaker(failure_threshold=3, reset_after=2.0, clock=clock)
+
+
+def test_breaker_opens_after_the_threshold_of_consecutive_failures(
+    breaker: CircuitBreaker,
+) -> None:
+    for _ in range(2):
+        assert breaker.allow()
+        breaker.record_failure("boom")
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.allow()
+    breaker.record_failure("boom")
+    assert breaker.state is BreakerState.OPEN
+    assert not breaker.allow()
+    assert breaker.snapshot().skipped == 1
+
+
+def test_a_success_resets_the_consecutive_count(breaker: CircuitBreaker) -> None:
+    breaker.record_failure("a")
+    breaker.record_failure("b")
+    breaker.record_success()
+    breaker.record_failure("c")
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.snapshot().consecutive_failures == 1
+
+
+def test_after_the_pause_exactly_one_caller_probes(
+    breaker: CircuitBreaker, clock: FakeClock
+) -> None:
+    for _ in range(3):
+        breaker.record_failure("down")
+    clock.now = 1.9
+    assert not breaker.allow()
+    clock.now = 2.0
+    allowed: list[bool] = []
+    barrier = threading.Barrier(10)
+
+    def ask() -> None:
+        barrier.wait()
+        allowed.append(breaker.allow())
+
+    threads = [threading.Thread(target=ask) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert allowed.count(True) == 1
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert breaker.snapshot().probes == 1
+
+
+def test_a_successful_probe_closes_the_breaker(breaker: CircuitBreaker, clock: FakeClock) -> None:
+    for _ in range(3):
+        breaker.record_failure("down")
+    clock.now = 2.5
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.allow()
+
+
+def test_a_failed_probe_opens_the_breaker_for_another_pause(
+    breaker: CircuitBreaker, clock: FakeClock
+) -> None:
+    for _ in range(3):
+        breaker.record_failure("down")
+    clock.now = 2.0
+    assert breaker.allow()
+    breaker.record_failure("still down")
+    assert breaker.state is BreakerState.OPEN
+    clock.now = 3.9
+    assert not breaker.allow()
+    clock.now = 4.0
+    assert breaker.allow()
+
+
+def test_each_transition_is_logged_once_not_per_request(
+    breaker: CircuitBreaker, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="salescast.cache")
+    for _ in range(3):
+        breaker.record_failure("ConnectionError: refused")
+    for _ in range(100):
+        breaker.allow()
+    clock.now = 2.0
+    breaker.allow()
+    breaker.record_success()
+    for _ in range(100):
+        breaker.allow()
+        breaker.record_success()
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 4, messages
+    assert "request failed" in messages[0]
+    assert "circuit breaker open" in messages[1]
+    assert "probing" in messages[2]
+    assert "back after" in messages[3]

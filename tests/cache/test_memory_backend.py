@@ -1,0 +1,78 @@
+"""MemoryBackend (L1): LRU by bytes and entries, TTL on an injected clock, thread safety."""
+
+from __future__ import annotations
+
+import threading
+
+from salescast.cache import MemoryBackend
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_least_recently_used_entry_is_evicted_first_when_entries_run_out() -> None:
+    evicted: list[str] = []
+    l1 = MemoryBackend(max_entries=2, on_evict=lambda key, _size: evicted.append(key))
+    l1.set("a", b"1", None)
+    l1.set("b", b"2", None)
+    l1.get("a")  # a is now more recent than b
+    l1.set("c", b"3", None)
+    assert evicted == ["b"]
+    assert l1.get("b") is None
+    assert l1.get("a") is not None
+    assert l1.usage().evictions == 1
+
+
+def test_byte_budget_bounds_the_total_size() -> None:
+    l1 = MemoryBackend(max_bytes=2000, max_entries=1000)
+    for index in range(50):
+        l1.set(f"k{index}", b"x" * 100, None)
+    usage = l1.usage()
+    assert usage.bytes <= 2000
+    assert 0 < usage.entries < 50
+    assert usage.evictions == 50 - usage.entries
+
+
+def test_value_larger_than_the_budget_is_not_stored() -> None:
+    l1 = MemoryBackend(max_bytes=500)
+    l1.set("small", b"s", None)
+    l1.set("huge", b"x" * 1000, None)
+    assert l1.get("huge") is None
+    assert l1.get("small") is not None
+
+
+def test_ttl_runs_on_the_injected_clock() -> None:
+    clock = FakeClock()
+    l1 = MemoryBackend(clock=clock)
+    l1.set("k", b"v", 10)
+    clock.now += 9
+    entry = l1.get("k")
+    assert entry is not None
+    assert entry.ttl == 1
+    clock.now += 1
+    assert l1.get("k") is None
+    assert l1.usage().entries == 0
+
+
+def test_concurrent_writers_keep_size_accounting_exact() -> None:
+    l1 = MemoryBackend(max_bytes=50_000, max_entries=100)
+
+    def write(worker: int) -> None:
+        for index in range(500):
+            l1.set(f"{worker}:{index % 150}", b"v" * (index % 40), None)
+            l1.get(f"{(worker + 1) % 8}:{index % 150}")
+
+    threads = [threading.Thread(target=write, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    usage = l1.usage()
+    assert usage.entries <= 100
+    assert l1.clear() == usage.entries
+    assert l1.usage().bytes == 0
