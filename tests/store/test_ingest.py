@@ -134,6 +134,12 @@ MALFORMED_CSV = {
         None,
         "has 4 fields, the header has 3 (a quoted field runs from line 2 to 3",
     ),
+    "bare carriage returns as line ends": (
+        HEADER.replace("\n", "\r") + "2020-01-01,a,1\r2020-01-02,a,x\r",
+        3,
+        "quantity",
+        "not a number: 'x'",
+    ),
     "text after a closing quote": (HEADER + '2020-01-01,"a"b,1\n', 2, None, "not valid CSV"),
     "huge field": (
         HEADER + "2020-01-01," + "x" * 5_000 + ",1\n",
