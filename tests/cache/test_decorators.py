@@ -1,0 +1,201 @@
+"""@cached, @cached_model, @cached_prediction on plain and async functions."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from salescast.cache import (
+    CacheSource,
+    TieredCache,
+    cached,
+    cached_model,
+    cached_prediction,
+    configure,
+    get_default_cache,
+    last_cache_source,
+)
+
+MakeCache = Callable[..., TieredCache]
+
+
+@pytest.fixture
+def cache(make_cache: MakeCache) -> Iterator[TieredCache]:
+    cache = make_cache()
+    configure(cache)
+    yield cache
+    configure(None)
+
+
+def test_decorator_works_without_parentheses(cache: TieredCache) -> None:
+    calls: list[str] = []
+
+    @cached_prediction
+    def predict_sales(product_id: str, horizon: int = 30) -> dict[str, object]:
+        calls.append(product_id)
+        return {"product_id": product_id, "horizon": horizon}
+
+    assert predict_sales("p1") == {"product_id": "p1", "horizon": 30}
+    assert predict_sales("p1", 30) == {"product_id": "p1", "horizon": 30}
+    assert predict_sales(product_id="p1", horizon=30)["horizon"] == 30
+    assert calls == ["p1"]
+    assert last_cache_source.get() is CacheSource.HIT_L1
+    assert "prediction" in cache.stats().namespaces
+    assert predict_sales.__name__ == "predict_sales"
+
+
+def test_model_and_prediction_decorators_use_their_namespaces_and_ttls(
+    cache: TieredCache,
+) -> None:
+    @cached_model
+    def load_model(product_id: str) -> str:
+        return "model"
+
+    @cached_prediction()
+    def predict(product_id: str) -> str:
+        return "prediction"
+
+    load_model("p1")
+    predict("p1")
+    assert cache.l2 is not None
+    model_key = cache.entry_key(
+        "model", [f"{__name__}.{load_model.__qualname__}", {"product_id": "p1"}]
+    )
+    entry = cache.l2.get(model_key)
+    assert entry is not None
+    assert entry.ttl is not None
+    assert 21500 < entry.ttl <= 21600
+    assert set(cache.stats().namespaces) == {"model", "prediction"}
+
+
+def test_none_and_bytes_results_are_cached_by_decorators(cache: TieredCache) -> None:
+    calls: list[int] = []
+
+    @cached(namespace="data", ttl=60)
+    def nothing(n: int) -> None:
+        calls.append(n)
+
+    @cached(namespace="data", ttl=60)
+    def raw(n: int) -> bytes:
+        calls.append(n)
+        return b"\x00" * n
+
+    nothing(1)
+    nothing(1)
+    assert raw(3) == b"\x00\x00\x00"
+    assert cache.l1 is not None
+    cache.l1.clear()
+    assert raw(3) == b"\x00\x00\x00"
+    assert last_cache_source.get() is CacheSource.HIT_L2
+    assert calls == [1, 3]
+
+
+def test_invalidate_drops_one_entry_only(cache: TieredCache) -> None:
+    calls: list[int] = []
+
+    @cached(namespace="data", ttl=60)
+    def square(n: int) -> int:
+        calls.append(n)
+        return n * n
+
+    square(2)
+    square(3)
+    assert square.invalidate(2) is True
+    square(2)
+    square(3)
+    assert calls == [2, 3, 2]
+
+
+def test_version_and_tags_callables_shape_the_key(cache: TieredCache) -> None:
+    versions = {"p1": 1}
+    calls: list[str] = []
+
+    @cached(
+        namespace="prediction",
+        ttl=60,
+        version=lambda product_id: versions[product_id],
+        tags=lambda product_id: [f"product:{product_id}"],
+    )
+    def forecast(product_id: str) -> str:
+        calls.append(product_id)
+        return f"{product_id}@{versions[product_id]}"
+
+    assert forecast("p1") == "p1@1"
+    versions["p1"] = 2
+    assert forecast("p1") == "p1@2"
+    assert forecast("p1") == "p1@2"
+    cache.invalidate_tag("product:p1")
+    assert forecast("p1") == "p1@2"
+    assert calls == ["p1", "p1", "p1"]
+
+
+def test_explicit_cache_wins_over_the_configured_one(
+    cache: TieredCache, make_cache: MakeCache
+) -> None:
+    other = make_cache(url=None)
+
+    @cached(namespace="data", ttl=60, cache=other)
+    def value() -> int:
+        return 1
+
+    value()
+    assert "data" in other.stats().namespaces
+    assert "data" not in cache.stats().namespaces
+
+
+def test_without_configure_an_in_process_cache_is_used() -> None:
+    configure(None)
+
+    @cached(namespace="data", ttl=60)
+    def value() -> int:
+        return 7
+
+    assert value() == 7
+    assert value() == 7
+    default = get_default_cache()
+    assert default.l2 is None
+    assert default.stats().namespaces["data"].l1.hits == 1
+    default.close()
+    configure(None)
+
+
+@pytest.mark.anyio
+async def test_async_functions_are_cached_and_stay_coroutine_functions(
+    cache: TieredCache,
+) -> None:
+    calls: list[str] = []
+
+    @cached(namespace="data", ttl=60, tags=lambda product_id: [f"product:{product_id}"])
+    async def sales_history(product_id: str) -> list[dict[str, int]]:
+        calls.append(product_id)
+        return [{"day": 1, "qty": 3}]
+
+    assert inspect.iscoroutinefunction(sales_history)
+    assert await sales_history("p1") == [{"day": 1, "qty": 3}]
+    assert last_cache_source.get() is CacheSource.MISS
+    assert await sales_history("p1") == [{"day": 1, "qty": 3}]
+    assert last_cache_source.get() is CacheSource.HIT_L1
+    assert cache.l1 is not None
+    cache.l1.clear()
+    assert await sales_history("p1") == [{"day": 1, "qty": 3}]
+    assert last_cache_source.get() is CacheSource.HIT_L2
+    assert sales_history.invalidate("p1") is True
+    await sales_history("p1")
+    assert calls == ["p1", "p1"]
+    await cache.aclose()
+
+
+@pytest.mark.anyio
+async def test_async_none_results_are_cached(cache: TieredCache) -> None:
+    calls: list[int] = []
+
+    @cached_model
+    async def missing_model(product_id: str) -> None:
+        calls.append(1)
+
+    assert await missing_model("p1") is None
+    assert await missing_model("p1") is None
+    assert calls == [1]
+    await cache.aclose()
