@@ -158,3 +158,16 @@ def test_a_job_listing_an_unknown_product_is_refused_before_it_starts(
     response = client.post("/train", json={"product_ids": ["nope"]}, headers=admin)
     assert response.status_code == 404
     assert client.get("/jobs/unknown").status_code == 404
+
+
+def test_a_bad_json_row_is_reported_by_row_number(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    rows = [
+        {"date": "2024-01-01", "product_id": "j", "quantity": 1},
+        {"date": "2024-01-02", "product_id": "j", "quantity": True},
+    ]
+    response = client.post("/sales", json=rows, headers=admin)
+    assert response.status_code == 400
+    [problem] = response.json()["detail"]["problems"]
+    assert (problem["unit"], problem["line"], problem["column"]) == ("row", 2, "quantity")

@@ -14,6 +14,7 @@ class ErrorResponse(BaseModel):
 
 class IngestProblemModel(BaseModel):
     line: int | None = Field(description="1-based line (CSV, header is line 1) or row (JSON)")
+    unit: Literal["line", "row"] = Field(description="what `line` counts")
     column: str | None
     reason: str
 
