@@ -56,7 +56,10 @@ async def _bad_upload(_: Request, exc: Exception) -> JSONResponse:
 
 async def _ingest_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, IngestError)
-    problems = [{"line": p.line, "column": p.column, "reason": p.reason} for p in exc.problems]
+    problems = [
+        {"line": p.line, "unit": p.unit, "column": p.column, "reason": p.reason}
+        for p in exc.problems
+    ]
     detail = {"message": str(exc).splitlines()[0], "total": exc.total, "problems": problems}
     return JSONResponse({"detail": detail}, status_code=status.HTTP_400_BAD_REQUEST)
 
