@@ -88,7 +88,7 @@ class RedisCache:
     def expire(self, key: str, ttl: float) -> bool:
         """Give ``key`` a new TTL in seconds; ``False`` when absent or Redis is unavailable."""
         entry_key = self._cache.entry_key(_KV_NAMESPACE, key)
-        return self._cache.guard.call(lambda: self.backend.expire(entry_key, ttl)) is True
+        return self._counted(self._cache.guard.call(lambda: self.backend.expire(entry_key, ttl)))
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; ``True`` when it existed."""
@@ -97,7 +97,13 @@ class RedisCache:
     def exists(self, key: str) -> bool:
         """``True`` when ``key`` is stored (``False`` when Redis is unavailable)."""
         entry_key = self._cache.entry_key(_KV_NAMESPACE, key)
-        return self._cache.guard.call(lambda: self.backend.exists(entry_key)) is True
+        return self._counted(self._cache.guard.call(lambda: self.backend.exists(entry_key)))
+
+    def _counted(self, result: bool | Unavailable) -> bool:
+        if isinstance(result, Unavailable):
+            self._cache.count_unavailable(_KV_NAMESPACE, result)
+            return False
+        return result
 
     def clear(self) -> int:
         """Remove every key of this cache's prefix (SCAN + UNLINK); return how many."""

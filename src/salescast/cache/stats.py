@@ -68,12 +68,17 @@ class LatencySummary:
 
 @dataclass(frozen=True, slots=True)
 class TierStats:
-    """What one tier did for one namespace."""
+    """What one tier did for one namespace.
+
+    ``errors``: failed operations and undecodable entries; ``skipped``:
+    operations not attempted because the circuit breaker was open.
+    """
 
     hits: int = 0
     misses: int = 0
     sets: int = 0
     errors: int = 0
+    skipped: int = 0
     evictions: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
@@ -119,10 +124,11 @@ class _TierCounters:
         "latency",
         "misses",
         "sets",
+        "skipped",
     )
 
     def __init__(self) -> None:
-        self.hits = self.misses = self.sets = self.errors = self.evictions = 0
+        self.hits = self.misses = self.sets = self.errors = self.evictions = self.skipped = 0
         self.bytes_read = self.bytes_written = 0
         self.latency = LatencyHistogram()
 
@@ -138,6 +144,7 @@ class _TierCounters:
             misses=self.misses,
             sets=self.sets,
             errors=self.errors,
+            skipped=self.skipped,
             evictions=self.evictions,
             bytes_read=self.bytes_read,
             bytes_written=self.bytes_written,
@@ -188,6 +195,11 @@ class StatsRecorder:
         with self._lock:
             self._tier(namespace, tier).errors += 1
             self._namespace(namespace).errors += 1
+
+    def tier_skipped(self, namespace: str, tier: Tier) -> None:
+        """The breaker was open: the tier was not asked."""
+        with self._lock:
+            self._tier(namespace, tier).skipped += 1
 
     def error(self, namespace: str) -> None:
         """A failure not tied to a tier (e.g. a value no codec can encode)."""

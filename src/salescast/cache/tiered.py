@@ -16,14 +16,14 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-from salescast.cache import tiered_async
+from salescast.cache import lease, tiered_async
 from salescast.cache.backends.memory import MemoryBackend
 from salescast.cache.backends.redis import RedisBackend
 from salescast.cache.breaker import CircuitBreaker
 from salescast.cache.codecs import CodecRegistry
 from salescast.cache.errors import DecodeError
 from salescast.cache.frames import FrameSerializer
-from salescast.cache.guard import BreakerGuard, Unavailable
+from salescast.cache.guard import FAILED, BreakerGuard, Unavailable
 from salescast.cache.health import CacheHealth, CacheStats
 from salescast.cache.invalidation import InvalidationSubscriber
 from salescast.cache.keys import KeyBuilder, Version, hash_arguments, version_text
@@ -81,7 +81,7 @@ class TieredCache:
         self.instance_id = secrets.token_hex(8)
         self._stats = StatsRecorder()
         self.clock = clock
-        self._sleep = sleep
+        self.sleep = sleep
         self._flight = SingleFlight()
         self._aflight = AsyncSingleFlight()
         self._unencodable_logged: set[str] = set()
@@ -154,7 +154,7 @@ class TieredCache:
         if value is not MISSING:
             return _found(value, CacheSource.HIT_L1)
         value = self._read_l2(namespace, entry_key, tag_list)
-        if value is not MISSING:
+        if not isinstance(value, Unavailable) and value is not MISSING:
             return _found(value, CacheSource.HIT_L2)
         self._stats.miss(namespace)
         return _found(MISSING, CacheSource.MISS)
@@ -326,74 +326,16 @@ class TieredCache:
         tags: tuple[str, ...],
     ) -> tuple[Any, CacheSource]:
         value = self._read_l2(namespace, entry_key, tags)
-        if value is not MISSING:
+        if not isinstance(value, Unavailable) and value is not MISSING:
             return value, CacheSource.HIT_L2
         self._stats.miss(namespace)
+        if isinstance(value, Unavailable):
+            # Redis just failed (or the breaker is open): no lease, no L2
+            # write in this call, so one call pays at most one timeout.
+            return self._compute_and_store(namespace, entry_key, compute, ttl, tags, l2=False), MISS
         if self.l2 is None or self.lease_ttl <= 0:
             return self._compute_and_store(namespace, entry_key, compute, ttl, tags), MISS
-        return self._fill_under_lease(namespace, entry_key, compute, ttl, tags)
-
-    def _fill_under_lease(
-        self,
-        namespace: str,
-        entry_key: str,
-        compute: Callable[[], T],
-        ttl: float | None,
-        tags: tuple[str, ...],
-    ) -> tuple[Any, CacheSource]:
-        assert self.l2 is not None
-        l2 = self.l2
-        lease_key = self.keys.lease_key(entry_key)
-        token = secrets.token_hex(16).encode()
-        deadline = self.clock() + self.lease_ttl
-        acquired = False
-        while self.clock() < deadline:
-            got = self.guard.call(lambda: l2.set_if_absent(lease_key, token, self.lease_ttl))
-            if isinstance(got, Unavailable):
-                break  # Redis trouble: compute here rather than wait on it
-            if got:
-                acquired = True
-                break
-            value = self._await_value(namespace, entry_key, lease_key, tags, deadline)
-            if value is not MISSING:
-                return value, CacheSource.HIT_L2
-        try:
-            if acquired:
-                # The previous owner may have stored the value between our miss
-                # and our lease: look once more before computing again.
-                value = self._read_l2(namespace, entry_key, tags, count=False)
-                if value is not MISSING:
-                    return value, CacheSource.HIT_L2
-            return self._compute_and_store(namespace, entry_key, compute, ttl, tags), MISS
-        finally:
-            if acquired:
-                self.guard.call(lambda: l2.delete_if_equals(lease_key, token))
-
-    def _await_value(
-        self,
-        namespace: str,
-        entry_key: str,
-        lease_key: str,
-        tags: tuple[str, ...],
-        deadline: float,
-    ) -> Any:
-        """Poll L2 while another process holds the lease; ``MISSING`` when it is gone."""
-        assert self.l2 is not None
-        l2 = self.l2
-        interval = self.lease_poll_interval
-        while self.clock() < deadline:
-            self._sleep(interval)
-            interval = min(interval * 1.5, 0.1)
-            value = self._read_l2(namespace, entry_key, tags, count=False)
-            if value is not MISSING:
-                return value
-            held = self.guard.call(lambda: l2.exists(lease_key))
-            if isinstance(held, Unavailable):
-                return MISSING
-            if not held:
-                # Released: the owner stored the value just before, or failed.
-                return self._read_l2(namespace, entry_key, tags, count=False)
-        return MISSING
+        return lease.fill_under_lease(self, namespace, entry_key, compute, ttl, tags)
 
     def _compute_and_store(
         self,
@@ -402,10 +344,12 @@ class TieredCache:
         compute: Callable[[], T],
         ttl: float | None,
         tags: tuple[str, ...],
+        *,
+        l2: bool = True,
     ) -> T:
         value = compute()
         self._stats.computed(namespace)
-        self._store(namespace, entry_key, value, ttl, tags)
+        self._store(namespace, entry_key, value, ttl, tags, l2=l2)
         return value
 
     def _read_l1(self, namespace: str, entry_key: str) -> Any:
@@ -427,6 +371,7 @@ class TieredCache:
     def _read_l2(
         self, namespace: str, entry_key: str, tags: tuple[str, ...], *, count: bool = True
     ) -> Any:
+        """The value, ``MISSING`` (not there or undecodable), or ``SKIPPED``/``FAILED``."""
         if self.l2 is None:
             return MISSING
         l2 = self.l2
@@ -446,9 +391,9 @@ class TieredCache:
     ) -> Any:
         seconds = time.perf_counter() - started
         if isinstance(entry, Unavailable):
-            if entry.reason == "failed":
-                self._stats.tier_error(namespace, Tier.L2)
-            return MISSING
+            if count:
+                self.count_unavailable(namespace, entry)
+            return entry
         if entry is None:
             if count:
                 self._stats.tier_miss(namespace, Tier.L2, seconds=seconds)
@@ -488,21 +433,22 @@ class TieredCache:
         value: Any,
         ttl: float | None,
         tags: tuple[str, ...],
+        *,
+        l2: bool = True,
     ) -> bool:
         data = self._encode(namespace, entry_key, value)
         if data is None:
             return False
         self._store_l1(namespace, entry_key, data, ttl, tags)
-        if self.l2 is not None:
-            l2 = self.l2
-            result = self.guard.call(lambda: l2.set(entry_key, data, ttl))
+        if self.l2 is not None and l2:
+            backend = self.l2
+            result = self.guard.call(lambda: backend.set(entry_key, data, ttl))
             self._after_l2_write(namespace, result, len(data))
         return True
 
     def _after_l2_write(self, namespace: str, result: object, nbytes: int) -> None:
         if isinstance(result, Unavailable):
-            if result.reason == "failed":
-                self._stats.tier_error(namespace, Tier.L2)
+            self.count_unavailable(namespace, result)
         else:
             self._stats.stored(namespace, Tier.L2, nbytes=nbytes)
 
@@ -519,6 +465,13 @@ class TieredCache:
         self.l1.set(entry_key, data, ttl)
         self._stats.stored(namespace, Tier.L1, nbytes=len(data))
         self.tags.remember_l1(entry_key, tags)
+
+    def count_unavailable(self, namespace: str, marker: Unavailable) -> None:
+        """Count an L2 operation that failed (error) or was skipped by the breaker."""
+        if marker is FAILED:
+            self._stats.tier_error(namespace, Tier.L2)
+        else:
+            self._stats.tier_skipped(namespace, Tier.L2)
 
     def _on_l1_evict(self, entry_key: str, _size: int) -> None:
         namespace = self.keys.namespace_of(entry_key)

@@ -8,13 +8,13 @@ polling use the asyncio client and ``asyncio.sleep``.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from salescast.cache.guard import Unavailable
 from salescast.cache.keys import Version, hash_arguments, version_text
+from salescast.cache.lease import MAX_POLL_INTERVAL, new_token
 from salescast.cache.lookup import MISSING, CacheSource, Lookup, last_cache_source
 
 if TYPE_CHECKING:
@@ -68,13 +68,15 @@ async def _afill(
     tags: tuple[str, ...],
 ) -> tuple[Any, CacheSource]:
     value = await _aread_l2(cache, namespace, entry_key, tags)
-    if value is not MISSING:
+    if not isinstance(value, Unavailable) and value is not MISSING:
         return value, CacheSource.HIT_L2
     cache._stats.miss(namespace)
-    if cache.l2 is None or cache.lease_ttl <= 0:
-        return await _acompute_and_store(cache, namespace, entry_key, compute, ttl, tags), (
-            CacheSource.MISS
+    if isinstance(value, Unavailable) or cache.l2 is None or cache.lease_ttl <= 0:
+        redis_ok = not isinstance(value, Unavailable)
+        computed = await _acompute_and_store(
+            cache, namespace, entry_key, compute, ttl, tags, l2=redis_ok
         )
+        return computed, CacheSource.MISS
     return await _afill_under_lease(cache, namespace, entry_key, compute, ttl, tags)
 
 
@@ -86,28 +88,35 @@ async def _afill_under_lease(
     ttl: float | None,
     tags: tuple[str, ...],
 ) -> tuple[Any, CacheSource]:
+    """As ``lease.fill_under_lease``, awaiting."""
     assert cache.l2 is not None
     l2 = cache.l2
     lease_key = cache.keys.lease_key(entry_key)
-    token = secrets.token_hex(16).encode()
+    token = new_token()
     deadline = cache.clock() + cache.lease_ttl
-    acquired = False
+    acquired, redis_ok = False, True
     while cache.clock() < deadline:
         got = await cache.guard.acall(lambda: l2.aset_if_absent(lease_key, token, cache.lease_ttl))
         if isinstance(got, Unavailable):
+            redis_ok = False
             break
         if got:
             acquired = True
             break
         value = await _await_value(cache, namespace, entry_key, lease_key, tags, deadline)
+        if isinstance(value, Unavailable):
+            redis_ok = False
+            break
         if value is not MISSING:
             return value, CacheSource.HIT_L2
     try:
         if acquired:
             value = await _aread_l2(cache, namespace, entry_key, tags, count=False)
-            if value is not MISSING:
+            if not isinstance(value, Unavailable) and value is not MISSING:
                 return value, CacheSource.HIT_L2
-        value = await _acompute_and_store(cache, namespace, entry_key, compute, ttl, tags)
+        value = await _acompute_and_store(
+            cache, namespace, entry_key, compute, ttl, tags, l2=redis_ok
+        )
         return value, CacheSource.MISS
     finally:
         if acquired:
@@ -127,13 +136,13 @@ async def _await_value(
     interval = cache.lease_poll_interval
     while cache.clock() < deadline:
         await asyncio.sleep(interval)
-        interval = min(interval * 1.5, 0.1)
+        interval = min(interval * 1.5, MAX_POLL_INTERVAL)
         value = await _aread_l2(cache, namespace, entry_key, tags, count=False)
         if value is not MISSING:
             return value
         held = await cache.guard.acall(lambda: l2.aexists(lease_key))
         if isinstance(held, Unavailable):
-            return MISSING
+            return held
         if not held:
             return await _aread_l2(cache, namespace, entry_key, tags, count=False)
     return MISSING
@@ -146,10 +155,12 @@ async def _acompute_and_store(
     compute: Callable[[], Awaitable[T]],
     ttl: float | None,
     tags: tuple[str, ...],
+    *,
+    l2: bool = True,
 ) -> T:
     value = await compute()
     cache._stats.computed(namespace)
-    await astore(cache, namespace, entry_key, value, ttl, tags)
+    await astore(cache, namespace, entry_key, value, ttl, tags, l2=l2)
     return value
 
 
@@ -160,15 +171,17 @@ async def astore(
     value: Any,
     ttl: float | None,
     tags: tuple[str, ...],
+    *,
+    l2: bool = True,
 ) -> bool:
     """As ``TieredCache._store`` with the asyncio Redis client."""
     data = cache._encode(namespace, entry_key, value)
     if data is None:
         return False
     cache._store_l1(namespace, entry_key, data, ttl, tags)
-    if cache.l2 is not None:
-        l2 = cache.l2
-        result = await cache.guard.acall(lambda: l2.aset(entry_key, data, ttl))
+    if cache.l2 is not None and l2:
+        backend = cache.l2
+        result = await cache.guard.acall(lambda: backend.aset(entry_key, data, ttl))
         cache._after_l2_write(namespace, result, len(data))
     return True
 

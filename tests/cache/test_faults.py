@@ -1,0 +1,171 @@
+"""Redis killed, frozen (SIGSTOP) and restarted: callers never see an exception, and once
+the breaker is open they pay no Redis time and cause no Redis I/O."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from salescast.cache import BreakerState, CacheSource, CircuitBreaker, RedisCache, TieredCache
+from tests.support.redis_server import RedisServer
+
+OPEN_CALL_BOUND = 0.05  # seconds; generous, an open-breaker call does no I/O
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def cache(server: RedisServer, prefix: str, clock: FakeClock) -> Iterator[TieredCache]:
+    breaker = CircuitBreaker(failure_threshold=3, reset_after=2.0, clock=clock)
+    cache = TieredCache.from_url(server.url, prefix=prefix, breaker=breaker, subscribe=False)
+    yield cache
+    cache.close()
+
+
+def timed_calls(cache: TieredCache, count: int, start: int = 0) -> list[float]:
+    """``count`` lookups of fresh keys (each must compute); returns each call's seconds."""
+    durations = []
+    for index in range(start, start + count):
+        started = time.perf_counter()
+        value, source = cache.get_or_compute("data", ("k", index), lambda i=index: i, ttl=60)
+        durations.append(time.perf_counter() - started)
+        assert source is CacheSource.MISS
+        assert value == index
+    return durations
+
+
+def assert_open_and_silent(cache: TieredCache, start: int = 1000) -> None:
+    """While open: calls are fast and the backend's I/O counter does not move."""
+    assert cache.l2 is not None
+    assert cache.breaker.state is BreakerState.OPEN
+    calls_before = cache.l2.calls
+    durations = timed_calls(cache, 50, start=start)
+    assert max(durations) < OPEN_CALL_BOUND
+    assert cache.l2.calls == calls_before
+    assert cache.get_or_compute("data", ("k", start), lambda: -1, ttl=60).source is (
+        CacheSource.HIT_L1
+    )
+
+
+def test_killed_redis_opens_the_breaker_and_costs_nothing_after(
+    cache: TieredCache, server: RedisServer
+) -> None:
+    timed_calls(cache, 3)
+    server.kill()
+    durations = timed_calls(cache, 3, start=100)
+    assert max(durations) < 0.6  # refused connections fail at once; bound is the timeout
+    assert_open_and_silent(cache)
+    stats = cache.stats()
+    assert stats.breaker is not None
+    assert stats.breaker.opened == 1
+    assert stats.namespaces["data"].l2.errors == 3
+
+
+def test_frozen_redis_costs_one_timeout_per_call_until_the_breaker_opens(
+    cache: TieredCache, server: RedisServer
+) -> None:
+    timed_calls(cache, 2)
+    server.freeze()
+    try:
+        durations = timed_calls(cache, 3, start=100)
+        # Each call pays at most one 0.25 s timeout, never redis-py's retries.
+        assert all(0.2 < duration < 0.6 for duration in durations), durations
+        assert_open_and_silent(cache)
+    finally:
+        server.thaw()
+
+
+def test_one_probe_after_the_pause_closes_the_breaker_when_redis_is_back(
+    cache: TieredCache, server: RedisServer, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="salescast.cache")
+    server.kill()
+    timed_calls(cache, 3)
+    assert_open_and_silent(cache)
+    server.restart()
+    clock.now += 1.0
+    assert_open_and_silent(cache, start=2000)  # the pause is not over: still no I/O
+    clock.now += 1.5
+    timed_calls(cache, 1, start=500)  # the probe (and its write) reach Redis
+    assert cache.breaker.state is BreakerState.CLOSED
+    assert cache.l1 is not None
+    cache.l1.clear()
+    assert cache.get("data", ("k", 500)).source is CacheSource.HIT_L2
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 4, lines  # lost, open, probe, back: once each despite ~100 calls
+
+
+def test_a_failed_probe_keeps_the_breaker_open_without_further_io(
+    cache: TieredCache, server: RedisServer, clock: FakeClock
+) -> None:
+    server.kill()
+    timed_calls(cache, 3)
+    clock.now += 2.0
+    timed_calls(cache, 1, start=10)  # the probe fails
+    assert cache.breaker.state is BreakerState.OPEN
+    assert cache.breaker.snapshot().probes == 1
+    assert_open_and_silent(cache)
+
+
+@pytest.mark.anyio
+async def test_async_callers_see_the_same_fail_open_behaviour(
+    cache: TieredCache, server: RedisServer
+) -> None:
+    server.kill()
+    for index in range(3):
+        value, source = await cache.aget_or_compute(
+            "data", index, lambda i=index: _async_value(i), ttl=60
+        )
+        assert (value, source) == (index, CacheSource.MISS)
+    assert cache.breaker.state is BreakerState.OPEN
+    assert cache.l2 is not None
+    calls_before = cache.l2.calls
+    started = time.perf_counter()
+    assert (await cache.aget_or_compute("data", 0, lambda: _async_value(-1), ttl=60)).value == 0
+    assert time.perf_counter() - started < OPEN_CALL_BOUND
+    assert cache.l2.calls == calls_before
+    await cache.aclose()
+
+
+async def _async_value(value: int) -> int:
+    return value
+
+
+def test_redis_cache_never_raises_when_redis_is_gone(server: RedisServer, prefix: str) -> None:
+    with RedisCache.from_url(server.url, prefix=prefix) as cache:
+        assert cache.set("k", {"a": 1}, ttl=60) is True
+        server.kill()
+        for _ in range(5):
+            assert cache.get("k") is None
+            assert cache.set("k", 2, ttl=60) is False
+            assert cache.exists("k") is False
+            assert cache.expire("k", 10) is False
+            assert cache.delete("k") is False
+        assert cache.clear() == 0
+        health = cache.health()
+        assert health.redis_reachable is False
+        assert health.breaker_state == "open"
+        stats = cache.stats().namespaces["kv"]
+        assert stats.l2.errors == 3  # get, set, exists: then the breaker opened
+        assert stats.l2.skipped >= 9  # 4 gets, 4 sets, 1 expire, without I/O
+        assert stats.misses == 5
