@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from salescast.cache import BreakerState, CacheSource, CircuitBreaker, RedisCache, TieredCache
+from tests.cache.polling import eventually
 from tests.support.redis_server import RedisServer
 
 OPEN_CALL_BOUND = 0.05  # seconds; generous, an open-breaker call does no I/O
@@ -169,3 +170,27 @@ def test_redis_cache_never_raises_when_redis_is_gone(server: RedisServer, prefix
         assert stats.l2.errors == 3  # get, set, exists: then the breaker opened
         assert stats.l2.skipped >= 9  # 4 gets, 4 sets, 1 expire, without I/O
         assert stats.misses == 5
+
+
+def test_subscription_notices_a_frozen_server_and_empties_l1_when_it_is_back(
+    server: RedisServer, prefix: str
+) -> None:
+    cache = TieredCache.from_url(server.url, prefix=prefix, ping_interval=0.2)
+    try:
+        assert cache.wait_subscribed(5.0)
+        assert cache.subscriber is not None
+        subscriber = cache.subscriber
+        cache.set("data", "k", 1, ttl=60)
+        assert cache.l1 is not None
+        server.freeze()
+        try:
+            assert eventually(lambda: subscriber.state == "lost", timeout=5.0)
+        finally:
+            server.thaw()
+        assert eventually(
+            lambda: subscriber.state == "subscribed" and subscriber.resubscriptions == 2,
+            timeout=10.0,
+        )
+        assert cache.l1.usage().entries == 0
+    finally:
+        cache.close()

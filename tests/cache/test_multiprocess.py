@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import time
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 import redis
 
 from salescast.cache import CacheSource, TieredCache
+from tests.cache.polling import eventually
 from tests.cache.workers import command_worker, stampede_worker
 from tests.support.redis_server import RedisServer
 
@@ -78,15 +78,6 @@ def _stop(conn: Connection, process: Any) -> None:
     assert process.exitcode == 0
 
 
-def _eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_invalidate_tag_in_one_process_empties_that_tag_from_another_process_l1(
     make_cache: MakeCache, other_worker: Callable[..., Any]
 ) -> None:
@@ -100,7 +91,7 @@ def test_invalidate_tag_in_one_process_empties_that_tag_from_another_process_l1(
     assert other_worker("get_or_compute", "prediction", "forecast", "x", tags)[1] == "HIT-L1"
     assert other_worker("l1_entries") == 1
     here.invalidate_tag("product:p1")
-    assert _eventually(lambda: other_worker("l1_entries") == 0)
+    assert eventually(lambda: other_worker("l1_entries") == 0)
     assert other_worker("get_or_compute", "prediction", "forecast", "new", tags) == (
         "new",
         "MISS",
@@ -118,7 +109,7 @@ def test_a_process_whose_subscription_is_killed_empties_its_l1_on_reconnect(
     state, subscriptions = other_worker("subscription")
     assert (state, subscriptions) == ("subscribed", 1)
     raw_redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
-    assert _eventually(lambda: other_worker("subscription") == ("subscribed", 2))
+    assert eventually(lambda: other_worker("subscription") == ("subscribed", 2))
     assert other_worker("l1_entries") == 0
     assert here.wait_subscribed(5.0)
     assert here.get("data", "k").source is CacheSource.HIT_L2

@@ -203,13 +203,14 @@ class TagBook:
         payload = encode_message({**message, "origin": cache.instance_id})
         cache.guard.call(lambda: l2.publish(cache.keys.channel, payload))
 
-    def start_subscriber(self, l2: RedisBackend) -> InvalidationSubscriber:
+    def start_subscriber(self, l2: RedisBackend, *, ping_interval: float) -> InvalidationSubscriber:
         """Listen for other processes' invalidations in a daemon thread."""
         subscriber = InvalidationSubscriber(
             l2.client,
             self._cache.keys.channel,
             on_message=self.on_message,
             on_resubscribe=self.forget_everything,
+            ping_interval=ping_interval,
         )
         subscriber.start()
         return subscriber

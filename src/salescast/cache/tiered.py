@@ -51,6 +51,19 @@ class TieredCache:
 
     Keys: ``key`` arguments are any values ``hash_arguments`` accepts; see
     ``salescast.cache.keys`` for the layout. TTLs are seconds.
+
+    Parameters: ``l2`` (``None``: in-process only), ``l1``/``use_l1``,
+    ``prefix`` (every key and the pub/sub channel start with it), ``secret``
+    (HMAC-sign every value), ``registry`` (codecs; default: the process-wide
+    one), ``breaker`` (default: 3 failures, 2 s pause), ``lease_ttl`` (s; 0
+    disables the cross-process lease), ``lease_poll_interval`` (s),
+    ``subscribe`` (listen for other processes' invalidations),
+    ``generation_ttl`` (s a tag generation is trusted without a live
+    subscription), ``ping_interval`` (s between subscription health PINGs),
+    ``clock``/``sleep`` (injectable for tests).
+
+    Thread-safe; the asyncio methods may be used from any event loop (one
+    Redis client per loop; close it with ``aclose`` in that loop).
     """
 
     def __init__(
@@ -67,6 +80,7 @@ class TieredCache:
         lease_poll_interval: float = 0.02,
         subscribe: bool = True,
         generation_ttl: float = 1.0,
+        ping_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -90,7 +104,7 @@ class TieredCache:
         if self.l1 is not None:
             self.l1.set_eviction_listener(self._on_l1_evict)
         if l2 is not None and subscribe:
-            self.subscriber = self.tags.start_subscriber(l2)
+            self.subscriber = self.tags.start_subscriber(l2, ping_interval=ping_interval)
 
     @classmethod
     def from_url(
