@@ -64,10 +64,10 @@ def fill_under_lease(
         if acquired:
             # The previous owner may have stored the value between our miss
             # and our lease: look once more before computing again.
-            value = cache._read_l2(namespace, entry_key, tags, count=False)
+            value = cache.io.read_l2(namespace, entry_key, tags, count=False)
             if not isinstance(value, Unavailable) and value is not MISSING:
                 return value, CacheSource.HIT_L2
-        value = cache._compute_and_store(namespace, entry_key, compute, ttl, tags, l2=redis_ok)
+        value = cache.io.compute_and_store(namespace, entry_key, compute, ttl, tags, l2=redis_ok)
         return value, CacheSource.MISS
     finally:
         if acquired:
@@ -93,7 +93,7 @@ def _await_value(
     while cache.clock() < deadline:
         cache.sleep(interval)
         interval = min(interval * 1.5, MAX_POLL_INTERVAL)
-        value = cache._read_l2(namespace, entry_key, tags, count=False)
+        value = cache.io.read_l2(namespace, entry_key, tags, count=False)
         if value is not MISSING:
             return value
         held = cache.guard.call(lambda: l2.exists(lease_key))
@@ -101,5 +101,5 @@ def _await_value(
             return held
         if not held:
             # Released: the owner stored the value just before, or failed.
-            return cache._read_l2(namespace, entry_key, tags, count=False)
+            return cache.io.read_l2(namespace, entry_key, tags, count=False)
     return MISSING

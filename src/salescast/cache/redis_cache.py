@@ -78,11 +78,11 @@ class RedisCache:
     def set(self, key: str, value: Any, ttl: float | None = None) -> bool:
         """Store ``value`` for ``ttl`` seconds; ``False`` when skipped or not encodable."""
         entry_key = self._cache.entry_key(_KV_NAMESPACE, key)
-        data = self._cache._encode(_KV_NAMESPACE, entry_key, value)
+        data = self._cache.io.encode(_KV_NAMESPACE, entry_key, value)
         if data is None:
             return False
         result = self._cache.guard.call(lambda: self.backend.set(entry_key, data, ttl))
-        self._cache._after_l2_write(_KV_NAMESPACE, result, len(data))
+        self._cache.io.after_l2_write(_KV_NAMESPACE, result, len(data))
         return not isinstance(result, Unavailable)
 
     def expire(self, key: str, ttl: float) -> bool:
@@ -101,7 +101,7 @@ class RedisCache:
 
     def _counted(self, result: bool | Unavailable) -> bool:
         if isinstance(result, Unavailable):
-            self._cache.count_unavailable(_KV_NAMESPACE, result)
+            self._cache.io.count_unavailable(_KV_NAMESPACE, result)
             return False
         return result
 

@@ -2,10 +2,10 @@
 
 The class owns key building, L1 → L2 order, fill-back, writes to both tiers,
 single-flight, the computation lease, fail-open and statistics; the backends
-only move bytes and the serializer only frames values. The asyncio path lives
-in ``tiered_async.py`` and the tag/invalidation bookkeeping in ``tags.py``.
-This module is longer than most (~480 lines) because the sync lookup path
-(L1, L2, lease, store) reads best in one place, next to the public methods.
+only move bytes and the serializer only frames values. Helpers live next
+door: counted tier reads/writes in ``tier_access.py``, the cross-process lease
+in ``lease.py``, the asyncio path in ``tiered_async.py``, tag generations and
+pub/sub in ``tags.py``.
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ from salescast.cache.backends.memory import MemoryBackend
 from salescast.cache.backends.redis import RedisBackend
 from salescast.cache.breaker import CircuitBreaker
 from salescast.cache.codecs import CodecRegistry
-from salescast.cache.errors import DecodeError
 from salescast.cache.frames import FrameSerializer
-from salescast.cache.guard import FAILED, BreakerGuard, Unavailable
+from salescast.cache.guard import BreakerGuard, Unavailable
 from salescast.cache.health import CacheHealth, CacheStats
 from salescast.cache.invalidation import InvalidationSubscriber
 from salescast.cache.keys import KeyBuilder, Version, hash_arguments, version_text
 from salescast.cache.lookup import MISSING, CacheSource, Lookup, last_cache_source
 from salescast.cache.singleflight import AsyncSingleFlight, SingleFlight
-from salescast.cache.stats import StatsRecorder, Tier
+from salescast.cache.stats import StatsRecorder
 from salescast.cache.tags import TagBook
+from salescast.cache.tier_access import TierAccess
 
 T = TypeVar("T")
 
@@ -97,12 +97,18 @@ class TieredCache:
         self.clock = clock
         self.sleep = sleep
         self._flight = SingleFlight()
-        self._aflight = AsyncSingleFlight()
-        self._unencodable_logged: set[str] = set()
+        self.aflight = AsyncSingleFlight()
         self.subscriber: InvalidationSubscriber | None = None
         self.tags = TagBook(self, generation_ttl=generation_ttl)
-        if self.l1 is not None:
-            self.l1.set_eviction_listener(self._on_l1_evict)
+        self.io = TierAccess(
+            l1=self.l1,
+            l2=l2,
+            guard=self.guard,
+            serializer=self.serializer,
+            stats=self._stats,
+            keys=self.keys,
+            on_l1_store=self.tags.remember_l1,
+        )
         if l2 is not None and subscribe:
             self.subscriber = self.tags.start_subscriber(l2, ping_interval=ping_interval)
 
@@ -150,7 +156,7 @@ class TieredCache:
         """
         tag_list = tuple(tags)
         entry_key = self.entry_key(namespace, key, version=version, tags=tag_list)
-        value = self._read_l1(namespace, entry_key)
+        value = self.io.read_l1(namespace, entry_key)
         if value is not MISSING:
             return _found(value, CacheSource.HIT_L1)
         (value, source), _ = self._flight.do(
@@ -164,10 +170,10 @@ class TieredCache:
         """``(value, HIT-L1|HIT-L2)``, or ``(MISSING, MISS)`` when no tier has it."""
         tag_list = tuple(tags)
         entry_key = self.entry_key(namespace, key, version=version, tags=tag_list)
-        value = self._read_l1(namespace, entry_key)
+        value = self.io.read_l1(namespace, entry_key)
         if value is not MISSING:
             return _found(value, CacheSource.HIT_L1)
-        value = self._read_l2(namespace, entry_key, tag_list)
+        value = self.io.read_l2(namespace, entry_key, tag_list)
         if not isinstance(value, Unavailable) and value is not MISSING:
             return _found(value, CacheSource.HIT_L2)
         self._stats.miss(namespace)
@@ -186,7 +192,7 @@ class TieredCache:
         """Store in both tiers; ``False`` when the value could not be encoded."""
         tag_list = tuple(tags)
         entry_key = self.entry_key(namespace, key, version=version, tags=tag_list)
-        return self._store(namespace, entry_key, value, ttl, tag_list)
+        return self.io.store(namespace, entry_key, value, ttl, tag_list)
 
     def delete(
         self, namespace: str, key: Any, *, version: Version = None, tags: Iterable[str] = ()
@@ -339,158 +345,19 @@ class TieredCache:
         ttl: float | None,
         tags: tuple[str, ...],
     ) -> tuple[Any, CacheSource]:
-        value = self._read_l2(namespace, entry_key, tags)
+        value = self.io.read_l2(namespace, entry_key, tags)
         if not isinstance(value, Unavailable) and value is not MISSING:
             return value, CacheSource.HIT_L2
         self._stats.miss(namespace)
         if isinstance(value, Unavailable):
             # Redis just failed (or the breaker is open): no lease, no L2
             # write in this call, so one call pays at most one timeout.
-            return self._compute_and_store(namespace, entry_key, compute, ttl, tags, l2=False), MISS
+            return self.io.compute_and_store(
+                namespace, entry_key, compute, ttl, tags, l2=False
+            ), MISS
         if self.l2 is None or self.lease_ttl <= 0:
-            return self._compute_and_store(namespace, entry_key, compute, ttl, tags), MISS
+            return self.io.compute_and_store(namespace, entry_key, compute, ttl, tags), MISS
         return lease.fill_under_lease(self, namespace, entry_key, compute, ttl, tags)
-
-    def _compute_and_store(
-        self,
-        namespace: str,
-        entry_key: str,
-        compute: Callable[[], T],
-        ttl: float | None,
-        tags: tuple[str, ...],
-        *,
-        l2: bool = True,
-    ) -> T:
-        value = compute()
-        self._stats.computed(namespace)
-        self._store(namespace, entry_key, value, ttl, tags, l2=l2)
-        return value
-
-    def _read_l1(self, namespace: str, entry_key: str) -> Any:
-        if self.l1 is None:
-            return MISSING
-        started = time.perf_counter()
-        entry = self.l1.get(entry_key)
-        if entry is None:
-            self._stats.tier_miss(namespace, Tier.L1, seconds=time.perf_counter() - started)
-            return MISSING
-        value = self._decode(namespace, Tier.L1, entry_key, entry.value)
-        if value is MISSING:
-            self.l1.delete(entry_key)
-            return MISSING
-        seconds = time.perf_counter() - started
-        self._stats.hit(namespace, Tier.L1, nbytes=len(entry.value), seconds=seconds)
-        return value
-
-    def _read_l2(
-        self, namespace: str, entry_key: str, tags: tuple[str, ...], *, count: bool = True
-    ) -> Any:
-        """The value, ``MISSING`` (not there or undecodable), or ``SKIPPED``/``FAILED``."""
-        if self.l2 is None:
-            return MISSING
-        l2 = self.l2
-        started = time.perf_counter()
-        entry = self.guard.call(lambda: l2.get(entry_key))
-        return self._after_l2_read(namespace, entry_key, tags, entry, started, count=count)
-
-    def _after_l2_read(
-        self,
-        namespace: str,
-        entry_key: str,
-        tags: tuple[str, ...],
-        entry: Any,
-        started: float,
-        *,
-        count: bool,
-    ) -> Any:
-        seconds = time.perf_counter() - started
-        if isinstance(entry, Unavailable):
-            if count:
-                self.count_unavailable(namespace, entry)
-            return entry
-        if entry is None:
-            if count:
-                self._stats.tier_miss(namespace, Tier.L2, seconds=seconds)
-            return MISSING
-        value = self._decode(namespace, Tier.L2, entry_key, entry.value, count=count)
-        if value is MISSING:
-            return MISSING
-        self._stats.hit(namespace, Tier.L2, nbytes=len(entry.value), seconds=seconds)
-        self._store_l1(namespace, entry_key, entry.value, entry.ttl, tags)
-        return value
-
-    def _decode(
-        self, namespace: str, tier: Tier, entry_key: str, data: bytes, *, count: bool = True
-    ) -> Any:
-        try:
-            return self.serializer.loads(entry_key, data)
-        except DecodeError as exc:
-            if count:  # lease re-reads of the same bytes are not new errors
-                self._stats.tier_error(namespace, tier)
-            logger.debug("undecodable %s entry %s: %s", tier.value, entry_key, exc)
-            return MISSING
-
-    def _encode(self, namespace: str, entry_key: str, value: Any) -> bytes | None:
-        try:
-            return self.serializer.dumps(entry_key, value)
-        except (TypeError, ValueError) as exc:
-            self._stats.error(namespace)
-            if namespace not in self._unencodable_logged:
-                self._unencodable_logged.add(namespace)
-                logger.warning("namespace %s: a value is not cacheable (%s)", namespace, exc)
-            return None
-
-    def _store(
-        self,
-        namespace: str,
-        entry_key: str,
-        value: Any,
-        ttl: float | None,
-        tags: tuple[str, ...],
-        *,
-        l2: bool = True,
-    ) -> bool:
-        data = self._encode(namespace, entry_key, value)
-        if data is None:
-            return False
-        self._store_l1(namespace, entry_key, data, ttl, tags)
-        if self.l2 is not None and l2:
-            backend = self.l2
-            result = self.guard.call(lambda: backend.set(entry_key, data, ttl))
-            self._after_l2_write(namespace, result, len(data))
-        return True
-
-    def _after_l2_write(self, namespace: str, result: object, nbytes: int) -> None:
-        if isinstance(result, Unavailable):
-            self.count_unavailable(namespace, result)
-        else:
-            self._stats.stored(namespace, Tier.L2, nbytes=nbytes)
-
-    def _store_l1(
-        self,
-        namespace: str,
-        entry_key: str,
-        data: bytes,
-        ttl: float | None,
-        tags: tuple[str, ...],
-    ) -> None:
-        if self.l1 is None or (ttl is not None and ttl <= 0):
-            return
-        self.l1.set(entry_key, data, ttl)
-        self._stats.stored(namespace, Tier.L1, nbytes=len(data))
-        self.tags.remember_l1(entry_key, tags)
-
-    def count_unavailable(self, namespace: str, marker: Unavailable) -> None:
-        """Count an L2 operation that failed (error) or was skipped by the breaker."""
-        if marker is FAILED:
-            self._stats.tier_error(namespace, Tier.L2)
-        else:
-            self._stats.tier_skipped(namespace, Tier.L2)
-
-    def _on_l1_evict(self, entry_key: str, _size: int) -> None:
-        namespace = self.keys.namespace_of(entry_key)
-        if namespace is not None:
-            self._stats.evicted(namespace, Tier.L1)
 
 
 MISS = CacheSource.MISS

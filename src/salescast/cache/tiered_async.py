@@ -36,10 +36,10 @@ async def aget_or_compute(
     """See ``TieredCache.aget_or_compute``."""
     tag_list = tuple(tags)
     entry_key = await aentry_key(cache, namespace, key, version=version, tags=tag_list)
-    value = cache._read_l1(namespace, entry_key)
+    value = cache.io.read_l1(namespace, entry_key)
     if value is not MISSING:
         return _found(value, CacheSource.HIT_L1)
-    (value, source), _ = await cache._aflight.do(
+    (value, source), _ = await cache.aflight.do(
         entry_key, lambda: _afill(cache, namespace, entry_key, compute, ttl, tag_list)
     )
     return _found(value, source)
@@ -70,7 +70,7 @@ async def _afill(
     value = await _aread_l2(cache, namespace, entry_key, tags)
     if not isinstance(value, Unavailable) and value is not MISSING:
         return value, CacheSource.HIT_L2
-    cache._stats.miss(namespace)
+    cache.io.stats.miss(namespace)
     if isinstance(value, Unavailable) or cache.l2 is None or cache.lease_ttl <= 0:
         redis_ok = not isinstance(value, Unavailable)
         computed = await _acompute_and_store(
@@ -159,7 +159,7 @@ async def _acompute_and_store(
     l2: bool = True,
 ) -> T:
     value = await compute()
-    cache._stats.computed(namespace)
+    cache.io.stats.computed(namespace)
     await astore(cache, namespace, entry_key, value, ttl, tags, l2=l2)
     return value
 
@@ -175,14 +175,14 @@ async def astore(
     l2: bool = True,
 ) -> bool:
     """As ``TieredCache._store`` with the asyncio Redis client."""
-    data = cache._encode(namespace, entry_key, value)
+    data = cache.io.encode(namespace, entry_key, value)
     if data is None:
         return False
-    cache._store_l1(namespace, entry_key, data, ttl, tags)
+    cache.io.store_l1(namespace, entry_key, data, ttl, tags)
     if cache.l2 is not None and l2:
         backend = cache.l2
         result = await cache.guard.acall(lambda: backend.aset(entry_key, data, ttl))
-        cache._after_l2_write(namespace, result, len(data))
+        cache.io.after_l2_write(namespace, result, len(data))
     return True
 
 
@@ -199,7 +199,7 @@ async def _aread_l2(
     l2 = cache.l2
     started = time.perf_counter()
     entry = await cache.guard.acall(lambda: l2.aget(entry_key))
-    return cache._after_l2_read(namespace, entry_key, tags, entry, started, count=count)
+    return cache.io.after_l2_read(namespace, entry_key, tags, entry, started, count=count)
 
 
 def _found(value: T, source: CacheSource) -> Lookup[T]:
