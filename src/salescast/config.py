@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     cache_secret: SecretStr | None = None
     warmup_on_startup: bool = True
     warmup_max_products: int = Field(default=50, ge=0)
+    warmup_concurrency: int = Field(default=2, ge=1, le=64)
+
+    # --- bounding CPU work: forecasts computed at once (0 = one per core), in line, wait
+    compute_max_running: int = Field(default=0, ge=0, le=256)
+    compute_max_waiting: int = Field(default=64, ge=0, le=100_000)
+    compute_max_wait_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     # --- forecasting
     holidays_country: str | None = Field(default=None, min_length=2, max_length=3)

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from salescast.cache import (
+    CachedFunction,
+    TieredCache,
+    cached,
+    cached_model,
+    cached_prediction,
+    product_tag,
+)
+from salescast.cache_factory import build_cache
+from salescast.compute_gate import ComputeGate
 from salescast.config import Settings
 from salescast.forecasting import (
     Forecast,
@@ -17,10 +29,11 @@ from salescast.forecasting import (
     make_forecast,
 )
 from salescast.forecasting.batch import TrainingOutcome, TrainingTask, build_version, train_many
+from salescast.forecasting.model_cache_codec import register_prophet_codec
 from salescast.forecasting.model_codec import decode_model
 from salescast.store import Database, SalesStore
 from salescast.store.ingest import ColumnSpec, ParsedSales, parse_csv, parse_json_rows
-from salescast.store.sales import IngestMode, IngestResult
+from salescast.store.sales import Frequency, IngestMode, IngestResult
 
 if TYPE_CHECKING:
     from prophet import Prophet
@@ -45,26 +58,74 @@ class TrainingSummary:
     metrics: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class History:
+    """A product's sales history as served (and cached): points are `{"date", "quantity"}`."""
+
+    product_id: str
+    data_version: int
+    points: list[dict[str, Any]]
+
+
 ProgressCallback = Callable[[int, int, TrainingSummary], None]
 
 
 class SalescastService:
-    """Ingest, train, version and forecast, over one store.
+    """Ingest, train, version and forecast, over one store, through one two-tier cache.
 
-    `load_model` and `predict_sales` are the expensive reads; they take plain
-    arguments and return plain data (a model, a forecast dict) so a cache can
-    wrap them without their callers changing.
+    The expensive reads (history queries, model loading, prediction) are
+    cached in three namespaces, `data`, `model` and `prediction`. Their keys
+    carry the durable version they depend on, read from the store first: the
+    product's data version for history, the active model version for models
+    and forecasts. A retrain, an activation or an ingest changes that version
+    in the store, so the next read builds a new key and can never meet an
+    entry of the superseded version, in any worker, whatever Redis or pub/sub
+    do. The version is read *before* the value is computed, so an entry is
+    never labelled with a version newer than its content. Every change also
+    invalidates the product's tag, which reclaims the old entries in every
+    worker's L1 (pub/sub) and in Redis.
     """
 
-    def __init__(self, settings: Settings, *, database: Database | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        database: Database | None = None,
+        cache: TieredCache | None = None,
+    ) -> None:
         self.settings = settings
         self.database = database or Database(settings.database_url)
         self.store = SalesStore(self.database)
         self.registry = ModelRegistry(self.database)
         self.training_params = training_params_from(settings)
+        self.cache = cache if cache is not None else build_cache(settings)
+        self.gate = ComputeGate(
+            max_running=settings.compute_max_running or os.cpu_count() or 2,
+            max_waiting=settings.compute_max_waiting,
+            max_wait_seconds=settings.compute_max_wait_seconds,
+        )
+        register_prophet_codec()
+        self._model_at: CachedFunction[[str, int], Prophet] = cached_model(
+            ttl=settings.cache_ttl_model_seconds, cache=self.cache, tags=_product_tags
+        )(self._decode_model)
+        self._forecast_at: CachedFunction[[str, int, int, float], Forecast] = cached_prediction(
+            ttl=settings.cache_ttl_prediction_seconds, cache=self.cache, tags=_product_tags
+        )(self._compute_forecast)
+        self._history_at = cached(
+            namespace="data",
+            ttl=settings.cache_ttl_data_seconds,
+            cache=self.cache,
+            tags=_product_tags,
+        )(self._query_history)
 
     def close(self) -> None:
+        self.cache.close()
         self.database.dispose()
+
+    def invalidate_products(self, product_ids: Iterable[str]) -> None:
+        """Drop every cached entry of these products, in every worker (pub/sub) and in Redis."""
+        for product_id in product_ids:
+            self.cache.invalidate_tag(product_tag(product_id))
 
     # --- sales
 
@@ -82,15 +143,43 @@ class SalescastService:
 
     def _ingest(self, parsed: ParsedSales, mode: IngestMode) -> IngestResult:
         result = self.store.ingest(parsed, mode=mode)
+        self.invalidate_products(result.products)
         logger.info("ingested %d rows for %d products", result.rows, len(result.products))
         return result
+
+    def get_history(
+        self,
+        product_id: str,
+        *,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        freq: Frequency = "D",
+    ) -> History:
+        """Sales history (cached in namespace `data`, keyed by the product's data version)."""
+        data_version = self.store.get_data_version(product_id)
+        points = self._history_at(product_id, data_version, start, end, freq)
+        return History(product_id, data_version, points)
+
+    def _query_history(
+        self,
+        product_id: str,
+        data_version: int,
+        start: dt.date | None,
+        end: dt.date | None,
+        freq: Frequency,
+    ) -> list[dict[str, Any]]:
+        del data_version  # part of the cache key only: the store always answers with its latest
+        points = self.store.get_history(product_id, start=start, end=end, freq=freq)
+        return [{"date": p.date.isoformat(), "quantity": p.quantity} for p in points]
 
     # --- training and the registry
 
     def train_product(self, product_id: str) -> ModelVersionInfo:
         """Train, store a new version and make it active; raises InsufficientHistoryError."""
         version = build_version(self._training_task(product_id), self.training_params)
-        return self.registry.create_version(product_id, version)
+        info = self.registry.create_version(product_id, version)
+        self.invalidate_products([product_id])
+        return info
 
     def train_products(
         self,
@@ -123,6 +212,7 @@ class SalescastService:
         if outcome.version is None:
             return TrainingSummary(outcome.product_id, None, outcome.error, None)
         info = self.registry.create_version(outcome.product_id, outcome.version)
+        self.invalidate_products([outcome.product_id])
         return TrainingSummary(outcome.product_id, info.version, None, info.metrics)
 
     def _training_task(self, product_id: str) -> TrainingTask:
@@ -136,30 +226,72 @@ class SalescastService:
         return self.registry.list_versions(product_id)
 
     def activate_model(self, product_id: str, version: int) -> ModelVersionInfo:
-        return self.registry.activate(product_id, version)
+        """Promote or roll back; the product's cached entries go at once, everywhere."""
+        info = self.registry.activate(product_id, version)
+        self.invalidate_products([product_id])
+        return info
 
     # --- reads
 
     def list_product_ids(self) -> list[str]:
         return [p.product_id for p in self.store.list_products()]
 
-    def load_model(self, product_id: str) -> LoadedModel:
-        """The active model of a product; raises ProductNotFoundError, NoActiveModelError."""
+    def get_active_version(self, product_id: str) -> int:
+        """The active model version; raises ProductNotFoundError, NoActiveModelError."""
         version = self.registry.get_active_version(product_id)
         if version is None:
             raise NoActiveModelError(product_id)
-        model = decode_model(self.registry.get_model_blob(product_id, version))
-        return LoadedModel(product_id, version, model)
+        return version
+
+    def load_model(self, product_id: str) -> LoadedModel:
+        """The active model of a product (cached in namespace `model`)."""
+        version = self.get_active_version(product_id)
+        return LoadedModel(product_id, version, self._model_at(product_id, version))
 
     def predict_sales(
         self, product_id: str, horizon: int = 30, interval: float | None = None
     ) -> Forecast:
-        """Forecast `horizon` days after the active model's training window."""
-        loaded = self.load_model(product_id)
-        width = self.settings.interval_width if interval is None else interval
-        return make_forecast(
-            product_id, loaded.version, loaded.model, horizon=horizon, interval=width
+        """Forecast `horizon` days after the active model's training window (cached)."""
+        return self.forecast_version(
+            product_id, self.get_active_version(product_id), horizon, interval
         )
+
+    def forecast_version(
+        self, product_id: str, version: int, horizon: int, interval: float | None = None
+    ) -> Forecast:
+        """Forecast from one given model version (cached in namespace `prediction`).
+
+        On a miss the computation takes a slot of the compute gate and may
+        raise ComputeBusyError; hits never wait.
+        """
+        width = self.settings.interval_width if interval is None else interval
+        return self._forecast_at(product_id, version, horizon, width)
+
+    def _decode_model(self, product_id: str, version: int) -> Prophet:
+        return decode_model(self.registry.get_model_blob(product_id, version))
+
+    def _compute_forecast(
+        self, product_id: str, version: int, horizon: int, interval: float
+    ) -> Forecast:
+        with self.gate.slot():
+            model = self._model_at(product_id, version)
+            return make_forecast(product_id, version, model, horizon=horizon, interval=interval)
+
+    # --- warm-up (salescast.warmup.WarmupTarget)
+
+    def list_warmup_products(self, limit: int) -> list[str]:
+        """The busiest products (by the last 28 days of sales) that have an active model."""
+        trained = {p.product_id for p in self.store.list_products() if p.active_version}
+        busiest = self.store.list_busiest_products(limit=max(limit * 2, limit))
+        return [p for p in busiest if p in trained][:limit]
+
+    def warm_product(self, product_id: str) -> bool:
+        """Load the model and the default forecast into the cache; False if untrained."""
+        version = self.registry.get_active_version(product_id)
+        if version is None:
+            return False
+        self.forecast_version(product_id, version, self.settings.default_horizon_days)
+        return True
 
     # --- demo
 
@@ -173,6 +305,10 @@ class SalescastService:
 
     def list_untrained_product_ids(self) -> list[str]:
         return [p.product_id for p in self.store.list_products() if p.active_version is None]
+
+
+def _product_tags(product_id: str, *_args: object, **_kwargs: object) -> list[str]:
+    return [product_tag(product_id)]
 
 
 def training_params_from(settings: Settings) -> TrainingParams:

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 import salescast
 from salescast.api.errors import install_error_handlers
 from salescast.api.jobs import JobManager
-from salescast.api.routes import forecasts, health, models, products, sales, training
+from salescast.api.metrics import Metrics
+from salescast.api.routes import (
+    cache,
+    forecasts,
+    health,
+    metrics,
+    models,
+    products,
+    sales,
+    training,
+)
 from salescast.config import Settings, load_settings
 from salescast.service import SalescastService
+from salescast.warmup import Warmup
 
 
 def create_app(settings: Settings, *, service: SalescastService | None = None) -> FastAPI:
@@ -24,13 +36,22 @@ def create_app(settings: Settings, *, service: SalescastService | None = None) -
     owned = service is None
     service = service or SalescastService(settings)
     jobs = JobManager(service, jobs=settings.train_jobs)
+    warmup = Warmup(
+        service,
+        max_products=settings.warmup_max_products,
+        concurrency=settings.warmup_concurrency,
+    )
+    exporter = Metrics(service.cache.stats)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.warmup_on_startup:
+            warmup.start()  # in the background: /healthz answers at once
         try:
             yield
         finally:
             jobs.shutdown()
+            exporter.close()
             if owned:
                 service.close()
 
@@ -43,10 +64,23 @@ def create_app(settings: Settings, *, service: SalescastService | None = None) -
     app.state.settings = settings
     app.state.service = service
     app.state.jobs = jobs
+    app.state.warmup = warmup
+    app.state.metrics = exporter
     install_error_handlers(app)
-    for module in (health, products, sales, training, models, forecasts):
+    for module in (health, products, sales, training, models, forecasts, cache, metrics):
         app.include_router(module.router)
+    app.add_middleware(_MetricsMiddleware, metrics=exporter)
     return app
+
+
+class _MetricsMiddleware:
+    """Adapter so Starlette's `add_middleware` can build `Metrics.middleware`."""
+
+    def __init__(self, app: Any, *, metrics: Metrics) -> None:
+        self._app = metrics.middleware(app)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._app(scope, receive, send)
 
 
 def create_app_from_env() -> FastAPI:

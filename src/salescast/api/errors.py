@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
+from salescast.compute_gate import ComputeBusyError
 from salescast.forecasting import (
     InsufficientHistoryError,
     ModelVersionNotFoundError,
@@ -71,6 +72,15 @@ async def _corrupt_model(_: Request, exc: Exception) -> JSONResponse:
     return _detail(status.HTTP_503_SERVICE_UNAVAILABLE, "the stored model could not be read")
 
 
+async def _busy(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ComputeBusyError)
+    return JSONResponse(
+        {"detail": str(exc)},
+        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        headers={"Retry-After": str(exc.retry_after_seconds)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProductNotFoundError, _not_found)
     app.add_exception_handler(ModelVersionNotFoundError, _not_found)
@@ -80,3 +90,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BadUploadError, _bad_upload)
     app.add_exception_handler(IngestError, _ingest_error)
     app.add_exception_handler(ModelDecodeError, _corrupt_model)
+    app.add_exception_handler(ComputeBusyError, _busy)

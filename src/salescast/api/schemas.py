@@ -125,3 +125,77 @@ class ReadyResponse(BaseModel):
     status: Literal["ready", "unavailable"]
     store: Literal["ok", "error"]
     warmup: dict[str, Any]
+
+
+class LatencyModel(BaseModel):
+    count: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+
+class TierStatsModel(BaseModel):
+    hits: int
+    misses: int
+    sets: int
+    errors: int
+    skipped: int = Field(description="operations not attempted because the breaker was open")
+    evictions: int
+    bytes_read: int
+    bytes_written: int
+    latency: LatencyModel
+
+
+class NamespaceStatsModel(BaseModel):
+    namespace: str
+    l1: TierStatsModel
+    l2: TierStatsModel
+    hits: int
+    misses: int = Field(description="lookups no tier could answer")
+    computations: int = Field(description="times the expensive function really ran")
+    hit_rate: float
+    errors: int
+
+
+class WorkerModel(BaseModel):
+    pid: int
+    cache_instance: str
+
+
+class CacheStatsResponse(BaseModel):
+    worker: WorkerModel = Field(description="statistics are per worker process: this one")
+    namespaces: dict[str, NamespaceStatsModel]
+    l1: dict[str, int] | None
+    breaker: dict[str, Any] | None
+    subscription: str | None
+    compute: dict[str, int]
+
+
+class CacheStatusResponse(BaseModel):
+    worker: WorkerModel
+    backend: Literal["memory", "redis"]
+    redis_url: str | None = Field(description="host:port/db, never credentials")
+    redis_reachable: bool | None
+    redis_version: str | None
+    latency_ms: float | None
+    breaker_state: str | None
+    subscription: str | None
+    l1_entries: int
+    l1_bytes: int
+    warmup: dict[str, Any]
+
+
+class WarmupResponse(BaseModel):
+    started: bool = Field(description="false when a warm-up was already running")
+    warmup: dict[str, Any]
+
+
+class CacheClearResponse(BaseModel):
+    removed: int = Field(description="entries removed from Redis and this worker's L1")
+    namespace: str | None
+    product_id: str | None
+
+
+class ProductInvalidatedResponse(BaseModel):
+    product_id: str
+    generation: int

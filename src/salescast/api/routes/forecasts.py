@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from salescast.api.dependencies import AppSettings, Service
 from salescast.api.schemas import ErrorResponse, ForecastResponse
-from salescast.forecasting import NoActiveModelError
+from salescast.cache import last_cache_source
 from salescast.forecasting.prediction import MAX_HORIZON_DAYS
 
 router = APIRouter(tags=["forecasts"])
@@ -26,6 +26,7 @@ def forecast_etag(product_id: str, version: int, horizon: int, interval: float) 
         304: {"description": "unchanged since the ETag sent in If-None-Match"},
         404: {"model": ErrorResponse},
         409: {"model": ErrorResponse, "description": "the product has no trained model"},
+        429: {"model": ErrorResponse, "description": "too many forecasts being computed"},
     },
 )
 def get_forecast(
@@ -39,18 +40,16 @@ def get_forecast(
         float | None, Query(gt=0, lt=1, description="width of the uncertainty interval")
     ] = None,
 ) -> ForecastResponse | Response:
-    """Daily forecast after the end of the active model's training window."""
+    """Daily forecast after the active model's training window; `X-Cache` tells the tier."""
     width = settings.interval_width if interval is None else interval
-    version = service.registry.get_active_version(product_id)
-    if version is None:
-        raise NoActiveModelError(product_id)
+    # The version is read once: the ETag, the cache key and the body all name it.
+    version = service.get_active_version(product_id)
     etag = forecast_etag(product_id, version, horizon, width)
     if etag in _if_none_match(request):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-    forecast = service.predict_sales(product_id, horizon, width)
-    # The forecast may come from a version activated after the check above;
-    # the tag must name the version the body really came from.
-    response.headers["ETag"] = forecast_etag(product_id, forecast["model_version"], horizon, width)
+    forecast = service.forecast_version(product_id, version, horizon, width)
+    response.headers["ETag"] = etag
+    response.headers["X-Cache"] = str(last_cache_source.get() or "MISS")
     return ForecastResponse.model_validate(forecast)
 
 

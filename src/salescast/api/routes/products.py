@@ -39,11 +39,10 @@ def get_sales(
     """Sales history of one product, summed per day, week (Monday) or month (first day)."""
     if start is not None and end is not None and start > end:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "start is after end")
-    data_version = service.store.get_data_version(product_id)
-    points = service.store.get_history(product_id, start=start, end=end, freq=freq)
+    history = service.get_history(product_id, start=start, end=end, freq=freq)
     return SalesHistoryResponse(
         product_id=product_id,
         freq=freq,
-        data_version=data_version,
-        points=[SalesPointModel(date=p.date, quantity=p.quantity) for p in points],
+        data_version=history.data_version,
+        points=[SalesPointModel.model_validate(p) for p in history.points],
     )
