@@ -10,7 +10,6 @@ pub/sub in ``tags.py``.
 
 from __future__ import annotations
 
-import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -33,8 +32,6 @@ from salescast.cache.tags import TagBook
 from salescast.cache.tier_access import TierAccess
 
 T = TypeVar("T")
-
-logger = logging.getLogger("salescast.cache")
 
 
 class TieredCache:

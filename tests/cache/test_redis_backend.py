@@ -1,0 +1,56 @@
+"""RedisBackend's connection settings: short timeouts, no hidden retries, TLS and auth from URLs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from salescast.cache import BackendUnavailableError, RedisBackend
+from tests.support.redis_server import free_port
+
+
+def test_connections_fail_fast_without_retries() -> None:
+    backend = RedisBackend(host="127.0.0.1", port=6390)
+    connection = backend.client.connection_pool.make_connection()
+    try:
+        assert connection.retry.get_retries() == 0
+        assert connection.socket_timeout == 0.25
+        assert connection.socket_connect_timeout == 0.25
+    finally:
+        connection.disconnect()
+        backend.close()
+
+
+def test_pool_holds_fifty_connections_by_default() -> None:
+    backend = RedisBackend.from_url("redis://127.0.0.1:6390/3")
+    try:
+        assert backend.client.connection_pool.max_connections == 50
+        assert backend.address == "127.0.0.1:6390/3"
+    finally:
+        backend.close()
+
+
+def test_rediss_url_uses_tls_and_carries_credentials() -> None:
+    backend = RedisBackend.from_url("rediss://user:secret@127.0.0.1:6390/1")
+    try:
+        pool = backend.client.connection_pool
+        assert pool.connection_class is redis.SSLConnection
+        assert pool.connection_kwargs["password"] == "secret"
+        assert pool.connection_kwargs["username"] == "user"
+        assert "secret" not in backend.address
+    finally:
+        backend.close()
+
+
+def test_unreachable_server_raises_one_error_type_quickly() -> None:
+    backend = RedisBackend(host="127.0.0.1", port=free_port())
+    try:
+        started = time.perf_counter()
+        with pytest.raises(BackendUnavailableError):
+            backend.get("k")
+        assert time.perf_counter() - started < 0.5
+        assert backend.calls == 1
+    finally:
+        backend.close()
