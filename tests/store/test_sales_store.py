@@ -126,8 +126,17 @@ def test_product_list_counts_days_and_shows_first_and_last_date(
     assert (b.product_id, b.sales_days, b.active_version) == ("b", 1, None)
 
 
-def test_busiest_products_rank_by_recent_volume(service: SalescastService) -> None:
+def test_busiest_products_rank_by_volume_over_their_own_last_days(
+    service: SalescastService,
+) -> None:
     service.ingest_csv(
-        csv_of("2024-01-01,old,1000", "2024-03-01,small,1", "2024-03-01,big,50"), columns=COLUMNS
+        csv_of(
+            "2023-01-01,big,1000",  # outside big's last 28 days: not counted
+            "2024-03-01,big,50",
+            "2024-03-01,small,1",
+            "2030-01-01,stray,20",  # a stray future date must not hide the others
+        ),
+        columns=COLUMNS,
     )
-    assert service.store.list_busiest_products(days=28, limit=2) == ["big", "small"]
+    assert service.store.list_busiest_products(days=28, limit=2) == ["big", "stray"]
+    assert service.store.list_busiest_products(days=28, limit=5) == ["big", "stray", "small"]

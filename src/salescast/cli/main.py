@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.exceptions import TyperException
 
+from salescast.cli.cache_commands import ServerError, cache_app
 from salescast.cli.output import OutputFormat, print_forecast, print_models, print_products
 from salescast.config import SettingsError, load_settings
 from salescast.forecasting import ForecastingError
@@ -28,8 +34,18 @@ app = typer.Typer(
     add_completion=False,
 )
 
+app.add_typer(cache_app, name="cache")
+
 # Errors a user can cause and fix: printed as one reason line, exit status 1.
-USER_ERRORS = (StoreError, ForecastingError, IngestError, ModelDecodeError, OSError, ValueError)
+USER_ERRORS = (
+    StoreError,
+    ForecastingError,
+    IngestError,
+    ModelDecodeError,
+    ServerError,
+    OSError,
+    ValueError,
+)
 
 
 def _service() -> SalescastService:
@@ -42,18 +58,33 @@ def serve(
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="[SALESCAST_PORT]")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 1,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs)."""
+    """Serve the HTTP API (OpenAPI at /docs); several workers share one Redis."""
     import uvicorn
 
     settings = load_settings()  # fail here, with the variable's name, not in a worker
-    uvicorn.run(
-        "salescast.api.app:create_app_from_env",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_level="info",
-    )
+    with _multiprocess_metrics(workers):
+        uvicorn.run(
+            "salescast.api.app:create_app_from_env",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            log_level="info",
+        )
+
+
+@contextmanager
+def _multiprocess_metrics(workers: int) -> Iterator[None]:
+    """With several workers, give prometheus-client a fresh shared folder (removed after)."""
+    if workers == 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="salescast-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @app.command()

@@ -165,21 +165,25 @@ class SalesStore:
         return [p.date for p in history], [p.quantity for p in history]
 
     def list_busiest_products(self, *, days: int = 28, limit: int = 50) -> list[str]:
-        """Products by total quantity over their last `days` of stored data, busiest first."""
-        latest = select(func.max(Sale.day)).scalar_subquery()
+        """Products by total quantity over their own last `days` days of data, busiest first.
+
+        Each product's window ends at its own last stored day, so one product
+        with a stray future date does not push every other product out.
+        """
         with self._db.session() as session:
-            last = session.scalar(select(latest))
-            if last is None:
-                return []
-            since = last - dt.timedelta(days=days - 1)
-            query = (
-                select(Sale.product_id)
-                .where(Sale.day >= since)
-                .group_by(Sale.product_id)
-                .order_by(func.sum(Sale.quantity).desc(), Sale.product_id)
-                .limit(limit)
-            )
-            return list(session.scalars(query))
+            last_days = session.execute(
+                select(Sale.product_id, func.max(Sale.day)).group_by(Sale.product_id)
+            ).all()
+            totals = []
+            for product_id, last in last_days:
+                since = last - dt.timedelta(days=days - 1)
+                total = session.scalar(
+                    select(func.sum(Sale.quantity)).where(
+                        Sale.product_id == product_id, Sale.day >= since
+                    )
+                )
+                totals.append((-(total or 0.0), product_id))
+        return [product_id for _, product_id in sorted(totals)[:limit]]
 
 
 def _ensure_products(conn: Connection, product_ids: Sequence[str]) -> None:
