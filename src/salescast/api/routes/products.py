@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
 
 from salescast.api.dependencies import Service
 from salescast.api.schemas import (
@@ -38,7 +39,9 @@ def get_sales(
 ) -> SalesHistoryResponse:
     """Sales history of one product, summed per day, week (Monday) or month (first day)."""
     if start is not None and end is not None and start > end:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "start is after end")
+        # The same shape as every other 422, which is what the schema documents.
+        error = {"type": "value_error", "loc": ("query", "end"), "msg": "start is after end"}
+        raise RequestValidationError([{**error, "input": end.isoformat()}])
     history = service.get_history(product_id, start=start, end=end, freq=freq)
     return SalesHistoryResponse(
         product_id=product_id,
