@@ -17,3 +17,20 @@ def test_a_sales_range_whose_start_is_after_its_end_gets_422_in_the_validation_s
     [error] = response.json()["detail"]
     assert error["loc"] == ["query", "end"]
     assert "start is after end" in error["msg"]
+
+
+def test_a_json_upload_that_does_not_parse_gets_the_documented_400_with_its_line(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    # Found by schemathesis: the 400 for unparsable JSON carried a string `detail`
+    # where POST /sales documents an IngestErrorResponse (message, total, problems).
+    body = b'[{"date": "2024-01-01", "product_id": "a", "quantity": 1},\n  oops]'
+    response = client.post(
+        "/sales", content=body, headers={**admin, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert detail["total"] == 1
+    [problem] = detail["problems"]
+    assert (problem["line"], problem["unit"], problem["column"]) == (2, "line", None)
+    assert "not valid JSON" in problem["reason"]

@@ -27,10 +27,6 @@ class UploadTooLargeError(Exception):
         )
 
 
-class BadUploadError(Exception):
-    """An upload that is not even a table (wrong content type, JSON that does not parse)."""
-
-
 def _detail(code: int, message: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=code)
 
@@ -49,10 +45,6 @@ async def _too_little_history(_: Request, exc: Exception) -> JSONResponse:
 
 async def _too_large(_: Request, exc: Exception) -> JSONResponse:
     return _detail(status.HTTP_413_CONTENT_TOO_LARGE, str(exc))
-
-
-async def _bad_upload(_: Request, exc: Exception) -> JSONResponse:
-    return _detail(status.HTTP_400_BAD_REQUEST, str(exc))
 
 
 async def _ingest_error(_: Request, exc: Exception) -> JSONResponse:
@@ -87,7 +79,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NoActiveModelError, _no_model)
     app.add_exception_handler(InsufficientHistoryError, _too_little_history)
     app.add_exception_handler(UploadTooLargeError, _too_large)
-    app.add_exception_handler(BadUploadError, _bad_upload)
     app.add_exception_handler(IngestError, _ingest_error)
     app.add_exception_handler(ModelDecodeError, _corrupt_model)
     app.add_exception_handler(ComputeBusyError, _busy)

@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from salescast.api.auth import AdminOnly
 from salescast.api.dependencies import AppSettings, Service
-from salescast.api.errors import BadUploadError, UploadTooLargeError
+from salescast.api.errors import UploadTooLargeError
 from salescast.api.schemas import ErrorResponse, IngestErrorResponse, IngestResponse
-from salescast.store.ingest import ColumnSpec
+from salescast.store.ingest import ColumnSpec, IngestError, IngestProblem
 
 router = APIRouter(tags=["sales"])
 
@@ -103,7 +103,9 @@ def _parse_json(body: bytes) -> object:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise BadUploadError(f"the body is not valid JSON: {exc}") from None
+        # An IngestError, so the 400 has the shape POST /sales documents, with the line.
+        reason = f"the body is not valid JSON: {exc.msg} (character {exc.colno} of the line)"
+        raise IngestError([IngestProblem(line=exc.lineno, column=None, reason=reason)]) from None
     if isinstance(document, dict) and "rows" in document:
         return document["rows"]
     return document
