@@ -96,6 +96,26 @@ def test_frozen_redis_costs_one_timeout_per_call_until_the_breaker_opens(
         server.thaw()
 
 
+def test_tagged_lookups_also_pay_one_timeout_per_call_when_redis_freezes(
+    cache: TieredCache, server: RedisServer
+) -> None:
+    server.freeze()
+    try:
+        durations = []
+        for index in range(3):
+            started = time.perf_counter()
+            lookup = cache.get_or_compute(
+                "data", index, lambda i=index: i, ttl=60, tags=[f"product:{index}"]
+            )
+            durations.append(time.perf_counter() - started)
+            assert lookup == (index, CacheSource.MISS)
+        # Reading the tag's generation timed out; the call then spared Redis.
+        assert all(0.2 < duration < 0.45 for duration in durations), durations
+        assert cache.breaker.state is BreakerState.OPEN
+    finally:
+        server.thaw()
+
+
 def test_one_probe_after_the_pause_closes_the_breaker_when_redis_is_back(
     cache: TieredCache, server: RedisServer, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -71,6 +71,14 @@ class InvalidationSubscriber:
         """Start listening in the background."""
         self._thread.start()
 
+    def listening(self) -> bool:
+        """``True`` while subscribed in this very process.
+
+        After a fork the child has the state but not the thread; it must not
+        trust its L1 or generations as if it heard every invalidation.
+        """
+        return self.state is SubscriptionState.SUBSCRIBED and self._thread.is_alive()
+
     def wait_subscribed(self, timeout: float) -> bool:
         """Block until the subscription is live; ``False`` on timeout."""
         return self._subscribed.wait(timeout)

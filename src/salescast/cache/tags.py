@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from salescast.cache.backends.redis import RedisBackend, escape_glob
-from salescast.cache.guard import Unavailable
-from salescast.cache.invalidation import InvalidationSubscriber, SubscriptionState, encode_message
+from salescast.cache.guard import FAILED, Unavailable
+from salescast.cache.invalidation import InvalidationSubscriber, encode_message
 
 if TYPE_CHECKING:
     from salescast.cache.tiered import TieredCache
@@ -43,29 +43,34 @@ class TagBook:
 
     def generation(self, tag: str) -> int:
         """The current generation of ``tag`` (0 when never bumped or unknown)."""
+        return self.read_generation(tag)[0]
+
+    def read_generation(self, tag: str) -> tuple[int, bool]:
+        """``(generation, redis_failed)``: the flag tells the caller to spare Redis
+        for the rest of its call (one timeout per call, not one per operation)."""
         known = self._known(tag)
         if known is not None:
-            return known
+            return known, False
         cache = self._cache
         if cache.l2 is None:
-            return self._remember_generation(tag, 0)
+            return self._remember_generation(tag, 0), False
         l2 = cache.l2
         counter_key = cache.keys.tag_counter_key(tag)
         result = cache.guard.call(lambda: l2.get_counter(counter_key))
-        return self._after_read(tag, result)
+        return self._after_read(tag, result), result is FAILED
 
-    async def ageneration(self, tag: str) -> int:
-        """As :meth:`generation`, reading Redis with the asyncio client."""
+    async def aread_generation(self, tag: str) -> tuple[int, bool]:
+        """As :meth:`read_generation`, reading Redis with the asyncio client."""
         known = self._known(tag)
         if known is not None:
-            return known
+            return known, False
         cache = self._cache
         if cache.l2 is None:
-            return self._remember_generation(tag, 0)
+            return self._remember_generation(tag, 0), False
         l2 = cache.l2
         counter_key = cache.keys.tag_counter_key(tag)
         result = await cache.guard.acall(lambda: l2.aget_counter(counter_key))
-        return self._after_read(tag, result)
+        return self._after_read(tag, result), result is FAILED
 
     def _known(self, tag: str) -> int | None:
         with self._lock:
@@ -93,7 +98,7 @@ class TagBook:
 
     def _subscribed(self) -> bool:
         subscriber = self._cache.subscriber
-        return subscriber is not None and subscriber.state is SubscriptionState.SUBSCRIBED
+        return subscriber is not None and subscriber.listening()
 
     # -- invalidation -------------------------------------------------------
 

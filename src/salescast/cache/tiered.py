@@ -152,12 +152,15 @@ class TieredCache:
         of ``compute`` reach the caller (and every caller sharing the run).
         """
         tag_list = tuple(tags)
-        entry_key = self.entry_key(namespace, key, version=version, tags=tag_list)
+        entry_key, redis_failed = self._resolve_key(namespace, key, version, tag_list)
         value = self.io.read_l1(namespace, entry_key)
         if value is not MISSING:
             return _found(value, CacheSource.HIT_L1)
         (value, source), _ = self._flight.do(
-            entry_key, lambda: self._fill(namespace, entry_key, compute, ttl, tag_list)
+            entry_key,
+            lambda: self._fill(
+                namespace, entry_key, compute, ttl, tag_list, redis_failed=redis_failed
+            ),
         )
         return _found(value, source)
 
@@ -202,13 +205,21 @@ class TieredCache:
         self, namespace: str, key: Any, *, version: Version = None, tags: tuple[str, ...] = ()
     ) -> str:
         """The full key (see ``salescast.cache.keys``) under the tags' current generations."""
-        return self.keys.entry_key(
+        return self._resolve_key(namespace, key, version, tags)[0]
+
+    def _resolve_key(
+        self, namespace: str, key: Any, version: Version, tags: tuple[str, ...]
+    ) -> tuple[str, bool]:
+        # Also says whether reading a tag generation from Redis just failed.
+        reads = [self.tags.read_generation(tag) for tag in tags]
+        entry_key = self.keys.entry_key(
             namespace,
             hash_arguments(key),
             version=version_text(version),
             tags=tags,
-            generations=[self.tags.generation(tag) for tag in tags],
+            generations=[generation for generation, _ in reads],
         )
+        return entry_key, any(failed for _, failed in reads)
 
     def delete_key(self, entry_key: str) -> bool:
         """Remove a full key from both tiers and tell other processes to drop it."""
@@ -341,17 +352,18 @@ class TieredCache:
         compute: Callable[[], T],
         ttl: float | None,
         tags: tuple[str, ...],
+        *,
+        redis_failed: bool = False,
     ) -> tuple[Any, CacheSource]:
-        value = self.io.read_l2(namespace, entry_key, tags)
+        value = MISSING if redis_failed else self.io.read_l2(namespace, entry_key, tags)
         if not isinstance(value, Unavailable) and value is not MISSING:
             return value, CacheSource.HIT_L2
         self._stats.miss(namespace)
-        if isinstance(value, Unavailable):
+        if redis_failed or isinstance(value, Unavailable):
             # Redis just failed (or the breaker is open): no lease, no L2
             # write in this call, so one call pays at most one timeout.
-            return self.io.compute_and_store(
-                namespace, entry_key, compute, ttl, tags, l2=False
-            ), MISS
+            value = self.io.compute_and_store(namespace, entry_key, compute, ttl, tags, l2=False)
+            return value, MISS
         if self.l2 is None or self.lease_ttl <= 0:
             return self.io.compute_and_store(namespace, entry_key, compute, ttl, tags), MISS
         return lease.fill_under_lease(self, namespace, entry_key, compute, ttl, tags)

@@ -35,12 +35,13 @@ async def aget_or_compute(
 ) -> Lookup[T]:
     """See ``TieredCache.aget_or_compute``."""
     tag_list = tuple(tags)
-    entry_key = await aentry_key(cache, namespace, key, version=version, tags=tag_list)
+    entry_key, redis_failed = await _aresolve_key(cache, namespace, key, version, tag_list)
     value = cache.io.read_l1(namespace, entry_key)
     if value is not MISSING:
         return _found(value, CacheSource.HIT_L1)
     (value, source), _ = await cache.aflight.do(
-        entry_key, lambda: _afill(cache, namespace, entry_key, compute, ttl, tag_list)
+        entry_key,
+        lambda: _afill(cache, namespace, entry_key, compute, ttl, tag_list, redis_failed),
     )
     return _found(value, source)
 
@@ -49,14 +50,21 @@ async def aentry_key(
     cache: TieredCache, namespace: str, key: Any, *, version: Version, tags: tuple[str, ...]
 ) -> str:
     """As ``TieredCache.entry_key``, reading unknown tag generations asynchronously."""
-    generations = [await cache.tags.ageneration(tag) for tag in tags]
-    return cache.keys.entry_key(
+    return (await _aresolve_key(cache, namespace, key, version, tags))[0]
+
+
+async def _aresolve_key(
+    cache: TieredCache, namespace: str, key: Any, version: Version, tags: tuple[str, ...]
+) -> tuple[str, bool]:
+    reads = [await cache.tags.aread_generation(tag) for tag in tags]
+    entry_key = cache.keys.entry_key(
         namespace,
         hash_arguments(key),
         version=version_text(version),
         tags=tags,
-        generations=generations,
+        generations=[generation for generation, _ in reads],
     )
+    return entry_key, any(failed for _, failed in reads)
 
 
 async def _afill(
@@ -66,13 +74,14 @@ async def _afill(
     compute: Callable[[], Awaitable[T]],
     ttl: float | None,
     tags: tuple[str, ...],
+    redis_failed: bool,
 ) -> tuple[Any, CacheSource]:
-    value = await _aread_l2(cache, namespace, entry_key, tags)
+    value = MISSING if redis_failed else await _aread_l2(cache, namespace, entry_key, tags)
     if not isinstance(value, Unavailable) and value is not MISSING:
         return value, CacheSource.HIT_L2
     cache.io.stats.miss(namespace)
-    if isinstance(value, Unavailable) or cache.l2 is None or cache.lease_ttl <= 0:
-        redis_ok = not isinstance(value, Unavailable)
+    if redis_failed or isinstance(value, Unavailable) or cache.l2 is None or cache.lease_ttl <= 0:
+        redis_ok = not (redis_failed or isinstance(value, Unavailable))
         computed = await _acompute_and_store(
             cache, namespace, entry_key, compute, ttl, tags, l2=redis_ok
         )
