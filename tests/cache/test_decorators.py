@@ -188,6 +188,23 @@ async def test_async_functions_are_cached_and_stay_coroutine_functions(
 
 
 @pytest.mark.anyio
+async def test_ainvalidate_drops_the_entry_without_blocking_the_loop(cache: TieredCache) -> None:
+    calls: list[int] = []
+
+    @cached(namespace="data", ttl=60)
+    async def square(n: int) -> int:
+        calls.append(n)
+        return n * n
+
+    await square(4)
+    assert await square.ainvalidate(4) is True
+    assert await square.ainvalidate(4) is False
+    await square(4)
+    assert calls == [4, 4]
+    await cache.aclose()
+
+
+@pytest.mark.anyio
 async def test_async_none_results_are_cached(cache: TieredCache) -> None:
     calls: list[int] = []
 

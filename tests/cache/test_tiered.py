@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pytest
 import redis
+from redis.crc import key_slot
 
 from salescast.cache import (
     MISSING,
@@ -187,3 +189,39 @@ def test_health_reports_version_breaker_and_l1(make_cache: MakeCache) -> None:
     assert health.redis_version.startswith(("6", "7", "8"))
     assert health.breaker_state == "closed"
     assert health.l1_entries == 1
+
+
+def test_a_products_keys_share_one_cluster_slot(make_cache: MakeCache) -> None:
+    cache = make_cache()
+    tags = ("product:p1",)
+    keys = [
+        cache.entry_key("prediction", 1, version=3, tags=tags),
+        cache.entry_key("model", "m", version=3, tags=tags),
+        cache.entry_key("data", ("a", "b"), tags=tags),
+    ]
+    keys += [cache.keys.tag_counter_key("product:p1"), cache.keys.lease_key(keys[0])]
+    assert len({key_slot(key.encode()) for key in keys}) == 1
+    other = cache.entry_key("prediction", 1, version=3, tags=("product:p2",))
+    assert key_slot(other.encode()) != key_slot(keys[0].encode())
+
+
+def test_stats_snapshots_are_frozen(make_cache: MakeCache) -> None:
+    cache = make_cache()
+    cache.get_or_compute("data", "k", lambda: 1, ttl=60)
+    snapshot = cache.stats()
+    cache.get_or_compute("data", "k", lambda: 1, ttl=60)
+    assert snapshot.namespaces["data"].l1.hits == 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snapshot.namespaces["data"].l1.hits = 5  # type: ignore[misc]
+
+
+@pytest.mark.anyio
+async def test_async_set_and_delete_reach_both_tiers(make_cache: MakeCache) -> None:
+    cache = make_cache()
+    assert await cache.aset("data", "k", {"a": 1}, ttl=60, tags=["product:p1"]) is True
+    assert cache.l1 is not None
+    cache.l1.clear()
+    assert cache.get("data", "k", tags=["product:p1"]) == ({"a": 1}, CacheSource.HIT_L2)
+    assert await cache.adelete("data", "k", tags=["product:p1"]) is True
+    assert cache.get("data", "k", tags=["product:p1"]).value is MISSING
+    await cache.aclose()

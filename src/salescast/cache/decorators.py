@@ -36,6 +36,10 @@ class CachedFunction(Protocol[P, R_co]):
         """Remove the entry these arguments would read, in every process."""
         ...
 
+    async def ainvalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool:
+        """As ``invalidate``, without blocking the event loop."""
+        ...
+
 
 def configure(cache: TieredCache | None) -> None:
     """Make ``cache`` the one decorators use when they name none (``None`` resets)."""
@@ -166,6 +170,11 @@ class _CallSpec:
             self.namespace, self.key(args, kwargs), **self.options(args, kwargs)
         )
 
+    async def ainvalidate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        return await self.cache().adelete(
+            self.namespace, self.key(args, kwargs), **self.options(args, kwargs)
+        )
+
 
 def _sync_wrapper(function: Callable[P, R], spec: _CallSpec) -> CachedFunction[P, R]:
     @functools.wraps(function)
@@ -182,7 +191,11 @@ def _sync_wrapper(function: Callable[P, R], spec: _CallSpec) -> CachedFunction[P
     def invalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
         return spec.invalidate(args, kwargs)
 
+    async def ainvalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
+        return await spec.ainvalidate(args, kwargs)
+
     wrapper.invalidate = invalidate  # type: ignore[attr-defined]
+    wrapper.ainvalidate = ainvalidate  # type: ignore[attr-defined]
     return cast(CachedFunction[P, R], wrapper)
 
 
@@ -203,5 +216,9 @@ def _async_wrapper(
     def invalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
         return spec.invalidate(args, kwargs)
 
+    async def ainvalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
+        return await spec.ainvalidate(args, kwargs)
+
     wrapper.invalidate = invalidate  # type: ignore[attr-defined]
+    wrapper.ainvalidate = ainvalidate  # type: ignore[attr-defined]
     return wrapper

@@ -208,6 +208,15 @@ class TagBook:
         payload = encode_message({**message, "origin": cache.instance_id})
         cache.guard.call(lambda: l2.publish(cache.keys.channel, payload))
 
+    async def apublish(self, message: dict[str, Any]) -> None:
+        """As :meth:`publish`, on the asyncio Redis client."""
+        cache = self._cache
+        if cache.l2 is None:
+            return
+        l2 = cache.l2
+        payload = encode_message({**message, "origin": cache.instance_id})
+        await cache.guard.acall(lambda: l2.apublish(cache.keys.channel, payload))
+
     def start_subscriber(self, l2: RedisBackend, *, ping_interval: float) -> InvalidationSubscriber:
         """Listen for other processes' invalidations in a daemon thread."""
         subscriber = InvalidationSubscriber(

@@ -265,6 +265,16 @@ class TieredCache:
         )
         return await tiered_async.astore(self, namespace, entry_key, value, ttl, tag_list)
 
+    async def adelete(
+        self, namespace: str, key: Any, *, version: Version = None, tags: Iterable[str] = ()
+    ) -> bool:
+        """As :meth:`delete`, on the asyncio Redis client."""
+        tag_list = tuple(tags)
+        entry_key = await tiered_async.aentry_key(
+            self, namespace, key, version=version, tags=tag_list
+        )
+        return await tiered_async.adelete_key(self, entry_key)
+
     async def aclose(self) -> None:
         """Close the asyncio Redis client of the running loop, then everything else."""
         if self.l2 is not None:
@@ -297,7 +307,7 @@ class TieredCache:
         )
 
     def health(self) -> CacheHealth:
-        """Reachability now: one PING through the breaker (none while it is open)."""
+        """Reachability now: one INFO round trip through the breaker (none while it is open)."""
         reachable: bool | None = None
         version: str | None = None
         latency_ms: float | None = None

@@ -211,6 +211,17 @@ async def _aread_l2(
     return cache.io.after_l2_read(namespace, entry_key, tags, entry, started, count=count)
 
 
+async def adelete_key(cache: TieredCache, entry_key: str) -> bool:
+    """As ``TieredCache.delete_key``, on the asyncio Redis client."""
+    removed = cache.l1.delete(entry_key) if cache.l1 is not None else False
+    if cache.l2 is not None:
+        l2 = cache.l2
+        result = await cache.guard.acall(lambda: l2.adelete(entry_key))
+        removed = removed or result is True
+        await cache.tags.apublish({"op": "delete", "key": entry_key})
+    return removed
+
+
 def _found(value: T, source: CacheSource) -> Lookup[T]:
     last_cache_source.set(source)
     return Lookup(value, source)

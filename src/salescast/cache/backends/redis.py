@@ -272,6 +272,11 @@ class RedisBackend:
         with self._io():
             return bool(await self._aclient().eval(_RELEASE_IF_OWNER, 1, key, value))
 
+    async def apublish(self, channel: str, message: bytes) -> int:
+        """As :meth:`publish`."""
+        with self._io():
+            return int(await self._aclient().publish(channel, message))
+
     async def aclose(self) -> None:
         """Close the asyncio client of the running event loop, if one was made."""
         client = self._async.pop(asyncio.get_running_loop(), None)
