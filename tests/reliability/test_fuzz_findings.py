@@ -34,3 +34,19 @@ def test_a_json_upload_that_does_not_parse_gets_the_documented_400_with_its_line
     [problem] = detail["problems"]
     assert (problem["line"], problem["unit"], problem["column"]) == (2, "line", None)
     assert "not valid JSON" in problem["reason"]
+
+
+def test_upload_columns_naming_one_column_twice_get_422_in_the_validation_shape(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    # Found by schemathesis: date_col=0&product_cols=0 gave a 422 with a string `detail`.
+    response = client.post(
+        "/sales",
+        content=b"0,quantity\n2024-01-01,1\n",
+        params={"date_col": "day", "product_cols": "day"},
+        headers={**admin, "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["query", "product_cols"]
+    assert "twice" in error["msg"]

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
 from salescast.api.auth import AdminOnly
@@ -82,7 +83,9 @@ def _column_spec(date_col: str, product_cols: str, quantity_col: str) -> ColumnS
         product = tuple(c.strip() for c in product_cols.split(","))
         return ColumnSpec(date=date_col.strip(), product=product, quantity=quantity_col.strip())
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        # The same shape as every other 422, which is what the schema documents.
+        error = {"type": "value_error", "loc": ("query", "product_cols"), "msg": str(exc)}
+        raise RequestValidationError([{**error, "input": product_cols}]) from None
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
