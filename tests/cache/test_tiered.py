@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+import orjson
 import pytest
 import redis
 from redis.crc import key_slot
@@ -15,6 +16,7 @@ from salescast.cache import (
     TieredCache,
     last_cache_source,
 )
+from tests.cache.polling import eventually
 
 MakeCache = Callable[..., TieredCache]
 
@@ -225,3 +227,19 @@ async def test_async_set_and_delete_reach_both_tiers(make_cache: MakeCache) -> N
     assert await cache.adelete("data", "k", tags=["product:p1"]) is True
     assert cache.get("data", "k", tags=["product:p1"]).value is MISSING
     await cache.aclose()
+
+
+def test_a_late_invalidation_message_never_moves_a_generation_back(
+    make_cache: MakeCache, raw_redis: redis.Redis
+) -> None:
+    cache = make_cache()
+    cache.invalidate_tag("product:p1")
+    cache.invalidate_tag("product:p1")
+    assert cache.subscriber is not None
+    heard = cache.subscriber.messages
+    stale = orjson.dumps({"op": "tag", "tag": "product:p1", "gen": 1, "origin": "elsewhere"})
+    raw_redis.publish(cache.keys.channel, stale)
+    assert eventually(lambda: cache.subscriber is not None and cache.subscriber.messages > heard)
+    assert (
+        cache.tags.generation("product:p1") == 2
+    )  # re-read from Redis, not taken from the message

@@ -158,18 +158,19 @@ class InvalidationSubscriber:
                 last_ping = now
 
     def _deliver(self, data: bytes) -> None:
-        self.messages += 1
         try:
             message = orjson.loads(data)
         except orjson.JSONDecodeError:
             logger.debug("ignoring a malformed invalidation message")
-            return
+            message = None
         if isinstance(message, dict):
             try:
                 self._on_message(message)
             except Exception:
                 # One bad message must not end the subscription for good.
                 logger.exception("invalidation message handler failed")
+        # Counted once handled, so a reader of ``messages`` sees its effect.
+        self.messages += 1
 
 
 def _close_quietly(pubsub: Any) -> None:

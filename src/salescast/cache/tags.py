@@ -126,9 +126,16 @@ class TagBook:
             item = self._generations.get(tag)
             return (item[0] if item is not None else 0) + 1
 
-    def _apply_tag(self, tag: str, generation: int) -> None:
-        self._remember_generation(tag, generation)
+    def _apply_tag(self, tag: str, generation: int | None) -> None:
+        # ``None``: forget the generation so the next lookup reads it from
+        # Redis. Used for other processes' messages: PUBLISHes of concurrent
+        # bumps can arrive out of INCR order, and Redis may have been reset,
+        # so the counter itself is the only authority.
         with self._lock:
+            if generation is None:
+                self._generations.pop(tag, None)
+            else:
+                self._generations[tag] = (generation, self._cache.clock())
             keys = self._l1_keys.pop(tag, set())
         if self._cache.l1 is not None and keys:
             self._cache.l1.delete_many(list(keys))
@@ -236,7 +243,7 @@ class TagBook:
         op = message.get("op")
         l1 = self._cache.l1
         if op == "tag":
-            self._apply_tag(str(message["tag"]), int(message["gen"]))
+            self._apply_tag(str(message["tag"]), None)
         elif op == "delete" and l1 is not None:
             l1.delete(str(message["key"]))
         elif op == "clear":
