@@ -243,3 +243,25 @@ def test_a_late_invalidation_message_never_moves_a_generation_back(
     assert (
         cache.tags.generation("product:p1") == 2
     )  # re-read from Redis, not taken from the message
+
+
+def test_a_generation_read_racing_an_invalidation_is_not_remembered(
+    make_cache: MakeCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = make_cache()
+    assert cache.l2 is not None
+    real_read = cache.l2.get_counter
+
+    def read_while_an_invalidation_arrives(key: str) -> int:
+        value = real_read(key)
+        cache.tags.on_message({"op": "tag", "tag": "product:p9", "origin": "elsewhere"})
+        return value
+
+    monkeypatch.setattr(cache.l2, "get_counter", read_while_an_invalidation_arrives)
+    cache.tags.generation("product:p9")
+    monkeypatch.setattr(cache.l2, "get_counter", real_read)
+    before = cache.l2.calls
+    cache.tags.generation("product:p9")
+    assert cache.l2.calls == before + 1  # the raced answer was not trusted: read again
+    cache.tags.generation("product:p9")
+    assert cache.l2.calls == before + 1  # this one was remembered

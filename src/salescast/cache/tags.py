@@ -35,6 +35,8 @@ class TagBook:
         self._lock = threading.Lock()
         # tag -> (generation, read at); see the module docstring for trust.
         self._generations: dict[str, tuple[int, float]] = {}
+        # Bumped whenever known generations are forgotten (see _after_read).
+        self._epoch = 0
         # tag -> L1 keys stored under it, so a bump frees their memory at once.
         self._l1_keys: dict[str, set[str]] = {}
         self._indexed = 0
@@ -56,8 +58,9 @@ class TagBook:
             return self._remember_generation(tag, 0), False
         l2 = cache.l2
         counter_key = cache.keys.tag_counter_key(tag)
+        epoch = self._epoch
         result = cache.guard.call(lambda: l2.get_counter(counter_key))
-        return self._after_read(tag, result), result is FAILED
+        return self._after_read(tag, result, epoch), result is FAILED
 
     async def aread_generation(self, tag: str) -> tuple[int, bool]:
         """As :meth:`read_generation`, reading Redis with the asyncio client."""
@@ -69,8 +72,9 @@ class TagBook:
             return self._remember_generation(tag, 0), False
         l2 = cache.l2
         counter_key = cache.keys.tag_counter_key(tag)
+        epoch = self._epoch
         result = await cache.guard.acall(lambda: l2.aget_counter(counter_key))
-        return self._after_read(tag, result), result is FAILED
+        return self._after_read(tag, result, epoch), result is FAILED
 
     def _known(self, tag: str) -> int | None:
         with self._lock:
@@ -83,13 +87,18 @@ class TagBook:
             return item[0]
         return None
 
-    def _after_read(self, tag: str, result: int | Unavailable) -> int:
+    def _after_read(self, tag: str, result: int | Unavailable, epoch: int) -> int:
         if isinstance(result, Unavailable):
             # Redis unknown: keep using what we last knew (L2 is skipped anyway).
             with self._lock:
                 item = self._generations.get(tag)
             return item[0] if item is not None else 0
-        return self._remember_generation(tag, result)
+        with self._lock:
+            # An invalidation heard while we were reading may have made our
+            # answer old: use it for this call, but do not remember it.
+            if self._epoch == epoch:
+                self._generations[tag] = (result, self._cache.clock())
+        return result
 
     def _remember_generation(self, tag: str, generation: int) -> int:
         with self._lock:
@@ -134,6 +143,7 @@ class TagBook:
         with self._lock:
             if generation is None:
                 self._generations.pop(tag, None)
+                self._epoch += 1
             else:
                 self._generations[tag] = (generation, self._cache.clock())
             keys = self._l1_keys.pop(tag, set())
@@ -257,6 +267,7 @@ class TagBook:
         """Empty L1 and the known generations (after a gap in the subscription)."""
         with self._lock:
             self._generations.clear()
+            self._epoch += 1
             self._l1_keys.clear()
         if self._cache.l1 is not None:
             self._cache.l1.clear()
