@@ -39,10 +39,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from salescast.api.app import create_app
-from salescast.config import Settings
 from salescast.service import SalescastService
 from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.reliability.fuzz_counts import FUZZ_CASES
+from tests.reliability.openapi_document import openapi_document
 
 DEMO_PRODUCTS = ["CA_1-FOODS_3", "CA_1-HOBBIES_1", "CA_3-FOODS_3", "TX_2-FOODS_3", "WI_3-FOODS_3"]
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
@@ -50,16 +50,6 @@ QUICK_EXAMPLES = 25
 CHAOS_EXAMPLES = 150
 # A Stan fit never starts: every product has fewer days than this.
 NO_TRAINING_DAYS = 100_000
-
-
-def openapi_document() -> dict[str, Any]:
-    """The app's OpenAPI schema, from an app over an in-memory store."""
-    settings = Settings(_env_file=None, database_url="sqlite://")  # type: ignore[call-arg]
-    service = SalescastService(settings)
-    try:
-        return create_app(settings, service=service).openapi()
-    finally:
-        service.close()
 
 
 SCHEMA = schemathesis.openapi.from_dict(openapi_document())
