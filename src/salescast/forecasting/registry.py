@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from salescast.forecasting.errors import ModelVersionNotFoundError
@@ -115,9 +115,15 @@ class ModelRegistry:
         return _info_from_row(row, active)
 
     def get_active_version(self, product_id: str) -> int | None:
-        """The active version number, None when none; raises ProductNotFoundError."""
-        with self._db.session() as session:
-            return _get_product(session, product_id).active_version
+        """The active version number, None when none; raises ProductNotFoundError.
+
+        Read on every forecast request, so it uses the store's fast read path.
+        """
+        row = self._db.read_scalar(_ACTIVE_VERSION, {"product_id": product_id})
+        if row is None:
+            raise ProductNotFoundError(product_id)
+        # -1 stands for "product exists, no active version" (NULL would look like no row)
+        return None if row < 0 else int(row)
 
     def activate(self, product_id: str, version: int) -> ModelVersionInfo:
         """Make an existing version active (promote or roll back). Idempotent."""
@@ -146,6 +152,11 @@ class ModelRegistry:
         if blob is None:
             raise ModelVersionNotFoundError(product_id, version)
         return blob
+
+
+_ACTIVE_VERSION = select(func.coalesce(Product.active_version, -1)).where(
+    Product.id == bindparam("product_id")
+)
 
 
 def _get_product(session: Session, product_id: str) -> Product:

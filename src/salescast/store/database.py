@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from salescast.store.schema import Base
 
@@ -27,6 +30,13 @@ class Database:
         self.url = url
         self.engine: Engine = _create_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # The hot path (one version read per request) gets its own engine whose
+        # connections stay open, one per thread: no pool checkout, no session,
+        # no transaction to reset (~40 us instead of ~400 us on SQLite).
+        self._read_engine: Engine = _create_engine(url, poolclass=NullPool)
+        self._local = threading.local()
+        self._read_connections: list[Connection] = []
+        self._read_lock = threading.Lock()
         if create_schema:
             Base.metadata.create_all(self.engine)
 
@@ -41,17 +51,44 @@ class Database:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
+    def read_scalar(self, statement: Executable, params: dict[str, Any]) -> Any:
+        """One value read outside any transaction, on this thread's own open connection.
+
+        Autocommit: every call sees everything committed before it started.
+        For small primary-key reads on every request; anything bigger uses
+        `session()`. A connection that fails is dropped and the error raised.
+        """
+        conn = getattr(self._local, "connection", None)
+        if conn is None:
+            conn = self._read_engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            with self._read_lock:
+                self._read_connections.append(conn)
+            self._local.connection = conn
+        try:
+            return conn.execute(statement, params).scalar()
+        except DBAPIError:
+            self._local.connection = None
+            conn.invalidate()
+            raise
+
     def dispose(self) -> None:
+        with self._read_lock:
+            connections, self._read_connections = self._read_connections, []
+        for conn in connections:
+            conn.close()
+        self._read_engine.dispose()
         self.engine.dispose()
 
 
-def _create_engine(url: str) -> Engine:
+def _create_engine(url: str, **options: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, **options)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    # check_same_thread off: `dispose` closes the per-thread read connections
+    # from whichever thread shuts the service down.
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **options)
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from salescast.store.database import Database
@@ -126,12 +126,11 @@ class SalesStore:
         return ProductSummary(*row)
 
     def get_data_version(self, product_id: str) -> int:
-        """The product's current data version; raises ProductNotFoundError."""
-        with self._db.session() as session:
-            version = session.scalar(select(Product.data_version).where(Product.id == product_id))
+        """The product's current data version; raises ProductNotFoundError (fast read path)."""
+        version = self._db.read_scalar(_DATA_VERSION, {"product_id": product_id})
         if version is None:
             raise ProductNotFoundError(product_id)
-        return version
+        return int(version)
 
     def get_history(
         self,
@@ -184,6 +183,9 @@ class SalesStore:
                 )
                 totals.append((-(total or 0.0), product_id))
         return [product_id for _, product_id in sorted(totals)[:limit]]
+
+
+_DATA_VERSION = select(Product.data_version).where(Product.id == bindparam("product_id"))
 
 
 def _ensure_products(conn: Connection, product_ids: Sequence[str]) -> None:
