@@ -112,19 +112,67 @@ def cached(
     return decorate
 
 
+@overload
+def cached_model(func: Callable[P, R], /) -> CachedFunction[P, R]: ...
+
+
+@overload
 def cached_model(
-    func: Callable[P, R] | None = None, /, *, ttl: float = MODEL_TTL_SECONDS, **options: Any
-) -> Any:
+    func: None = None,
+    /,
+    *,
+    ttl: float = MODEL_TTL_SECONDS,
+    cache: TieredCache | None = None,
+    version: Callable[..., Any] | None = None,
+    tags: Callable[..., Iterable[str]] | None = None,
+) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
+
+
+def cached_model(
+    func: Callable[P, R] | None = None,
+    /,
+    *,
+    ttl: float = MODEL_TTL_SECONDS,
+    cache: TieredCache | None = None,
+    version: Callable[..., Any] | None = None,
+    tags: Callable[..., Iterable[str]] | None = None,
+) -> CachedFunction[P, R] | Callable[[Callable[P, R]], CachedFunction[P, R]]:
     """``@cached`` with namespace ``model`` and a 6-hour TTL."""
-    decorator = cached(namespace="model", ttl=ttl, **options)
+    decorator: Callable[[Callable[P, R]], CachedFunction[P, R]] = cached(
+        namespace="model", ttl=ttl, cache=cache, version=version, tags=tags
+    )
     return decorator(func) if func is not None else decorator
 
 
+@overload
+def cached_prediction(func: Callable[P, R], /) -> CachedFunction[P, R]: ...
+
+
+@overload
 def cached_prediction(
-    func: Callable[P, R] | None = None, /, *, ttl: float = PREDICTION_TTL_SECONDS, **options: Any
-) -> Any:
+    func: None = None,
+    /,
+    *,
+    ttl: float = PREDICTION_TTL_SECONDS,
+    cache: TieredCache | None = None,
+    version: Callable[..., Any] | None = None,
+    tags: Callable[..., Iterable[str]] | None = None,
+) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
+
+
+def cached_prediction(
+    func: Callable[P, R] | None = None,
+    /,
+    *,
+    ttl: float = PREDICTION_TTL_SECONDS,
+    cache: TieredCache | None = None,
+    version: Callable[..., Any] | None = None,
+    tags: Callable[..., Iterable[str]] | None = None,
+) -> CachedFunction[P, R] | Callable[[Callable[P, R]], CachedFunction[P, R]]:
     """``@cached`` with namespace ``prediction`` and a 1-hour TTL."""
-    decorator = cached(namespace="prediction", ttl=ttl, **options)
+    decorator: Callable[[Callable[P, R]], CachedFunction[P, R]] = cached(
+        namespace="prediction", ttl=ttl, cache=cache, version=version, tags=tags
+    )
     return decorator(func) if func is not None else decorator
 
 
