@@ -1,0 +1,45 @@
+"""Database: the per-thread fast read path sees every commit and survives a closed store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+
+from sqlalchemy import bindparam, select, update
+
+from salescast.service import SalescastService
+from salescast.store import Database
+from salescast.store.schema import Product
+from tests.store.test_sales_store import COLUMNS, csv_of
+
+DATA_VERSION = select(Product.data_version).where(Product.id == bindparam("pid"))
+
+
+def test_fast_reads_see_a_commit_made_on_another_connection(service: SalescastService) -> None:
+    service.ingest_csv(csv_of("2024-01-01,a,1"), columns=COLUMNS)
+    db = service.database
+    assert db.read_scalar(DATA_VERSION, {"pid": "a"}) == 1
+    with db.session() as session:
+        session.execute(update(Product).where(Product.id == "a").values(data_version=7))
+    assert db.read_scalar(DATA_VERSION, {"pid": "a"}) == 7
+    assert db.read_scalar(DATA_VERSION, {"pid": "missing"}) is None
+
+
+def test_each_thread_reads_on_its_own_connection_and_dispose_closes_them(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    with db.session() as session:
+        session.add(Product(id="p", data_version=3, created_at=dt.datetime.now(dt.UTC)))
+    results: list[object] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(db.read_scalar(DATA_VERSION, {"pid": "p"})))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [3, 3, 3, 3]
+    assert len(db._read_connections) == 4
+    db.dispose()  # closes every thread's connection: no ResourceWarning under filterwarnings=error
+    assert db._read_connections == []
