@@ -50,3 +50,15 @@ def test_upload_columns_naming_one_column_twice_get_422_in_the_validation_shape(
     [error] = response.json()["detail"]
     assert error["loc"] == ["query", "product_cols"]
     assert "twice" in error["msg"]
+
+
+def test_activating_a_version_number_beyond_any_integer_column_gets_422_not_500(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    # Found by `schemathesis run` against a live server: SQLite raised OverflowError on
+    # 3996518002242561075888187209144074240 (PostgreSQL's INTEGER ends at 2**31 - 1).
+    url = "/products/CA_1-FOODS_3/models/{}/activate"
+    huge = client.post(url.format(3996518002242561075888187209144074240), headers=admin)
+    assert huge.status_code == 422
+    assert huge.json()["detail"][0]["loc"] == ["path", "version"]
+    assert client.post(url.format(2**31 - 1), headers=admin).status_code == 404

@@ -13,6 +13,10 @@ from salescast.forecasting import ModelVersionInfo
 
 router = APIRouter(tags=["models"])
 
+# Version numbers live in an INTEGER column: 32 bits on PostgreSQL, and a larger
+# number made SQLite raise OverflowError (a 500) before this bound.
+MAX_VERSION = 2**31 - 1
+
 
 def to_model(info: ModelVersionInfo) -> ModelVersionModel:
     return ModelVersionModel(**vars(info))
@@ -39,7 +43,7 @@ def list_models(product_id: str, service: Service) -> list[ModelVersionModel]:
     },
 )
 def activate_model(
-    product_id: str, version: Annotated[int, Path(ge=1)], service: Service
+    product_id: str, version: Annotated[int, Path(ge=1, le=MAX_VERSION)], service: Service
 ) -> ModelVersionModel:
     """Make an existing version active (promote or roll back)."""
     return to_model(service.activate_model(product_id, version))
