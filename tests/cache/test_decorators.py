@@ -216,3 +216,36 @@ async def test_async_none_results_are_cached(cache: TieredCache) -> None:
     assert await missing_model("p1") is None
     assert calls == [1]
     await cache.aclose()
+
+
+def test_methods_are_keyed_without_self(cache: TieredCache) -> None:
+    calls: list[str] = []
+
+    class Service:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        @cached(namespace="data", ttl=60)
+        def history(self, product_id: str) -> str:
+            calls.append(self.name)
+            return product_id
+
+        def load(self, product_id: str) -> str:
+            calls.append(f"load by {self.name}")
+            return product_id
+
+    assert Service("a").history("p1") == "p1"
+    assert Service("b").history("p1") == "p1"  # same arguments: shared entry
+    load = cached(namespace="model", ttl=60)(Service("c").load)  # a bound method
+    assert load("p2") == "p2"
+    assert load(product_id="p2") == "p2"
+    assert calls == ["a", "load by c"]
+
+
+def test_unhashable_arguments_raise_a_clear_type_error(cache: TieredCache) -> None:
+    @cached(namespace="data", ttl=60)
+    def f(thing: object) -> int:
+        return 1
+
+    with pytest.raises(TypeError, match="cache key"):
+        f(object())
