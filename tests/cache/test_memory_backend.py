@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import threading
 
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
 from salescast.cache import MemoryBackend
 
 
@@ -76,3 +79,45 @@ def test_concurrent_writers_keep_size_accounting_exact() -> None:
     assert usage.entries <= 100
     assert l1.clear() == usage.entries
     assert l1.usage().bytes == 0
+
+
+class MemoryBackendMachine(RuleBasedStateMachine):
+    """Random operations keep the LRU's bounds and byte count honest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1 = MemoryBackend(max_bytes=2000, max_entries=8)
+        self.present: dict[str, bytes] = {}
+
+    @rule(key=st.sampled_from("abcdefghijkl"), value=st.binary(max_size=600))
+    def set_value(self, key: str, value: bytes) -> None:
+        self.l1.set(key, value, None)
+        self.present = {k: v for k, v in self.present.items() if k != key}
+        entry = self.l1.get(key)
+        if len(key) + len(value) + 96 <= 2000:
+            assert entry is not None
+            assert entry.value == value
+            self.present[key] = value
+        else:
+            assert entry is None
+
+    @rule(key=st.sampled_from("abcdefghijkl"))
+    def delete_value(self, key: str) -> None:
+        self.l1.delete(key)
+        self.present.pop(key, None)
+
+    @invariant()
+    def bounds_hold_and_bytes_add_up(self) -> None:
+        usage = self.l1.usage()
+        assert usage.entries <= 8
+        assert usage.bytes <= 2000
+        live = {key: value for key, value in self.present.items() if self.l1.exists(key)}
+        assert usage.entries == len(live)
+        assert usage.bytes == sum(len(key) + len(value) + 96 for key, value in live.items())
+        for key, value in live.items():
+            entry = self.l1.get(key)
+            assert entry is not None
+            assert entry.value == value
+
+
+TestMemoryBackendMachine = MemoryBackendMachine.TestCase

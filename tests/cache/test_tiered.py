@@ -224,8 +224,10 @@ async def test_async_set_and_delete_reach_both_tiers(make_cache: MakeCache) -> N
     assert cache.l1 is not None
     cache.l1.clear()
     assert cache.get("data", "k", tags=["product:p1"]) == ({"a": 1}, CacheSource.HIT_L2)
+    assert (await cache.aget("data", "k", tags=["product:p1"])).source is CacheSource.HIT_L1
     assert await cache.adelete("data", "k", tags=["product:p1"]) is True
     assert cache.get("data", "k", tags=["product:p1"]).value is MISSING
+    assert (await cache.aget("data", "k", tags=["product:p1"])) == (MISSING, CacheSource.MISS)
     await cache.aclose()
 
 

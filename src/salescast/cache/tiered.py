@@ -169,13 +169,14 @@ class TieredCache:
     ) -> Lookup[Any]:
         """``(value, HIT-L1|HIT-L2)``, or ``(MISSING, MISS)`` when no tier has it."""
         tag_list = tuple(tags)
-        entry_key = self.entry_key(namespace, key, version=version, tags=tag_list)
+        entry_key, redis_failed = self._resolve_key(namespace, key, version, tag_list)
         value = self.io.read_l1(namespace, entry_key)
         if value is not MISSING:
             return _found(value, CacheSource.HIT_L1)
-        value = self.io.read_l2(namespace, entry_key, tag_list)
-        if not isinstance(value, Unavailable) and value is not MISSING:
-            return _found(value, CacheSource.HIT_L2)
+        if not redis_failed:
+            value = self.io.read_l2(namespace, entry_key, tag_list)
+            if not isinstance(value, Unavailable) and value is not MISSING:
+                return _found(value, CacheSource.HIT_L2)
         self._stats.miss(namespace)
         return _found(MISSING, CacheSource.MISS)
 
@@ -247,6 +248,12 @@ class TieredCache:
         return await tiered_async.aget_or_compute(
             self, namespace, key, compute, ttl=ttl, version=version, tags=tags
         )
+
+    async def aget(
+        self, namespace: str, key: Any, *, version: Version = None, tags: Iterable[str] = ()
+    ) -> Lookup[Any]:
+        """As :meth:`get`, on the asyncio Redis client."""
+        return await tiered_async.aget(self, namespace, key, version=version, tags=tags)
 
     async def aset(
         self,

@@ -46,6 +46,28 @@ async def aget_or_compute(
     return _found(value, source)
 
 
+async def aget(
+    cache: TieredCache,
+    namespace: str,
+    key: Any,
+    *,
+    version: Version = None,
+    tags: Iterable[str] = (),
+) -> Lookup[Any]:
+    """See ``TieredCache.aget``."""
+    tag_list = tuple(tags)
+    entry_key, redis_failed = await _aresolve_key(cache, namespace, key, version, tag_list)
+    value = cache.io.read_l1(namespace, entry_key)
+    if value is not MISSING:
+        return _found(value, CacheSource.HIT_L1)
+    if not redis_failed:
+        value = await _aread_l2(cache, namespace, entry_key, tag_list)
+        if not isinstance(value, Unavailable) and value is not MISSING:
+            return _found(value, CacheSource.HIT_L2)
+    cache.io.stats.miss(namespace)
+    return _found(MISSING, CacheSource.MISS)
+
+
 async def aentry_key(
     cache: TieredCache, namespace: str, key: Any, *, version: Version, tags: tuple[str, ...]
 ) -> str:
