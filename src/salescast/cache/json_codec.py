@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 # First payload byte: whether the document holds revivable pandas objects.
@@ -34,15 +37,19 @@ class JsonCodec:
 
         def default(obj: Any) -> Any:
             nonlocal found_pandas
-            if isinstance(obj, pd.DataFrame):
-                found_pandas = True
-                return _frame_to_doc(obj)
-            if isinstance(obj, pd.Series):
-                found_pandas = True
-                return _series_to_doc(obj)
-            if isinstance(obj, pd.Timestamp):
-                return obj.isoformat()
-            if isinstance(obj, (set, frozenset)):
+            # pandas is imported only by programs that use it: if it is not
+            # loaded, ``obj`` cannot be a pandas object.
+            pandas = sys.modules.get("pandas")
+            if pandas is not None:
+                if isinstance(obj, pandas.DataFrame):
+                    found_pandas = True
+                    return _frame_to_doc(obj)
+                if isinstance(obj, pandas.Series):
+                    found_pandas = True
+                    return _series_to_doc(obj)
+                if isinstance(obj, pandas.Timestamp):
+                    return obj.isoformat()
+            if isinstance(obj, set | frozenset):
                 return sorted(obj)
             raise TypeError(f"{type(obj).__name__} is not cacheable as JSON")
 
@@ -87,6 +94,8 @@ def _revive(value: Any) -> Any:
 
 
 def _doc_to_frame(doc: dict[str, Any]) -> pd.DataFrame:
+    import pandas as pd
+
     split = doc[_FRAME]
     index = pd.Index(split["index"]).astype(doc["index_dtype"])
     frame = pd.DataFrame(split["data"], index=index, columns=split["columns"])
@@ -97,6 +106,8 @@ def _doc_to_frame(doc: dict[str, Any]) -> pd.DataFrame:
 
 
 def _doc_to_series(doc: dict[str, Any]) -> pd.Series:
+    import pandas as pd
+
     body = doc[_SERIES]
     index = pd.Index(body["index"]).astype(doc["index_dtype"])
     return pd.Series(body["data"], index=index, name=body["name"]).astype(doc["dtype"])
