@@ -7,8 +7,14 @@ import time
 import pytest
 import redis
 
-from salescast.cache import BackendUnavailableError, RedisBackend
-from tests.support.redis_server import free_port
+from salescast.cache import (
+    BackendUnavailableError,
+    BreakerState,
+    PoolExhaustedError,
+    RedisBackend,
+    TieredCache,
+)
+from tests.support.redis_server import RedisServer, free_port
 
 
 def test_connections_fail_fast_without_retries() -> None:
@@ -54,3 +60,24 @@ def test_unreachable_server_raises_one_error_type_quickly() -> None:
         assert backend.calls == 1
     finally:
         backend.close()
+
+
+def test_a_busy_pool_is_an_error_of_the_call_but_does_not_open_the_breaker(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    cache = TieredCache(
+        l2=RedisBackend(redis_server.url, max_connections=1), prefix=prefix, subscribe=False
+    )
+    assert cache.l2 is not None
+    holder = cache.l2.client.pubsub()
+    holder.subscribe(f"{prefix}-hold")  # takes the pool's only connection
+    try:
+        with pytest.raises(PoolExhaustedError):
+            cache.l2.get("k")
+        for index in range(5):
+            assert cache.get_or_compute("data", index, lambda i=index: i, ttl=60).value == index
+        assert cache.breaker.state is BreakerState.CLOSED
+        assert cache.stats().namespaces["data"].l2.errors == 5
+    finally:
+        holder.close()
+        cache.close()

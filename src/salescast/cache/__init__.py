@@ -34,6 +34,7 @@ from salescast.cache.errors import (
     CacheError,
     DecodeError,
     KeyArgumentError,
+    PoolExhaustedError,
 )
 from salescast.cache.frames import FrameSerializer
 from salescast.cache.health import CacheHealth, CacheStats
@@ -72,6 +73,7 @@ __all__ = [
     "ModelCache",
     "NamespaceStats",
     "NdarrayCodec",
+    "PoolExhaustedError",
     "RedisBackend",
     "RedisCache",
     "StoredEntry",

@@ -13,6 +13,14 @@ class BackendUnavailableError(CacheError):
     """
 
 
+class PoolExhaustedError(BackendUnavailableError):
+    """No pooled connection became free in time: we are busy, Redis may be fine.
+
+    Counted as an error of the call, but not as a Redis failure by the
+    circuit breaker (except for a probe, which must resolve either way).
+    """
+
+
 class DecodeError(CacheError):
     """Stored bytes could not be turned back into a value (corrupt, foreign,
     unsigned, signed with another secret, written for another key, unknown codec).

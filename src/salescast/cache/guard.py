@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
-from salescast.cache.breaker import CircuitBreaker
-from salescast.cache.errors import BackendUnavailableError
+from salescast.cache.breaker import BreakerState, CircuitBreaker
+from salescast.cache.errors import BackendUnavailableError, PoolExhaustedError
 
 T = TypeVar("T")
 
@@ -72,6 +72,10 @@ class BreakerGuard:
         return result
 
     def _failed(self, exc: BackendUnavailableError) -> None:
-        self.breaker.record_failure(exc)
         if self._on_error is not None:
             self._on_error(exc)
+        if isinstance(exc, PoolExhaustedError) and self.breaker.state is BreakerState.CLOSED:
+            # Our own pool is busy; Redis answered everyone else. Not a reason
+            # to cut every caller off from L2.
+            return
+        self.breaker.record_failure(exc)

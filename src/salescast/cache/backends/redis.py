@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from salescast.cache.backends.base import StoredEntry
-from salescast.cache.errors import BackendUnavailableError
+from salescast.cache.errors import BackendUnavailableError, PoolExhaustedError
 
 # Compare-and-delete: only the holder of the token may release a lease, so a
 # slow owner whose lease already expired cannot delete its successor's lease.
@@ -29,6 +29,8 @@ return 0
 """
 
 _SCAN_BATCH = 500
+# redis-py's BlockingConnectionPool message when no connection frees up in time.
+_POOL_EXHAUSTED = "No connection available."
 
 
 def escape_glob(text: str) -> str:
@@ -300,6 +302,10 @@ class RedisBackend:
             self._calls += 1
         try:
             yield
+        except redis.ConnectionError as exc:
+            if str(exc) == _POOL_EXHAUSTED:
+                raise PoolExhaustedError(f"all {self._options['max_connections']} busy") from exc
+            raise BackendUnavailableError(f"{type(exc).__name__}: {exc}") from exc
         except (redis.RedisError, OSError) as exc:
             raise BackendUnavailableError(f"{type(exc).__name__}: {exc}") from exc
 
