@@ -44,6 +44,13 @@ format: $(STAMP)
 test: $(STAMP) redis-server lint
 	$(BIN)/python -m pytest
 
+# Long fault and fuzzing runs (tests marked chaos, deselected by make test):
+# schemathesis in process and against a live server, SIGKILL during ingest and
+# training. Prints the generated case counts; docs/reliability.md has the figures.
+.PHONY: chaos
+chaos: $(STAMP)
+	$(BIN)/python -m pytest -m chaos
+
 # Benchmarks live outside the test run; results go to bench/RESULTS.md.
 bench: $(STAMP)
 	$(BIN)/python bench/results.py

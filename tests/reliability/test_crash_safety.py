@@ -30,22 +30,12 @@ from salescast.forecasting.model_codec import decode_model
 from salescast.forecasting.registry import ModelRegistry
 from salescast.store import Database
 from tests.conftest import ADMIN_TOKEN, STORE_ITEM_CSV, require_shared_data
+from tests.reliability.servers import server_env
 from tests.support.uvicorn_server import UvicornServer
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 STORE_ITEM_ROWS = 913_000
 STORE_ITEM_COLUMNS = {"date_col": "date", "product_cols": "store,item", "quantity_col": "sales"}
-
-
-def server_env(database: Path, **extra: str) -> dict[str, str]:
-    return {
-        "SALESCAST_DATABASE_URL": f"sqlite:///{database}",
-        "SALESCAST_ADMIN_TOKEN": ADMIN_TOKEN,
-        "SALESCAST_WARMUP_ON_STARTUP": "false",
-        "SALESCAST_UNCERTAINTY_SAMPLES": "100",
-        "SALESCAST_TRAIN_JOBS": "1",
-        **extra,
-    }
 
 
 @pytest.fixture
