@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from salescast.cache import CacheSource, TieredCache
-from salescast.cache.singleflight import SingleFlight
+from salescast.cache.singleflight import AsyncSingleFlight, SingleFlight
 
 MakeCache = Callable[..., TieredCache]
 
@@ -90,3 +90,30 @@ async def test_twenty_tasks_on_a_cold_key_compute_once(make_cache: MakeCache) ->
     assert sources.count(CacheSource.MISS) == 20
     assert (await cache.aget_or_compute("data", "cold", compute, ttl=60)).source == "HIT-L1"
     await cache.aclose()
+
+
+@pytest.mark.anyio
+async def test_followers_of_a_cancelled_leader_run_the_computation_themselves() -> None:
+    flight = AsyncSingleFlight()
+    started = anyio.Event()
+    runs: list[str] = []
+
+    async def slow(name: str) -> str:
+        runs.append(name)
+        started.set()
+        await anyio.sleep(0.1)
+        return name
+
+    results: list[tuple[str, bool]] = []
+
+    async def follower() -> None:
+        await started.wait()
+        results.append(await flight.do("k", lambda: slow("follower")))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(follower)
+        group.start_soon(follower)
+        with anyio.move_on_after(0.03):
+            await flight.do("k", lambda: slow("leader"))
+    assert runs == ["leader", "follower"]
+    assert sorted(results) == [("follower", False), ("follower", True)]

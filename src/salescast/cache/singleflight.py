@@ -65,8 +65,8 @@ class AsyncSingleFlight:
     """The asyncio version of :class:`SingleFlight`, per event loop.
 
     Followers await a future the leader resolves. If the leader is
-    cancelled, its followers are cancelled too (they may call again); a
-    follower's own cancellation never cancels the shared computation.
+    cancelled, one of its followers starts a new run (the others follow
+    it); a follower's own cancellation never cancels the shared computation.
     """
 
     def __init__(self) -> None:
@@ -76,9 +76,14 @@ class AsyncSingleFlight:
         """Await ``func`` once for all concurrent callers of ``key`` on this loop."""
         loop = asyncio.get_running_loop()
         slot = (id(loop), key)
-        future = self._calls.get(slot)
-        if future is not None:
-            value: T = await asyncio.shield(future)
+        while (future := self._calls.get(slot)) is not None:
+            try:
+                value: T = await asyncio.shield(future)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if future.cancelled() and task is not None and not task.cancelling():
+                    continue  # the leader was cancelled, not us: lead a new run
+                raise
             return value, False
         future = loop.create_future()
         self._calls[slot] = future
