@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench bench-quick redis-server lock clean
+.PHONY: install run test lint format bench bench-quick bench-tools redis-server lock clean
 
 install: $(STAMP)
 
@@ -51,9 +51,26 @@ test: $(STAMP) redis-server lint
 chaos: $(STAMP)
 	$(BIN)/python -m pytest -m chaos
 
-# Benchmarks live outside the test run; results go to bench/RESULTS.md.
-bench: $(STAMP)
+# Benchmarks live outside the test run; results go to bench/RESULTS.md and
+# bench/charts/. They start their own redis-server on a free loopback port.
+# The bench group (peer caches, matplotlib) comes from requirements-bench.lock;
+# wrk (Debian) is installed when missing. bench-quick takes a few minutes.
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml requirements-bench.lock
+	$(BIN)/python -m pip install --quiet -c requirements.lock -c requirements-bench.lock -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench-tools: redis-server
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "installing wrk (Debian package)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
+bench: $(BENCH_STAMP) bench-tools
 	$(BIN)/python bench/results.py
+
+bench-quick: $(BENCH_STAMP) bench-tools
+	$(BIN)/python bench/results.py --quick
 
 # Rewrites requirements.lock from what is installed in .venv now.
 lock:

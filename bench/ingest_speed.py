@@ -16,6 +16,7 @@ from salescast.service import SalescastService
 from salescast.store.ingest import ColumnSpec, parse_csv
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+COMMAND = "`.venv/bin/python bench/ingest_speed.py`"
 FILES = [
     (
         "M5 store x dept",
@@ -47,16 +48,17 @@ def measure(path: Path, columns: ColumnSpec) -> tuple[int, float, float]:
 
 def table() -> list[str]:
     lines = [
-        "| file | rows | parse + validate (s) | parse + validate + store (s) | rows/s |",
-        "|---|---:|---:|---:|---:|",
+        "| file | rows | parse + validate (s) | parse + validate + store (s) | rows/s | command |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for name, path, columns in FILES:
         if not path.exists():
-            lines.append(f"| {name} | missing: {path} | | | |")
+            lines.append(f"| {name} | missing: {path} | | | | {COMMAND} |")
             continue
         rows, parse_s, total_s = measure(path, columns)
         lines.append(
-            f"| {name} | {rows:,} | {parse_s:.2f} | {total_s:.2f} | {rows / total_s:,.0f} |"
+            f"| {name} | {rows:,} | {parse_s:.2f} | {total_s:.2f} | {rows / total_s:,.0f} "
+            f"| {COMMAND} |"
         )
     return lines
 

@@ -1,41 +1,139 @@
-"""Writes bench/RESULTS.md: the date, commit and machine, then each benchmark's table."""
+"""Writes bench/RESULTS.md and bench/charts/*.png: every benchmark, in one run.
+
+``make bench`` runs ``results.py``; ``make bench-quick`` runs ``results.py
+--quick`` (fewer blocks, smaller inputs; a few minutes). Each benchmark runs
+as its own process (the command named in its rows), so one failing does not
+stop the others; its failure is written into RESULTS.md instead.
+"""
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import ingest_speed  # a sibling script, importable once bench/ is on the path
+import charts  # siblings, importable once bench/ is on the path
+import ingest_speed
+from report import Section, command_for, load_section
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "RESULTS.md"
+# Priority order of the issue: claims, peers, HTTP, hit rates, stampede/outage, size/training.
+SCRIPTS = [
+    "claims.py",
+    "peers.py",
+    "http_load.py",
+    "hit_rates.py",
+    "stampede.py",
+    "outage.py",
+    "sizes.py",
+    "training_speed.py",
+]
+
+METHOD = (
+    "Method: every comparison runs its candidates side by side in one process run, "
+    "interleaved in blocks (each block runs every candidate once, in rotated order), and "
+    "reports the median block; ratios come from the same blocks, so the drift of a shared "
+    "2-core machine mostly cancels. Absolute times are context, ratios are the result. "
+    "Redis is a fresh `redis-server` on a free loopback port, started and stopped by each "
+    "benchmark (`tests/support/redis_server.py`); HTTP servers are real `salescast serve` "
+    "processes (`tests/support/uvicorn_server.py`). No benchmark is a test, and no test "
+    "asserts a benchmark number."
+)
 
 
-def header() -> list[str]:
+def machine() -> str:
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    redis_version = (
+        subprocess.run(["redis-server", "--version"], capture_output=True, text=True, check=False)
+        .stdout.split(" v=")[-1]
+        .split()[0]
+    )
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), Python "
+        f"{platform.python_version()}, redis-server {redis_version}, load average at start {load}"
+    )
+
+
+def header(quick: bool) -> list[str]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
+    run = "make bench-quick" if quick else "make bench"
+    script = ".venv/bin/python bench/results.py" + (" --quick" if quick else "")
     return [
         "# Benchmark results",
         "",
         f"- date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
         f"- commit: {commit or 'unknown'}",
-        f"- machine: {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}",
+        f"- machine: {machine()}",
+        f"- produced by: `{run}` (`{script}`)",
         "",
-        "Absolute times drift between runs on a shared machine; read them as context.",
+        METHOD,
         "",
     ]
 
 
+def run_section(script: str, quick: bool, folder: Path) -> Section:
+    """Run one benchmark script as its own process; a failure becomes its section's text."""
+    out = folder / f"{script}.json"
+    args = [sys.executable, str(BENCH / script), "--json", str(out)]
+    if quick:
+        args.append("--quick")
+    started = time.perf_counter()
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    print(f"{script}: exit {done.returncode} in {seconds:.0f} s", file=sys.stderr)
+    if done.returncode == 0 and out.exists():
+        section = load_section(out)
+        section.lines.append(f"_({script} ran in {seconds:.0f} s.)_")
+        section.lines.append("")
+        return section
+    section = Section(f"{script}: failed", command_for(script, quick))
+    tail = (done.stderr or done.stdout).strip().splitlines()[-15:]
+    section.text(f"`{section.command}` exited with {done.returncode}:", "```", *tail, "```")
+    return section
+
+
+def ingest_section() -> list[str]:
+    return ["## Ingest (`.venv/bin/python bench/ingest_speed.py`)", "", *ingest_speed.table(), ""]
+
+
 def main() -> int:
-    lines = header()
-    lines += ["## Ingest (`.venv/bin/python bench/ingest_speed.py`)", "", *ingest_speed.table(), ""]
+    parser = argparse.ArgumentParser(description="run every benchmark, write RESULTS.md")
+    parser.add_argument("--quick", action="store_true", help="the few-minute variant")
+    args = parser.parse_args()
+    lines = header(args.quick)
+    chart_data: dict[str, object] = {}
+    folder = Path(tempfile.mkdtemp(prefix="salescast-bench-"))
+    try:
+        for script in SCRIPTS:
+            if not (BENCH / script).exists():
+                lines += [f"## {script}", "", "Not written yet: nothing measured.", ""]
+                continue
+            section = run_section(script, args.quick, folder)
+            lines += section.markdown()
+            chart_data |= section.charts
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    lines += ingest_section()
+    written = charts.draw_all(chart_data)
+    lines += ["## Charts", ""] + [f"![{path.stem}](charts/{path.name})" for path in written] + [""]
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))
     return 0

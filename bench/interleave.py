@@ -1,0 +1,121 @@
+"""Side-by-side timing: candidates run in interleaved blocks, one median per candidate.
+
+On a shared 2-core machine absolute times drift by tens of percent within a
+minute, so candidates are never timed one after the other. Each block runs
+every candidate once (``calls`` calls each, in a rotated order), and a
+candidate's figure is the median over blocks of its mean time per call.
+Ratios between candidates come from the same blocks, so drift mostly cancels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call: the median block, and the fastest and slowest blocks."""
+
+    median: float
+    low: float
+    high: float
+    blocks: int
+
+    @property
+    def micros(self) -> float:
+        return self.median * 1e6
+
+    @property
+    def millis(self) -> float:
+        return self.median * 1e3
+
+
+def _summary(samples: list[float]) -> Timing:
+    return Timing(statistics.median(samples), min(samples), max(samples), len(samples))
+
+
+def _rotated(names: list[str], block: int) -> list[str]:
+    shift = block % len(names)
+    return names[shift:] + names[:shift]
+
+
+def time_blocks(
+    candidates: Mapping[str, Callable[[], object]],
+    *,
+    blocks: int,
+    calls: int | Mapping[str, int],
+) -> dict[str, Timing]:
+    """Per-call time of each candidate; ``calls`` may differ per candidate (slow ones: 1)."""
+    samples: dict[str, list[float]] = {name: [] for name in candidates}
+    for block in range(blocks):
+        for name in _rotated(list(candidates), block):
+            count = calls if isinstance(calls, int) else calls[name]
+            call = candidates[name]
+            started = time.perf_counter()
+            for _ in range(count):
+                call()
+            samples[name].append((time.perf_counter() - started) / count)
+    return {name: _summary(values) for name, values in samples.items()}
+
+
+async def atime_blocks(
+    candidates: Mapping[str, Callable[[], Awaitable[object]]],
+    *,
+    blocks: int,
+    calls: int,
+) -> dict[str, Timing]:
+    """As :func:`time_blocks` for coroutine functions, awaited one after the other."""
+    samples: dict[str, list[float]] = {name: [] for name in candidates}
+    for block in range(blocks):
+        for name in _rotated(list(candidates), block):
+            call = candidates[name]
+            started = time.perf_counter()
+            for _ in range(calls):
+                await call()
+            samples[name].append((time.perf_counter() - started) / calls)
+    return {name: _summary(values) for name, values in samples.items()}
+
+
+def run_async(coroutine: Awaitable[dict[str, Timing]]) -> dict[str, Timing]:
+    """Run one timing coroutine on a fresh event loop."""
+
+    async def main() -> dict[str, Timing]:
+        return await coroutine
+
+    return asyncio.run(main())
+
+
+def ratio(slow: float, fast: float) -> str:
+    """``slow / fast`` as ``1,234x``."""
+    return f"{slow / fast:,.0f}x" if fast > 0 else "n/a"
+
+
+def fmt_seconds(seconds: float) -> str:
+    """Seconds in the unit that reads best: s, ms or µs."""
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} µs"
+
+
+def calls_for(
+    candidates: Mapping[str, Callable[[], object]], *, budget_seconds: float, cap: int = 5000
+) -> dict[str, int]:
+    """Calls per block so each candidate's block lasts about ``budget_seconds`` (at least 1).
+
+    Each candidate is called twice first: the first call warms it (fills the
+    cache under test, imports, connections), the second is the estimate.
+    """
+    counts: dict[str, int] = {}
+    for name, call in candidates.items():
+        call()
+        started = time.perf_counter()
+        call()
+        once = max(time.perf_counter() - started, 1e-7)
+        counts[name] = max(1, min(cap, int(budget_seconds / once)))
+    return counts

@@ -1,0 +1,181 @@
+"""Per-hit cost of salescast's decorator next to peer libraries, same Redis, same payloads.
+
+For each payload, four groups are timed in interleaved blocks: Redis hits
+from sync code (a raw redis-py ``GET`` of the payload's bytes, salescast,
+dogpile.cache), Redis hits from asyncio (raw ``await GET``, salescast,
+cashews, aiocache, fastapi-cache2), and the same two groups for in-process
+hits (``functools.lru_cache`` as the floor). A Redis hit is shown as the
+overhead over the raw GET of its own flavour (sync or async).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from typing import Any
+
+import orjson
+import peer_caches
+import redis
+import redis.asyncio
+import workspace
+from interleave import Timing, atime_blocks, time_blocks
+from report import Section, run_script
+
+from salescast.forecasting.prediction import Forecast
+
+
+def payloads() -> dict[str, Any]:
+    """A 5 KB dict, 100 KB of bytes and a real 30-day forecast of an M5 series."""
+    record = {
+        f"field_{i:02d}": {"id": i, "name": f"item-{i:04d}", "price": i * 1.25} for i in range(90)
+    }
+    service = workspace.service_with("l1", workspace.ensure_m5_store(), None)
+    forecast: Forecast = service.predict_sales(workspace.M5_PRODUCTS[0], 30)
+    service.close()
+    return {
+        f"{len(orjson.dumps(record)) / 1000:.1f} KB dict": record,
+        "100 KB bytes": random.Random(7).randbytes(100_000),
+        f"forecast dict ({len(orjson.dumps(dict(forecast))) / 1000:.1f} KB JSON)": dict(forecast),
+    }
+
+
+def raw_bytes(payload: Any) -> bytes:
+    return payload if isinstance(payload, bytes) else orjson.dumps(payload)
+
+
+def sync_group(url: str | None, payload: Any, settings: dict[str, int]) -> dict[str, Timing]:
+    candidates: dict[str, Any] = {}
+    if url is not None:
+        client = redis.Redis.from_url(url)
+        client.set("peer-raw", raw_bytes(payload))
+        candidates["redis-py GET"] = lambda: client.get("peer-raw")
+    else:
+        candidates["functools.lru_cache"] = peer_caches.lru_cache_sync(None, payload)
+    for name, factory in peer_caches.SYNC_PEERS.items():
+        candidates[name] = factory(url, payload)
+    return time_blocks(candidates, **settings)
+
+
+async def async_group(url: str | None, payload: Any, settings: dict[str, int]) -> dict[str, Timing]:
+    candidates: dict[str, Any] = {}
+    client = None
+    if url is not None:
+        client = redis.asyncio.Redis.from_url(url)
+        await client.set("peer-raw", raw_bytes(payload))
+        candidates["redis-py GET (async)"] = lambda: client.get("peer-raw")
+    for name, factory in peer_caches.ASYNC_PEERS.items():
+        candidates[name] = await factory(url, payload)
+    timings = await atime_blocks(candidates, **settings)
+    if client is not None:
+        await client.aclose()
+    return timings
+
+
+def measure(url: str, payload: Any, quick: bool) -> dict[str, dict[str, Timing]]:
+    """Per library: its Redis-hit and in-process-hit timings."""
+    remote = {"blocks": 5 if quick else 11, "calls": 200 if quick else 1000}
+    local = {"blocks": 5 if quick else 11, "calls": 2000 if quick else 10000}
+    groups = {
+        "redis": sync_group(url, payload, remote)
+        | peer_caches.run(async_group(url, payload, remote)),
+        "memory": sync_group(None, payload, local)
+        | peer_caches.run(async_group(None, payload, local)),
+    }
+    names = dict.fromkeys([*groups["redis"], *groups["memory"]])
+    return {
+        name: {tier: groups[tier][name] for tier in groups if name in groups[tier]}
+        for name in names
+    }
+
+
+def rows_for(payload_name: str, timings: dict[str, dict[str, Timing]]) -> list[list[object]]:
+    sync_get = timings["redis-py GET"]["redis"].micros
+    async_get = timings["redis-py GET (async)"]["redis"].micros
+    rows: list[list[object]] = []
+    for name, tiers in timings.items():
+        baseline = async_get if name in peer_caches.ASYNC_PEERS or "async" in name else sync_get
+        redis_hit = tiers.get("redis")
+        memory_hit = tiers.get("memory")
+        overhead = redis_hit.micros - baseline if redis_hit and "GET" not in name else None
+        rows.append(
+            [
+                payload_name,
+                name,
+                f"{redis_hit.micros:.1f}" if redis_hit else "",
+                f"{overhead:+.1f}" if overhead is not None else "(baseline)" if redis_hit else "",
+                f"{memory_hit.micros:.2f}" if memory_hit else "",
+            ]
+        )
+    return rows
+
+
+def target_rows(all_timings: dict[str, dict[str, dict[str, Timing]]]) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for payload_name, timings in all_timings.items():
+        overheads = overheads_of(timings)
+        ours = overheads["salescast (sync)"]
+        lowest = min(overheads, key=lambda name: overheads[name])
+        l1 = timings["salescast (sync)"]["memory"].micros
+        rows.append(
+            [payload_name, "salescast L2 overhead ≤ 10 µs", f"{ours:+.1f} µs", verdict(ours <= 10)]
+        )
+        rows.append(
+            [
+                payload_name,
+                "salescast L2 overhead the lowest",
+                f"lowest: {lowest}",
+                verdict(lowest.startswith("salescast")),
+            ]
+        )
+        rows.append([payload_name, "salescast L1 hit ≤ 3 µs", f"{l1:.2f} µs", verdict(l1 <= 3)])
+    return rows
+
+
+def overheads_of(timings: dict[str, dict[str, Timing]]) -> dict[str, float]:
+    sync_get = timings["redis-py GET"]["redis"].micros
+    async_get = timings["redis-py GET (async)"]["redis"].micros
+    return {
+        name: tiers["redis"].micros - (async_get if name in peer_caches.ASYNC_PEERS else sync_get)
+        for name, tiers in timings.items()
+        if "redis" in tiers and "GET" not in name
+    }
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "**missed**"
+
+
+def build(quick: bool, command: str) -> Section:
+    section = Section("Peers: per-hit cost next to other cache libraries", command)
+    all_timings: dict[str, dict[str, dict[str, Timing]]] = {}
+    with workspace.redis_server() as server:
+        for payload_name, payload in payloads().items():
+            all_timings[payload_name] = measure(server.url, payload, quick)
+    versions = ", ".join(f"{name} {version}" for name, version in peer_caches.versions().items())
+    section.text(
+        f"Versions: {versions}. Median over {5 if quick else 11} interleaved blocks; µs per hit. "
+        "Overhead = the library's Redis hit minus a raw redis-py GET of the payload's bytes "
+        "(orjson for dicts) in the same flavour (sync or asyncio), measured in the same blocks. "
+        "salescast's Redis hit is a `TieredCache` with L1 switched off. "
+        + peer_caches.__doc__.split("\n\n", 1)[1].replace("\n", " ").strip()
+    )
+    rows = [row for name, timings in all_timings.items() for row in rows_for(name, timings)]
+    section.table(
+        ["payload", "library", "Redis hit (µs)", "overhead over GET (µs)", "in-process hit (µs)"],
+        rows,
+    )
+    section.text("### Targets")
+    section.table(["payload", "target", "measured", "verdict"], target_rows(all_timings))
+    section.charts["peers"] = {
+        payload: {
+            "overhead": overheads_of(timings),
+            "memory": {n: t["memory"].micros for n, t in timings.items() if "memory" in t},
+        }
+        for payload, timings in all_timings.items()
+    }
+    return section
+
+
+if __name__ == "__main__":
+    sys.exit(run_script("peers.py", build))
