@@ -51,6 +51,9 @@ def configure(cache: TieredCache | None) -> None:
 def get_default_cache() -> TieredCache:
     """The configured cache; an in-process-only one if ``configure`` was never called."""
     global _default_cache
+    cache = _default_cache  # read once: the hit path takes no lock
+    if cache is not None:
+        return cache
     with _default_lock:
         if _default_cache is None:
             logger.info("no cache configured; using an in-process cache (no Redis tier)")
