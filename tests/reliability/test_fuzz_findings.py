@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from fastapi.testclient import TestClient
+
+from salescast.service import SalescastService
 
 
 def test_a_sales_range_whose_start_is_after_its_end_gets_422_in_the_validation_shape(
@@ -62,3 +68,23 @@ def test_activating_a_version_number_beyond_any_integer_column_gets_422_not_500(
     assert huge.status_code == 422
     assert huge.json()["detail"][0]["loc"] == ["path", "version"]
     assert client.post(url.format(2**31 - 1), headers=admin).status_code == 404
+
+
+def test_the_cli_refuses_a_version_number_beyond_any_integer_column_in_one_line(
+    demo_service: SalescastService,
+) -> None:
+    # The HTTP finding above, through `salescast models activate`: it printed a traceback.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SALESCAST_")}
+    env["SALESCAST_DATABASE_URL"] = demo_service.settings.database_url
+    result = subprocess.run(
+        [sys.executable, "-m", "salescast", "models", "activate", "CA_1-FOODS_3", "9" * 30],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line == f"salescast: product 'CA_1-FOODS_3' has no model version {'9' * 30}"

@@ -13,6 +13,10 @@ from salescast.forecasting.errors import ModelVersionNotFoundError
 from salescast.store import Database, ProductNotFoundError
 from salescast.store.schema import ModelVersion, Product
 
+# Version numbers live in an INTEGER column: 32 bits on PostgreSQL, and SQLite
+# raises OverflowError past 64. A number beyond this cannot name a stored version.
+MAX_VERSION = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class ModelVersionInfo:
@@ -103,6 +107,7 @@ class ModelRegistry:
 
     def get_version(self, product_id: str, version: int) -> ModelVersionInfo:
         """One version's metadata; raises ProductNotFoundError or ModelVersionNotFoundError."""
+        _require_storable(product_id, version)
         with self._db.session() as session:
             active = _get_product(session, product_id).active_version
             row = session.execute(
@@ -127,6 +132,7 @@ class ModelRegistry:
 
     def activate(self, product_id: str, version: int) -> ModelVersionInfo:
         """Make an existing version active (promote or roll back). Idempotent."""
+        _require_storable(product_id, version)
         with self._db.session() as session:
             _get_product(session, product_id)
             exists = session.scalar(
@@ -143,6 +149,7 @@ class ModelRegistry:
 
     def get_model_blob(self, product_id: str, version: int) -> bytes:
         """The stored model bytes of one version; raises ModelVersionNotFoundError."""
+        _require_storable(product_id, version)
         with self._db.session() as session:
             blob = session.scalar(
                 select(ModelVersion.model_blob).where(
@@ -157,6 +164,11 @@ class ModelRegistry:
 _ACTIVE_VERSION = select(func.coalesce(Product.active_version, -1)).where(
     Product.id == bindparam("product_id")
 )
+
+
+def _require_storable(product_id: str, version: int) -> None:
+    if not 1 <= version <= MAX_VERSION:
+        raise ModelVersionNotFoundError(product_id, version)
 
 
 def _get_product(session: Session, product_id: str) -> Product:

@@ -10,12 +10,9 @@ from salescast.api.auth import AdminOnly
 from salescast.api.dependencies import Service
 from salescast.api.schemas import ErrorResponse, ModelVersionModel
 from salescast.forecasting import ModelVersionInfo
+from salescast.forecasting.registry import MAX_VERSION
 
 router = APIRouter(tags=["models"])
-
-# Version numbers live in an INTEGER column: 32 bits on PostgreSQL, and a larger
-# number made SQLite raise OverflowError (a 500) before this bound.
-MAX_VERSION = 2**31 - 1
 
 
 def to_model(info: ModelVersionInfo) -> ModelVersionModel:
