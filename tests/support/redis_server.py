@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -13,6 +14,10 @@ from pathlib import Path
 from types import TracebackType
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+# Servers started and not yet stopped; a safety net for a test that forgets
+# to stop one (they are stopped when the interpreter exits).
+_running: set[RedisServer] = set()
 
 
 def free_port() -> int:
@@ -74,12 +79,18 @@ class RedisServer:
             self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         finally:
             log.close()
-        self._wait_ready(timeout)
+        _running.add(self)
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and remove its directory."""
         self._terminate(signal.SIGTERM)
+        _running.discard(self)
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def kill(self) -> None:
@@ -151,3 +162,9 @@ class RedisServer:
                 return sock.recv(64).startswith(b"+PONG")
         except OSError:
             return False
+
+
+@atexit.register
+def _stop_forgotten_servers() -> None:
+    for server in list(_running):
+        server.stop()
