@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -23,8 +22,8 @@ def backend(request: pytest.FixtureRequest, redis_server: RedisServer) -> Iterat
 
 
 @pytest.fixture
-def key() -> str:
-    return "contract-" + uuid.uuid4().hex
+def key(prefix: str) -> str:
+    return f"{prefix}:contract"
 
 
 class TestBackendContract:

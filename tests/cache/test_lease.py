@@ -78,11 +78,12 @@ def test_the_owner_releases_its_lease_after_computing(
     assert raw_redis.exists(lease_key) == 0
 
 
-def test_release_deletes_only_the_owners_token(make_cache: MakeCache) -> None:
+def test_release_deletes_only_the_owners_token(make_cache: MakeCache, prefix: str) -> None:
     cache = make_cache()
     assert cache.l2 is not None
-    assert cache.l2.set_if_absent("lease-test", b"token-a", 5)
-    assert not cache.l2.set_if_absent("lease-test", b"token-b", 5)
-    assert not cache.l2.delete_if_equals("lease-test", b"token-b")
-    assert cache.l2.delete_if_equals("lease-test", b"token-a")
-    assert not cache.l2.exists("lease-test")
+    lease_key = f"{prefix}:_lease:test"
+    assert cache.l2.set_if_absent(lease_key, b"token-a", 5)
+    assert not cache.l2.set_if_absent(lease_key, b"token-b", 5)
+    assert not cache.l2.delete_if_equals(lease_key, b"token-b")
+    assert cache.l2.delete_if_equals(lease_key, b"token-a")
+    assert not cache.l2.exists(lease_key)

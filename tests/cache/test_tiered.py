@@ -108,7 +108,7 @@ def test_clear_of_a_namespace_leaves_other_namespaces_and_foreign_keys(
 ) -> None:
     cache = make_cache()
     raw_redis.set(f"{prefix}-foreign:data:x", b"keep")
-    raw_redis.set("foreign-key", b"keep")
+    raw_redis.set(f"foreign-{prefix}", b"keep")
     for index in range(30):
         cache.set("data", index, index, ttl=60)
     cache.set("model", "m", "model", ttl=60)
@@ -117,8 +117,8 @@ def test_clear_of_a_namespace_leaves_other_namespaces_and_foreign_keys(
     assert cache.get("data", 3).value is MISSING
     assert cache.get("model", "m").value == "model"
     assert raw_redis.get(f"{prefix}-foreign:data:x") == b"keep"
-    assert raw_redis.get("foreign-key") == b"keep"
-    raw_redis.delete(f"{prefix}-foreign:data:x", "foreign-key")
+    assert raw_redis.get(f"foreign-{prefix}") == b"keep"
+    raw_redis.delete(f"{prefix}-foreign:data:x", f"foreign-{prefix}")
 
 
 def test_clear_of_a_tag_unlinks_its_entries_in_redis(
