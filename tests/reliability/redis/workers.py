@@ -1,0 +1,42 @@
+"""Helpers for a two-worker server: reach both workers, sum their statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+FRESH = {"Connection": "close"}
+
+
+def stats_by_worker(base_url: str, *, want: int = 2, tries: int = 400) -> dict[int, dict[str, Any]]:
+    """`/cache/stats` of each worker (by pid), asked on fresh connections until `want` answered."""
+    seen: dict[int, dict[str, Any]] = {}
+    for _ in range(tries):
+        response = httpx.get(f"{base_url}/cache/stats", headers=FRESH, timeout=10)
+        if response.status_code == 200:
+            body = response.json()
+            seen[body["worker"]["pid"]] = body
+        if len(seen) >= want:
+            break
+    return seen
+
+
+def status_by_worker(
+    base_url: str, *, want: int = 2, tries: int = 400
+) -> dict[int, dict[str, Any]]:
+    seen: dict[int, dict[str, Any]] = {}
+    for _ in range(tries):
+        response = httpx.get(f"{base_url}/cache/status", headers=FRESH, timeout=10)
+        if response.status_code == 200:
+            body = response.json()
+            seen[body["worker"]["pid"]] = body
+        if len(seen) >= want:
+            break
+    return seen
+
+
+def computations(stats: dict[int, dict[str, Any]], namespace: str = "prediction") -> int:
+    return sum(
+        body["namespaces"].get(namespace, {}).get("computations", 0) for body in stats.values()
+    )
