@@ -1,16 +1,15 @@
-"""Fixtures of the reliability suite, and the count of generated API cases in the summary."""
+"""Reliability suite: prints what it measured (case counts, crash outcomes) in the summary."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.reliability.fuzz_counts import CLI_CASES, FUZZ_CASES
+from tests.reliability.figures import CLI_CASES, CRASH_LINES, FUZZ_CASES
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not FUZZ_CASES and not CLI_CASES:
-        return
-    terminalreporter.section("schemathesis")
+    if FUZZ_CASES or CLI_CASES:
+        terminalreporter.section("schemathesis")
     for label, count in sorted(FUZZ_CASES.items()):
         terminalreporter.write_line(f"{count:6d}  {label}")
     if FUZZ_CASES:
@@ -20,3 +19,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
     for label, count in sorted(CLI_CASES.items()):
         terminalreporter.write_line(f"{label}: {count} generated cases")
+    if CRASH_LINES:
+        terminalreporter.section("crash safety")
+        for line in CRASH_LINES:
+            terminalreporter.write_line(line)

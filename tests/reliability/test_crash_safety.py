@@ -30,6 +30,7 @@ from salescast.forecasting.model_codec import decode_model
 from salescast.forecasting.registry import ModelRegistry
 from salescast.store import Database
 from tests.conftest import ADMIN_TOKEN, STORE_ITEM_CSV, require_shared_data
+from tests.reliability.figures import CRASH_LINES
 from tests.reliability.servers import server_env
 from tests.support.uvicorn_server import UvicornServer
 
@@ -159,6 +160,12 @@ def test_a_server_killed_during_a_training_job_restarts_with_whole_versions(
         assert 2 in after.active.values()
     else:
         assert set(after.active.values()) == {1}
+    moved = sum(active == 2 for active in after.active.values())
+    stored = sum(len(numbers) for numbers in after.versions.values())
+    CRASH_LINES.append(
+        f"training job killed {moment}: {moved} of {len(after.active)} products on version 2, "
+        f"{stored} stored versions all decode, {len(after.active)} forecasts answered 200"
+    )
 
 
 class UploadInFlight:
@@ -230,6 +237,7 @@ def test_a_server_killed_during_a_large_ingest_keeps_all_or_none_of_it(
             timeout=120,
             what=f"the insert spills {growth} bytes into the WAL",
         )
+    wal_at_kill = wal_bytes(demo_copy)
     server.kill()
     upload.join()
 
@@ -249,3 +257,9 @@ def test_a_server_killed_during_a_large_ingest_keeps_all_or_none_of_it(
     with httpx2.Client(base_url=server.url, headers=ADMIN, timeout=30) as client:
         assert_registry_is_whole(after, client)
     assert {p: after.active[p] for p in before.active} == before.active
+    kept = "all" if after.rows > before.rows else "none"
+    CRASH_LINES.append(
+        f"ingest of {STORE_ITEM_ROWS} rows killed {moment} (WAL {wal_at_kill / MB:.0f} MB): "
+        f"sales rows {before.rows} -> {after.rows}, {kept} of it kept, "
+        f"{len(after.data_versions)} products"
+    )

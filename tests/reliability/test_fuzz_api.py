@@ -41,7 +41,7 @@ from schemathesis.specs.openapi.checks import (
 from salescast.api.app import create_app
 from salescast.service import SalescastService
 from tests.conftest import ADMIN_TOKEN, make_settings
-from tests.reliability.fuzz_counts import FUZZ_CASES
+from tests.reliability.figures import FUZZ_CASES
 from tests.reliability.openapi_document import openapi_document
 
 DEMO_PRODUCTS = ["CA_1-FOODS_3", "CA_1-HOBBIES_1", "CA_3-FOODS_3", "TX_2-FOODS_3", "WI_3-FOODS_3"]

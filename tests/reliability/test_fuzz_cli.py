@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ADMIN_TOKEN
-from tests.reliability.fuzz_counts import CLI_CASES
+from tests.reliability.figures import CLI_CASES
 from tests.reliability.servers import server_env
 from tests.support.uvicorn_server import UvicornServer
 
