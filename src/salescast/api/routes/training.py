@@ -47,7 +47,11 @@ def train_product(product_id: str, service: Service) -> ModelVersionModel:
     response_model=JobModel,
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=AdminOnly,
-    responses={**_ADMIN_ERRORS, 404: {"model": ErrorResponse}},
+    responses={
+        **_ADMIN_ERRORS,
+        400: {"model": ErrorResponse, "description": "the body is not JSON"},
+        404: {"model": ErrorResponse},
+    },
 )
 def train_many(
     service: Service, jobs: Jobs, request: Annotated[TrainRequest | None, Body()] = None
