@@ -69,6 +69,7 @@ def test_a_cold_forecast_asked_100_times_at_once_is_computed_once(
     assert runs == 1
 
 
+@pytest.mark.chaos
 def test_with_redis_down_each_worker_computes_at_most_once(store_copy: Path) -> None:
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
     runs, results = run_stampede(store_copy, nowhere, "Redis down")
