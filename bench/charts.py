@@ -97,6 +97,26 @@ def hit_rate_chart(data: dict[str, dict[str, float]]) -> Path:
     )
 
 
+def stampede_chart(data: dict[str, float]) -> Path:
+    return grouped_bars(
+        {"4 processes x 10 callers": data},
+        title="Computations for one cold key (lower is better; 1 is ideal)",
+        ylabel="computations",
+        log=False,
+        path=CHARTS / "stampede.png",
+    )
+
+
+def training_chart(data: dict[str, float]) -> Path:
+    return grouped_bars(
+        {"store-item series": data},
+        title="Training throughput",
+        ylabel="series per second",
+        log=False,
+        path=CHARTS / "training.png",
+    )
+
+
 def draw_all(charts: dict[str, Any]) -> list[Path]:
     """Every chart whose data a section provided; returns the files written."""
     CHARTS.mkdir(exist_ok=True)
@@ -109,4 +129,8 @@ def draw_all(charts: dict[str, Any]) -> list[Path]:
         written.append(http_chart(charts["http"]))
     if "hit_rates" in charts:
         written.append(hit_rate_chart(charts["hit_rates"]))
+    if "stampede" in charts:
+        written.append(stampede_chart(charts["stampede"]))
+    if "training" in charts:
+        written.append(training_chart(charts["training"]))
     return written

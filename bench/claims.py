@@ -27,6 +27,7 @@ from workspace import UvicornServer
 from salescast.service import SalescastService
 
 KINDS = ("computed", "l2", "l1")
+LABELS = ("computed", "L2 hit", "L1 hit")
 OPERATIONS: dict[str, Callable[[SalescastService, str], object]] = {
     "model load": lambda service, product: service.load_model(product),
     "prediction": lambda service, product: service.predict_sales(product, 30),
@@ -149,6 +150,7 @@ def measure_http(
         results: dict[str, dict[str, Timing]] = {}
         for endpoint, candidates in http_candidates(normal, l2_only, product).items():
             calls = calls_for(candidates, budget_seconds=0.15 if quick else 0.4)
+            normal.unexpected = l2_only.unexpected = 0  # calibration's first calls fill the cache
             results[endpoint] = time_blocks(candidates, blocks=3 if quick else 7, calls=calls)
         unexpected = normal.unexpected + l2_only.unexpected
         normal.close()
@@ -156,25 +158,25 @@ def measure_http(
     return results, unexpected
 
 
-def target_rows(service: dict[str, dict[str, Timing]]) -> list[list[object]]:
+def target_rows(section: Section, service: dict[str, dict[str, Timing]]) -> list[list[str]]:
     prediction, model = service["prediction"], service["model load"]
     l1_ratio = prediction["computed"].median / prediction["l1"].median
     l2_ratio = prediction["computed"].median / prediction["l2"].median
     model_l2 = model["l2"].median
     return [
-        ["prediction, computed / L1 hit ≥ 1000x", f"{l1_ratio:,.0f}x", verdict(l1_ratio >= 1000)],
-        ["prediction, computed / L2 hit ≥ 100x", f"{l2_ratio:,.0f}x", verdict(l2_ratio >= 100)],
-        ["model load from L2 ≤ 10 ms", fmt_seconds(model_l2), verdict(model_l2 <= 0.010)],
-        [
-            "model load from L2 within the claimed 50-100 ms",
+        section.target(
+            "prediction, computed / L1 hit >= 1000x", f"{l1_ratio:,.0f}x", l1_ratio >= 1000
+        ),
+        section.target(
+            "prediction, computed / L2 hit >= 100x", f"{l2_ratio:,.0f}x", l2_ratio >= 100
+        ),
+        section.target("model load from L2 <= 10 ms", fmt_seconds(model_l2), model_l2 <= 0.010),
+        section.target(
+            "model load from L2 within the claimed 50-100 ms (or faster)",
             fmt_seconds(model_l2),
-            verdict(model_l2 <= 0.100),
-        ],
+            model_l2 <= 0.100,
+        ),
     ]
-
-
-def verdict(met: bool) -> str:
-    return "met" if met else "**missed**"
 
 
 def build(quick: bool, command: str) -> Section:
@@ -200,7 +202,7 @@ def build(quick: bool, command: str) -> Section:
     section.text(f"### Over HTTP (one keep-alive client; X-Cache surprises: {unexpected})")
     section.table(header, [row[:-1] for row in service_rows(f"GET, M5 {product}", http_results)])
     section.text("### Targets")
-    section.table(["target", "measured", "verdict"], target_rows(m5_results))
+    section.table(["target", "measured", "verdict"], target_rows(section, m5_results))
     section.charts["claims"] = chart_data(m5_results, http_results)
     return section
 
@@ -222,7 +224,9 @@ def chart_data(*groups: dict[str, dict[str, Timing]]) -> dict[str, dict[str, flo
     data: dict[str, dict[str, float]] = {}
     for prefix, results in zip(("call", "HTTP"), groups, strict=True):
         for operation, timings in results.items():
-            data[f"{operation} ({prefix})"] = {kind: timings[kind].median for kind in KINDS}
+            data[f"{operation} ({prefix})"] = {
+                label: timings[kind].median for kind, label in zip(KINDS, LABELS, strict=True)
+            }
     return data
 
 

@@ -91,7 +91,10 @@ def run_async(coroutine: Awaitable[dict[str, Timing]]) -> dict[str, Timing]:
 
 def ratio(slow: float, fast: float) -> str:
     """``slow / fast`` as ``1,234x``."""
-    return f"{slow / fast:,.0f}x" if fast > 0 else "n/a"
+    if fast <= 0:
+        return "n/a"
+    value = slow / fast
+    return f"{value:,.1f}x" if value < 10 else f"{value:,.0f}x"
 
 
 def fmt_seconds(seconds: float) -> str:

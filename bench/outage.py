@@ -78,13 +78,26 @@ def row_for(library: str, mode: str, calls: list[tuple[float, str]], cap: float)
     ]
 
 
+def salescast_targets(section: Section, mode: str, calls: list[tuple[float, str]]) -> None:
+    times = [seconds for seconds, _ in calls]
+    slow = sum(seconds >= 0.05 for seconds in times)
+    steady = statistics.median(times[-20:]) if len(times) >= 25 else float("inf")
+    section.target(f"Redis {mode}: at most one call >= 50 ms", f"{slow} of {len(times)}", slow <= 1)
+    section.target(
+        f"Redis {mode}: steady state in microseconds (< 1 ms)", fmt_seconds(steady), steady < 1e-3
+    )
+
+
 def build(quick: bool, command: str) -> Section:
     section = Section("Outage: Redis refused and frozen", command)
     cap = 15.0 if quick else 40.0
     rows: list[list[object]] = []
     for mode in ("refused", "frozen"):
         for library in LIBRARIES_HERE:
-            rows.append(row_for(library, mode, timed_calls(library, mode, cap), cap))
+            calls = timed_calls(library, mode, cap)
+            rows.append(row_for(library, mode, calls, cap))
+            if library == "salescast":
+                salescast_targets(section, mode, calls)
     section.text(
         __doc__.split("\n\n", 1)[1].replace("\n", " ").strip(),
         f"Cap: {cap:g} s per library and mode. Steady state = median of the last 20 of 40 calls.",
@@ -103,6 +116,7 @@ def build(quick: bool, command: str) -> Section:
         ],
         rows,
     )
+    section.table(["target", "measured", "verdict"], section.targets)
     return section
 
 

@@ -25,6 +25,14 @@ class Section:
     command: str
     lines: list[str] = field(default_factory=list)
     charts: dict[str, Any] = field(default_factory=dict)
+    # (target, measured, verdict) rows, gathered by results.py into one summary table.
+    targets: list[list[str]] = field(default_factory=list)
+
+    def target(self, what: str, measured: str, met: bool) -> list[str]:
+        """Record one target's outcome; returns the row for the section's own table."""
+        row = [what, measured, "met" if met else "**missed**"]
+        self.targets.append(row)
+        return row
 
     def table(self, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
         """A Markdown table whose last column names the command of every row."""

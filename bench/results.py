@@ -114,23 +114,41 @@ def ingest_section() -> list[str]:
     return ["## Ingest (`.venv/bin/python bench/ingest_speed.py`)", "", *ingest_speed.table(), ""]
 
 
+def run_all(quick: bool) -> list[Section]:
+    folder = Path(tempfile.mkdtemp(prefix="salescast-bench-"))
+    try:
+        return [run_section(script, quick, folder) for script in SCRIPTS]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def summary(sections: list[Section]) -> list[str]:
+    """Every target of every section in one table, with the command that measured it."""
+    overview = Section("Targets at a glance", "")
+    rows = [[*row, f"`{section.command}`"] for section in sections for row in section.targets]
+    met = sum(row[2] == "met" for row in rows)
+    overview.text(f"{met} of {len(rows)} targets met. Details and method in the sections below.")
+    overview.lines.append("| target | measured | verdict | command |")
+    overview.lines.append("|---|---:|---:|---|")
+    overview.lines += ["| " + " | ".join(row) + " |" for row in rows]
+    overview.lines.append("")
+    failed = [section.title for section in sections if section.title.endswith(": failed")]
+    if failed:
+        overview.text("Benchmarks that failed in this run: " + ", ".join(failed) + ".")
+    return overview.markdown()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="run every benchmark, write RESULTS.md")
     parser.add_argument("--quick", action="store_true", help="the few-minute variant")
     args = parser.parse_args()
-    lines = header(args.quick)
+    sections = run_all(args.quick)
     chart_data: dict[str, object] = {}
-    folder = Path(tempfile.mkdtemp(prefix="salescast-bench-"))
-    try:
-        for script in SCRIPTS:
-            if not (BENCH / script).exists():
-                lines += [f"## {script}", "", "Not written yet: nothing measured.", ""]
-                continue
-            section = run_section(script, args.quick, folder)
-            lines += section.markdown()
-            chart_data |= section.charts
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    for section in sections:
+        chart_data |= section.charts
+    lines = header(args.quick) + summary(sections)
+    for section in sections:
+        lines += section.markdown()
     lines += ingest_section()
     written = charts.draw_all(chart_data)
     lines += ["## Charts", ""] + [f"![{path.stem}](charts/{path.name})" for path in written] + [""]

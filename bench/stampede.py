@@ -58,7 +58,12 @@ def build(quick: bool, command: str) -> Section:
             counts = [computations for computations, _, _ in results]
             served = min(result[1] for result in results)
             chart[library] = statistics.median(counts)
-            target = "" if library != "salescast" else "met" if max(counts) == 1 else "**missed**"
+            target = ""
+            if library == "salescast":
+                measured = f"{max(counts)} (worst round)"
+                target = section.target(
+                    "stampede: 1 computation for 4 x 10 callers", measured, max(counts) == 1
+                )[2]
             rows.append([library, ", ".join(map(str, counts)), f"{served} / 40", target])
     section.text(
         __doc__.split("\n\n", 1)[1].replace("\n", " ").strip(),
