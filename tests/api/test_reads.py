@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from salescast.api.schemas import ForecastResponse
+
 PRODUCT = "CA_1-FOODS_3"
 
 
@@ -63,6 +65,8 @@ def test_forecast_has_the_documented_shape_and_an_etag(client: TestClient) -> No
     assert (body["model_version"], body["horizon"], len(body["points"])) == (1, 7, 7)
     assert set(body["points"][0]) == {"ds", "yhat", "yhat_lower", "yhat_upper"}
     assert response.headers["etag"] == f'"{PRODUCT}.v1.h7.i0.9"'
+    assert response.headers["content-type"] == "application/json"
+    ForecastResponse.model_validate_json(response.content, strict=False)  # the documented schema
 
 
 def test_if_none_match_with_the_current_etag_gets_304_without_a_body(client: TestClient) -> None:
