@@ -74,6 +74,11 @@ def header(quick: bool) -> list[str]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "src"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if dirty:
+        commit += " (plus uncommitted changes in src/ at the time of the run)"
     run = "make bench-quick" if quick else "make bench"
     script = ".venv/bin/python bench/results.py" + (" --quick" if quick else "")
     return [
@@ -106,7 +111,8 @@ def run_section(script: str, quick: bool, folder: Path) -> Section:
         return section
     section = Section(f"{script}: failed", command_for(script, quick))
     tail = (done.stderr or done.stdout).strip().splitlines()[-15:]
-    section.text(f"`{section.command}` exited with {done.returncode}:", "```", *tail, "```")
+    section.text(f"`{section.command}` exited with {done.returncode}:")
+    section.lines += ["```", *tail, "```", ""]
     return section
 
 
