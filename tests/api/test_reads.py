@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from salescast.api.schemas import ForecastResponse
+from salescast.api.schemas import ForecastResponse, SalesHistoryResponse
 
 PRODUCT = "CA_1-FOODS_3"
 
@@ -30,6 +30,7 @@ def test_sales_history_is_resampled_per_month(client: TestClient) -> None:
     body = response.json()
     assert [p["date"] for p in body["points"]] == ["2016-03-01", "2016-04-01"]
     assert body["data_version"] == 1
+    SalesHistoryResponse.model_validate(body)  # the documented schema
 
 
 def test_bad_history_parameters_get_422_naming_the_parameter(client: TestClient) -> None:
