@@ -35,7 +35,8 @@ class Database:
         # no transaction to reset (~15 us instead of ~400 us on SQLite).
         self._read_engine: Engine = _create_engine(url, poolclass=NullPool)
         self._local = threading.local()
-        self._read_connections: list[PoolProxiedConnection] = []
+        self._read_connections: list[tuple[PoolProxiedConnection, threading.Lock]] = []
+        self._disposed = False
         self._compiled: dict[ClauseElement, SQLCompiler] = {}
         self._read_lock = threading.Lock()
         if create_schema:
@@ -67,37 +68,53 @@ class Database:
         arguments: Any = compiled.construct_params(params)  # adds the statement's literals
         if compiled.positional:
             arguments = tuple(arguments[name] for name in compiled.positiontup or ())
-        connection = self._thread_connection()
-        try:
-            cursor = connection.cursor()
+        connection, lock = self._thread_connection()
+        # `dispose` closes this connection from another thread; the lock keeps it
+        # from doing so mid-statement, which crashed the process (a segfault in
+        # sqlite3) when a training job still read while the app shut down.
+        with lock:
+            if self._disposed:
+                raise RuntimeError("the database was closed (Database.dispose)")
             try:
-                cursor.execute(compiled.string, arguments)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
-        except Exception:
-            self._local.connection = None
-            connection.invalidate()
-            raise
+                cursor = connection.cursor()
+                try:
+                    cursor.execute(compiled.string, arguments)
+                    row = cursor.fetchone()
+                finally:
+                    cursor.close()
+            except Exception:
+                self._local.connection = None
+                connection.invalidate()
+                raise
         return None if row is None else row[0]
 
-    def _thread_connection(self) -> PoolProxiedConnection:
+    def _thread_connection(self) -> tuple[PoolProxiedConnection, threading.Lock]:
         connection: PoolProxiedConnection | None = getattr(self._local, "connection", None)
         if connection is None:
+            if self._disposed:  # a connection opened now would never be closed
+                raise RuntimeError("the database was closed (Database.dispose)")
             connection = self._read_engine.raw_connection()
             if self._read_engine.dialect.name != "sqlite":
                 # sqlite3 opens no transaction for a SELECT; other drivers do.
                 connection.driver_connection.autocommit = True  # type: ignore[union-attr]
+            lock = threading.Lock()
             with self._read_lock:
-                self._read_connections.append(connection)
+                self._read_connections.append((connection, lock))
             self._local.connection = connection
-        return connection
+            self._local.lock = lock
+        lock_of_thread: threading.Lock = self._local.lock
+        return connection, lock_of_thread
 
     def dispose(self) -> None:
+        """Close every connection. Afterwards `read_scalar` raises RuntimeError; a read
+        running on another thread finishes first (it holds its connection's lock)."""
         with self._read_lock:
             connections, self._read_connections = self._read_connections, []
-        for conn in connections:
-            conn.close()
+        for conn, lock in connections:
+            with lock:  # waits for a statement running on it in another thread
+                self._disposed = True
+                conn.close()
+        self._disposed = True
         self._read_engine.dispose()
         self.engine.dispose()
 
