@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from salescast.cache import TieredCache
 from salescast.cache.stats import LatencyHistogram, StatsRecorder, Tier
 
 BUCKET_ERROR = 2**0.25  # four buckets per doubling
@@ -53,3 +54,17 @@ def test_counters_are_exact_under_threads() -> None:
     assert stats.l1.bytes_read == 400_000
     assert stats.l1.latency.count == 40_000
     assert stats.hit_rate == pytest.approx(1.0)
+
+
+def test_l1_lookups_are_all_counted_and_one_in_sixteen_is_timed() -> None:
+    cache = TieredCache(prefix="stats")
+    cache.set("data", "k", "v", ttl=60)
+    for _ in range(64):
+        cache.get("data", "k")
+    cache.get("data", "absent")
+    stats = cache.stats().namespaces["data"]
+    assert stats.l1.hits == 64
+    assert stats.l1.misses == 1
+    assert stats.l1.latency.count == 65
+    assert stats.l1.latency.p50_ms > 0
+    cache.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 from collections.abc import Callable
 
 import orjson
@@ -43,10 +45,11 @@ def test_l2_hit_is_promoted_into_l1_with_the_remaining_ttl(
     value, source = reader.get_or_compute("data", "k", lambda: [9], ttl=100)
     assert (value, source) == ([1, 2], CacheSource.HIT_L2)
     assert reader.l1 is not None
-    entry = reader.l1.get(key)
+    entry = reader.l1.get_object(key)
     assert entry is not None
-    assert entry.ttl is not None
-    assert entry.ttl <= 5.0
+    assert entry.value == [1, 2]
+    assert entry.expires_at is not None
+    assert entry.expires_at - time.monotonic() <= 5.0
     assert reader.get("data", "k").source is CacheSource.HIT_L1
 
 
@@ -267,3 +270,22 @@ def test_a_generation_read_racing_an_invalidation_is_not_remembered(
     assert cache.l2.calls == before + 1  # the raced answer was not trusted: read again
     cache.tags.generation("product:p9")
     assert cache.l2.calls == before + 1  # this one was remembered
+
+
+def test_a_forked_child_does_not_trust_the_parents_subscription(make_cache: MakeCache) -> None:
+    cache = make_cache()
+    assert cache.subscriber is not None
+    assert cache.subscriber.listening()
+    assert cache.tags.trusting()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child reports through the pipe)
+        answer = b"1" if cache.subscriber.listening() or cache.tags.trusting() else b"0"
+        os.write(write_end, answer)
+        os._exit(0)
+    os.close(write_end)
+    answer = os.read(read_end, 1)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert answer == b"0"
+    assert cache.subscriber.listening()  # the parent still hears everything

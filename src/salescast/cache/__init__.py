@@ -8,6 +8,7 @@ from salescast.cache.backends import (
     AsyncCacheBackend,
     CacheBackend,
     MemoryBackend,
+    MemoryEntry,
     RedisBackend,
     StoredEntry,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "LatencySummary",
     "Lookup",
     "MemoryBackend",
+    "MemoryEntry",
     "ModelCache",
     "NamespaceStats",
     "NdarrayCodec",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import functools
 import inspect
 import logging
@@ -9,7 +10,8 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
-from salescast.cache.keys import check_namespace
+from salescast.cache.binding import UNKEYED, ArgumentBinder
+from salescast.cache.keys import check_namespace, hash_arguments
 from salescast.cache.tiered import TieredCache
 
 P = ParamSpec("P")
@@ -20,6 +22,14 @@ logger = logging.getLogger("salescast.cache")
 
 MODEL_TTL_SECONDS = 21600.0
 PREDICTION_TTL_SECONDS = 3600.0
+
+# Distinct argument tuples whose digests one decorated function remembers.
+_DIGEST_MEMO_LIMIT = 4096
+# Exact types (not subclasses) whose equal values always encode identically
+# once the type is part of the memo key (``1 == True == 1.0`` otherwise).
+# (``datetime.date`` qualifies; ``datetime`` does not: aware datetimes in
+# different zones are equal but encode differently.)
+_SCALARS = frozenset({str, int, bool, float, type(None), datetime.date})
 
 _default_lock = threading.Lock()
 _default_cache: TieredCache | None = None
@@ -99,6 +109,9 @@ def cached(
       entries. ``tags(*args, **kwargs)`` returns the entry's tags (e.g.
       ``["product:p1"]``) for ``cache.invalidate_tag``.
     - ``None`` and ``bytes`` results are cached like any other.
+    - Results are shared, not copied: every L1 hit returns the same object
+      (the first call's own result, in the process that computed it), so
+      callers must not mutate what the function returns.
     - ``cache``: the TieredCache to use; default: the one given to
       ``configure()``, looked up at call time.
     """
@@ -180,7 +193,7 @@ def cached_prediction(
 
 
 class _CallSpec:
-    """What a decorated function needs at each call: key parts, version, tags, cache."""
+    """What a decorated function needs at each call: key digest, version, tags, cache."""
 
     def __init__(
         self,
@@ -193,51 +206,102 @@ class _CallSpec:
     ) -> None:
         self.name = f"{function.__module__}.{function.__qualname__}"
         self.signature = inspect.signature(function)
+        self.binder = ArgumentBinder.for_signature(self.signature)
         self.namespace = namespace
         self.ttl = ttl
-        self._cache = cache
-        self._version = version
-        self._tags = tags
+        self.fixed_cache = cache
+        self.version_of = version
+        self.tags_of = tags
+        # Argument tuple -> digest, for calls whose arguments are plain
+        # scalars (see ``digest``): hashing them again would give the same
+        # digest, and skipping it is most of the cost of an L1 hit.
+        self._digests: dict[tuple[Any, ...], str] = {}
 
     def cache(self) -> TieredCache:
-        return self._cache if self._cache is not None else get_default_cache()
+        return self.fixed_cache if self.fixed_cache is not None else get_default_cache()
 
     def key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
-        bound = self.signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        arguments = {
-            name: value for name, value in bound.arguments.items() if name not in ("self", "cls")
-        }
+        arguments = self.binder.bind(args, kwargs) if self.binder is not None else None
+        if arguments is None:
+            # Anything the fast binder does not handle, including calls that
+            # do not fit the signature (``bind`` raises the usual TypeError).
+            bound = self.signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            arguments = {
+                name: value for name, value in bound.arguments.items() if name not in UNKEYED
+            }
         return [self.name, arguments]
 
-    def options(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "version": self._version(*args, **kwargs) if self._version is not None else None,
-            "tags": tuple(self._tags(*args, **kwargs)) if self._tags is not None else (),
-        }
+    def digest(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        """``hash_arguments(self.key(args, kwargs))``, remembered for scalar arguments.
+
+        A call's digest is remembered only when every argument is an exact
+        ``str``, ``int``, ``bool``, ``float``, ``date`` or ``None`` and the memo key
+        carries their types: for those, equal memo keys mean identical
+        canonical encodings, so the remembered digest is exactly the one
+        hashing would give (``f(1)``, ``f(True)``, ``f(1.0)`` stay apart).
+        Zero floats are not remembered: ``0.0 == -0.0`` encode differently.
+        """
+        if kwargs:
+            values = args + tuple(kwargs.values())
+            types = tuple(map(type, values))
+            memo: tuple[Any, ...] = (types, values, tuple(kwargs))
+        else:
+            values = args
+            types = tuple(map(type, args))
+            memo = (types, args)
+        if _SCALARS.issuperset(types) and (float not in types or 0.0 not in values):
+            digest = self._digests.get(memo)
+            if digest is None:
+                digest = hash_arguments(self.key(args, kwargs))
+                if len(self._digests) >= _DIGEST_MEMO_LIMIT:
+                    self._digests.clear()
+                self._digests[memo] = digest
+            return digest
+        return hash_arguments(self.key(args, kwargs))
+
+    def version(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return self.version_of(*args, **kwargs) if self.version_of is not None else None
+
+    def tags(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(self.tags_of(*args, **kwargs)) if self.tags_of is not None else ()
 
     def invalidate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         return self.cache().delete(
-            self.namespace, self.key(args, kwargs), **self.options(args, kwargs)
+            self.namespace,
+            self.key(args, kwargs),
+            version=self.version(args, kwargs),
+            tags=self.tags(args, kwargs),
         )
 
     async def ainvalidate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         return await self.cache().adelete(
-            self.namespace, self.key(args, kwargs), **self.options(args, kwargs)
+            self.namespace,
+            self.key(args, kwargs),
+            version=self.version(args, kwargs),
+            tags=self.tags(args, kwargs),
         )
 
 
 def _sync_wrapper(function: Callable[P, R], spec: _CallSpec) -> CachedFunction[P, R]:
+    namespace, ttl = spec.namespace, spec.ttl
+    version_of, tags_of = spec.version_of, spec.tags_of
+
     @functools.wraps(function)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        lookup = spec.cache().get_or_compute(
-            spec.namespace,
-            spec.key(args, kwargs),
+        # Every line here runs on each L1 hit: no Lookup, no keyword parsing.
+        cache = spec.fixed_cache
+        if cache is None:
+            cache = get_default_cache()
+        value, _ = cache._lookup_hashed(
+            namespace,
+            spec.digest(args, kwargs),
             lambda: function(*args, **kwargs),
-            ttl=spec.ttl,
-            **spec.options(args, kwargs),
+            ttl,
+            None if version_of is None else version_of(*args, **kwargs),
+            () if tags_of is None else tuple(tags_of(*args, **kwargs)),
         )
-        return lookup.value
+        return value
 
     def invalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
         return spec.invalidate(args, kwargs)
@@ -255,12 +319,13 @@ def _async_wrapper(
 ) -> Callable[P, Awaitable[Any]]:
     @functools.wraps(function)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-        lookup = await spec.cache().aget_or_compute(
+        lookup = await spec.cache().aget_or_compute_hashed(
             spec.namespace,
-            spec.key(args, kwargs),
+            spec.digest(args, kwargs),
             lambda: function(*args, **kwargs),
             ttl=spec.ttl,
-            **spec.options(args, kwargs),
+            version=spec.version(args, kwargs),
+            tags=spec.tags(args, kwargs),
         )
         return lookup.value
 

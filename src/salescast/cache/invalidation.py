@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -15,6 +17,12 @@ import redis
 logger = logging.getLogger("salescast.cache")
 
 MessageHandler = Callable[[dict[str, Any]], None]
+
+# Subscribers started in this process; a forked child marks them deaf (it
+# has their state but not their threads).
+_started: weakref.WeakSet[InvalidationSubscriber] = weakref.WeakSet()
+_fork_hook_lock = threading.Lock()
+_fork_hook_installed = False
 
 
 class SubscriptionState(StrEnum):
@@ -61,6 +69,10 @@ class InvalidationSubscriber:
         self._stop = threading.Event()
         self._subscribed = threading.Event()
         self.state = SubscriptionState.CONNECTING
+        # True exactly while the thread of this process holds a confirmed
+        # subscription; read on every tagged cache lookup, so a plain flag
+        # (read it, never set it, from outside).
+        self.live = False
         self.resubscriptions = 0
         self.messages = 0
         self._thread = threading.Thread(
@@ -69,15 +81,19 @@ class InvalidationSubscriber:
 
     def start(self) -> None:
         """Start listening in the background."""
+        _install_fork_hook()
+        _started.add(self)
         self._thread.start()
 
     def listening(self) -> bool:
         """``True`` while subscribed in this very process.
 
         After a fork the child has the state but not the thread; it must not
-        trust its L1 or generations as if it heard every invalidation.
+        trust its L1 or generations as if it heard every invalidation. The
+        flag drops when the subscription is lost, when the thread ends for
+        any reason, and in a forked child.
         """
-        return self.state is SubscriptionState.SUBSCRIBED and self._thread.is_alive()
+        return self.live
 
     def wait_subscribed(self, timeout: float) -> bool:
         """Block until the subscription is live; ``False`` on timeout."""
@@ -86,11 +102,18 @@ class InvalidationSubscriber:
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the thread and release its connection."""
         self._stop.set()
+        self.live = False
         if self._thread.is_alive():
             self._thread.join(timeout)
         self.state = SubscriptionState.STOPPED
 
     def _run(self) -> None:
+        try:
+            self._run_until_stopped()
+        finally:
+            self.live = False
+
+    def _run_until_stopped(self) -> None:
         backoff = 0.1
         lost_at: float | None = None
         while not self._stop.is_set():
@@ -108,6 +131,7 @@ class InvalidationSubscriber:
                 backoff = 0.1
                 self._listen(pubsub)
             except (redis.RedisError, OSError) as exc:
+                self.live = False
                 self._subscribed.clear()
                 if lost_at is None and not self._stop.is_set():
                     lost_at = time.monotonic()
@@ -137,6 +161,7 @@ class InvalidationSubscriber:
         self.resubscriptions += 1
         self._on_resubscribe()
         self.state = SubscriptionState.SUBSCRIBED
+        self.live = True
         self._subscribed.set()
 
     def _listen(self, pubsub: Any) -> None:
@@ -171,6 +196,19 @@ class InvalidationSubscriber:
                 logger.exception("invalidation message handler failed")
         # Counted once handled, so a reader of ``messages`` sees its effect.
         self.messages += 1
+
+
+def _install_fork_hook() -> None:
+    global _fork_hook_installed
+    with _fork_hook_lock:
+        if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_deafen_after_fork)
+            _fork_hook_installed = True
+
+
+def _deafen_after_fork() -> None:
+    for subscriber in list(_started):
+        subscriber.live = False
 
 
 def _close_quietly(pubsub: Any) -> None:

@@ -39,13 +39,18 @@ _CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_
 
 
 class KeyBuilder:
-    """Builds every key and channel name under one ``prefix``."""
+    """Builds every key and channel name under one ``prefix``. Thread-safe."""
 
     def __init__(self, prefix: str) -> None:
         if not _NAME.fullmatch(prefix):
             raise ValueError(f"prefix must match {_NAME.pattern!r}, got {prefix!r}")
         self.prefix = prefix
         self.channel = f"{prefix}:_invalidate"
+        # Validated key heads (prefix, namespace, hash tag) and version
+        # segments seen lately: every lookup builds a key, and the regular
+        # expressions cost more than the rest of it. Bounded by emptying.
+        self._heads: dict[tuple[str, str | None], str] = {}
+        self._versions: dict[str, str] = {}
 
     def entry_key(
         self,
@@ -57,15 +62,28 @@ class KeyBuilder:
         generations: Sequence[int] = (),
     ) -> str:
         """The key of one cached value."""
-        parts = [self.prefix, check_namespace(namespace)]
-        if tags:
-            parts.append(self.hash_tag(tags[0]))
+        first_tag = tags[0] if tags else None
+        head = self._heads.get((namespace, first_tag))
+        if head is None:
+            head = self._head(namespace, first_tag)
+        key = head
         if version is not None:
-            parts.append("v=" + segment(version))
+            text = self._versions.get(version)
+            if text is None:
+                text = _remember(self._versions, version, ":v=" + segment(version))
+            key += text
         if generations:
-            parts.append("g=" + ".".join(str(gen) for gen in generations))
-        parts.append(digest)
-        return ":".join(parts)
+            if len(generations) == 1:
+                key += ":g=" + str(generations[0])
+            else:
+                key += ":g=" + ".".join(map(str, generations))
+        return key + ":" + digest
+
+    def _head(self, namespace: str, first_tag: str | None) -> str:
+        head = self.prefix + ":" + check_namespace(namespace)
+        if first_tag is not None:
+            head += ":" + self.hash_tag(first_tag)
+        return _remember(self._heads, (namespace, first_tag), head)
 
     def hash_tag(self, tag: str) -> str:
         """``{prefix:tag}``: Redis Cluster hashes only this part of the key."""
@@ -94,6 +112,16 @@ class KeyBuilder:
         if not key.startswith(head):
             return None
         return key[len(head) :].split(":", 1)[0]
+
+
+_MEMO_LIMIT = 4096
+
+
+def _remember(memo: dict[Any, str], key: Any, value: str) -> str:
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def check_namespace(namespace: str) -> str:

@@ -21,25 +21,32 @@ class Tier(StrEnum):
 _BUCKETS_PER_DOUBLING = 4
 _BUCKET_COUNT = 128
 _SMALLEST = 1e-6
+_log2 = math.log2
 
 
 class LatencyHistogram:
-    """Fixed-size log-bucket histogram of durations (seconds). Not locked: callers lock."""
+    """Fixed-size log-bucket histogram of durations (seconds). Not locked: callers lock.
 
-    __slots__ = ("counts", "total")
+    ``total`` counts recorded durations (the percentiles' sample);
+    ``untimed`` counts operations that happened without being timed (L1
+    lookups are timed one in 16: timing one would cost a good part of it).
+    """
+
+    __slots__ = ("counts", "total", "untimed")
 
     def __init__(self) -> None:
         self.counts = [0] * _BUCKET_COUNT
         self.total = 0
+        self.untimed = 0
 
     def record(self, seconds: float) -> None:
         """Count one duration."""
         if seconds <= _SMALLEST:
             index = 0
         else:
-            index = min(
-                _BUCKET_COUNT - 1, int(math.log2(seconds / _SMALLEST) * _BUCKETS_PER_DOUBLING) + 1
-            )
+            index = int(_log2(seconds / _SMALLEST) * _BUCKETS_PER_DOUBLING) + 1
+            if index >= _BUCKET_COUNT:
+                index = _BUCKET_COUNT - 1
         self.counts[index] += 1
         self.total += 1
 
@@ -58,7 +65,11 @@ class LatencyHistogram:
 
 @dataclass(frozen=True, slots=True)
 class LatencySummary:
-    """Percentiles of operation latency in milliseconds (bucket upper edges)."""
+    """Percentiles of operation latency in milliseconds (bucket upper edges).
+
+    ``count`` is the number of operations; for L1 the percentiles come from
+    a sample of them (one lookup in 16 is timed), for L2 from every one.
+    """
 
     count: int = 0
     p50_ms: float = 0.0
@@ -134,7 +145,7 @@ class _TierCounters:
 
     def snapshot(self) -> TierStats:
         latency = LatencySummary(
-            count=self.latency.total,
+            count=self.latency.total + self.latency.untimed,
             p50_ms=self.latency.percentile(0.50) * 1000,
             p95_ms=self.latency.percentile(0.95) * 1000,
             p99_ms=self.latency.percentile(0.99) * 1000,
@@ -167,6 +178,9 @@ class StatsRecorder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._namespaces: dict[str, _NamespaceCounters] = {}
+        # namespace -> its L1 counters, read without the lock by ``l1_hit``
+        # (a dict read is atomic; entries are only ever added).
+        self._l1: dict[str, _TierCounters] = {}
 
     def hit(self, namespace: str, tier: Tier, *, nbytes: int, seconds: float) -> None:
         """A tier served a value of ``nbytes`` in ``seconds``."""
@@ -176,12 +190,29 @@ class StatsRecorder:
             counters.bytes_read += nbytes
             counters.latency.record(seconds)
 
-    def tier_miss(self, namespace: str, tier: Tier, *, seconds: float) -> None:
-        """A tier did not have the key."""
+    def l1_hit(self, namespace: str, nbytes: int, seconds: float | None) -> None:
+        """``hit`` for L1, on the hot path: ``seconds`` is ``None`` when not timed."""
+        counters = self._l1.get(namespace)
+        if counters is None:
+            with self._lock:
+                counters = self._l1[namespace] = self._namespace(namespace).l1
+        with self._lock:
+            counters.hits += 1
+            counters.bytes_read += nbytes
+            if seconds is None:
+                counters.latency.untimed += 1
+            else:
+                counters.latency.record(seconds)
+
+    def tier_miss(self, namespace: str, tier: Tier, *, seconds: float | None) -> None:
+        """A tier did not have the key (``seconds``: ``None`` when not timed)."""
         with self._lock:
             counters = self._tier(namespace, tier)
             counters.misses += 1
-            counters.latency.record(seconds)
+            if seconds is None:
+                counters.latency.untimed += 1
+            else:
+                counters.latency.record(seconds)
 
     def stored(self, namespace: str, tier: Tier, *, nbytes: int) -> None:
         """A tier stored ``nbytes``."""

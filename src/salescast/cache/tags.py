@@ -37,11 +37,39 @@ class TagBook:
         self._generations: dict[str, tuple[int, float]] = {}
         # Bumped whenever known generations are forgotten (see _after_read).
         self._epoch = 0
+        # Bumped whenever a known generation changes or is forgotten, so a
+        # key built from known generations stays valid while it is unchanged.
+        self.changes = 0
         # tag -> L1 keys stored under it, so a bump frees their memory at once.
         self._l1_keys: dict[str, set[str]] = {}
         self._indexed = 0
 
     # -- generations --------------------------------------------------------
+
+    def trusting(self) -> bool:
+        """``True`` when known generations need no timestamp check: there is
+        no Redis tier, or the invalidation subscription is live (every bump
+        reaches this process)."""
+        cache = self._cache
+        if cache.l2 is None:
+            return True
+        subscriber = cache.subscriber
+        return subscriber is not None and subscriber.live  # listening(), minus a call
+
+    def known_generations(self, tags: tuple[str, ...]) -> list[int] | None:
+        """The known generations of ``tags``, ``None`` if one is unknown.
+
+        Only meaningful while :meth:`trusting`. The hot path of a tagged
+        lookup: no lock (a dict read is atomic), no clock, no I/O.
+        """
+        known = self._generations
+        generations = []
+        for tag in tags:
+            item = known.get(tag)
+            if item is None:
+                return None
+            generations.append(item[0])
+        return generations
 
     def generation(self, tag: str) -> int:
         """The current generation of ``tag`` (0 when never bumped or unknown)."""
@@ -97,13 +125,20 @@ class TagBook:
             # An invalidation heard while we were reading may have made our
             # answer old: use it for this call, but do not remember it.
             if self._epoch == epoch:
-                self._generations[tag] = (result, self._cache.clock())
+                self._set(tag, result)
         return result
 
     def _remember_generation(self, tag: str, generation: int) -> int:
         with self._lock:
-            self._generations[tag] = (generation, self._cache.clock())
+            self._set(tag, generation)
         return generation
+
+    def _set(self, tag: str, generation: int) -> None:
+        # Caller holds the lock.
+        old = self._generations.get(tag)
+        if old is not None and old[0] != generation:
+            self.changes += 1
+        self._generations[tag] = (generation, self._cache.clock())
 
     def _subscribed(self) -> bool:
         subscriber = self._cache.subscriber
@@ -144,8 +179,9 @@ class TagBook:
             if generation is None:
                 self._generations.pop(tag, None)
                 self._epoch += 1
+                self.changes += 1
             else:
-                self._generations[tag] = (generation, self._cache.clock())
+                self._set(tag, generation)
             keys = self._l1_keys.pop(tag, set())
         if self._cache.l1 is not None and keys:
             self._cache.l1.delete_many(list(keys))
@@ -268,6 +304,7 @@ class TagBook:
         with self._lock:
             self._generations.clear()
             self._epoch += 1
+            self.changes += 1
             self._l1_keys.clear()
         if self._cache.l1 is not None:
             self._cache.l1.clear()

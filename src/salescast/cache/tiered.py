@@ -37,8 +37,12 @@ T = TypeVar("T")
 class TieredCache:
     """A two-tier cache; never raises because of Redis or of stored bytes.
 
-    Reads go L1 → L2 → compute. An L2 hit is copied into L1 with the TTL the
-    entry has left in Redis, so L1 never outlives L2. Writes go to both tiers.
+    Reads go L1 → L2 → compute. L1 keeps decoded objects: an L1 hit returns
+    the very object stored before (computed here, or decoded once from L2),
+    shared with every other caller, so **never mutate a value the cache
+    returns**. An L2 hit is decoded once and put into L1 with the TTL the
+    entry has left in Redis, so L1 never outlives L2. Writes encode the value
+    once and go to both tiers; a value that cannot be encoded goes to neither.
     Concurrent misses of one key share one computation in this process
     (single-flight) and, with Redis, across processes (a lease: the first
     process computes, the others poll L2 until the value appears, and compute
@@ -94,6 +98,7 @@ class TieredCache:
         self.clock = clock
         self.sleep = sleep
         self._flight = SingleFlight()
+        self._entry_keys: dict[tuple[str, str, str | None, tuple[str, ...]], tuple[str, int]] = {}
         self.aflight = AsyncSingleFlight()
         self.subscriber: InvalidationSubscriber | None = None
         self.tags = TagBook(self, generation_ttl=generation_ttl)
@@ -150,19 +155,54 @@ class TieredCache:
 
         Returns ``(value, source)`` and sets ``last_cache_source``. Exceptions
         of ``compute`` reach the caller (and every caller sharing the run).
+        The value is shared, not copied: an L1 hit returns the very object
+        that was computed (or decoded from L2) before, to every caller, so
+        callers must treat it as read-only.
         """
-        tag_list = tuple(tags)
-        entry_key, redis_failed = self._resolve_key(namespace, key, version, tag_list)
+        return self.get_or_compute_hashed(
+            namespace, hash_arguments(key), compute, ttl=ttl, version=version, tags=tags
+        )
+
+    def get_or_compute_hashed(
+        self,
+        namespace: str,
+        digest: str,
+        compute: Callable[[], T],
+        *,
+        ttl: float | None,
+        version: Version = None,
+        tags: Iterable[str] = (),
+    ) -> Lookup[T]:
+        """As :meth:`get_or_compute` for ``digest = hash_arguments(key)``, already computed.
+
+        For callers that memoize the digest of their arguments (the
+        decorators do); the entry key is the same as ``get_or_compute``'s.
+        """
+        value, source = self._lookup_hashed(namespace, digest, compute, ttl, version, tuple(tags))
+        return Lookup(value, source)
+
+    def _lookup_hashed(
+        self,
+        namespace: str,
+        digest: str,
+        compute: Callable[[], T],
+        ttl: float | None,
+        version: Version,
+        tags: tuple[str, ...],
+    ) -> tuple[T, CacheSource]:
+        # The hot path of every decorated call: positional arguments and a
+        # plain tuple, since building a Lookup costs as much as the L1 read.
+        entry_key, redis_failed = self._resolve_digest(namespace, digest, version, tags)
         value = self.io.read_l1(namespace, entry_key)
         if value is not MISSING:
-            return _found(value, CacheSource.HIT_L1)
+            last_cache_source.set(HIT_L1)
+            return value, HIT_L1
         (value, source), _ = self._flight.do(
             entry_key,
-            lambda: self._fill(
-                namespace, entry_key, compute, ttl, tag_list, redis_failed=redis_failed
-            ),
+            lambda: self._fill(namespace, entry_key, compute, ttl, tags, redis_failed=redis_failed),
         )
-        return _found(value, source)
+        last_cache_source.set(source)
+        return value, source
 
     def get(
         self, namespace: str, key: Any, *, version: Version = None, tags: Iterable[str] = ()
@@ -211,16 +251,43 @@ class TieredCache:
     def _resolve_key(
         self, namespace: str, key: Any, version: Version, tags: tuple[str, ...]
     ) -> tuple[str, bool]:
+        return self._resolve_digest(namespace, hash_arguments(key), version, tags)
+
+    def _resolve_digest(
+        self, namespace: str, digest: str, version: Version, tags: tuple[str, ...]
+    ) -> tuple[str, bool]:
         # Also says whether reading a tag generation from Redis just failed.
-        reads = [self.tags.read_generation(tag) for tag in tags]
+        text = None if version is None else version_text(version)
+        if not tags:
+            return self.keys.entry_key(namespace, digest, version=text), False
+        book = self.tags
+        if book.trusting():
+            # Known generations are the answer until one changes, so the key
+            # built from them is remembered with the change count it saw.
+            changes = book.changes
+            memo = (namespace, digest, text, tags)
+            remembered = self._entry_keys.get(memo)
+            if remembered is not None and remembered[1] == changes:
+                return remembered[0], False
+            generations = book.known_generations(tags)
+            if generations is not None:
+                entry_key = self.keys.entry_key(
+                    namespace, digest, version=text, tags=tags, generations=generations
+                )
+                if len(self._entry_keys) >= _ENTRY_KEY_MEMO_LIMIT:
+                    self._entry_keys.clear()
+                self._entry_keys[memo] = (entry_key, changes)
+                return entry_key, False
+        redis_failed = False
+        generations = []
+        for tag in tags:
+            generation, failed = book.read_generation(tag)
+            generations.append(generation)
+            redis_failed = redis_failed or failed
         entry_key = self.keys.entry_key(
-            namespace,
-            hash_arguments(key),
-            version=version_text(version),
-            tags=tags,
-            generations=[generation for generation, _ in reads],
+            namespace, digest, version=text, tags=tags, generations=generations
         )
-        return entry_key, any(failed for _, failed in reads)
+        return entry_key, redis_failed
 
     def delete_key(self, entry_key: str) -> bool:
         """Remove a full key from both tiers and tell other processes to drop it."""
@@ -246,7 +313,22 @@ class TieredCache:
     ) -> Lookup[T]:
         """As :meth:`get_or_compute` for a coroutine function, on the asyncio Redis client."""
         return await tiered_async.aget_or_compute(
-            self, namespace, key, compute, ttl=ttl, version=version, tags=tags
+            self, namespace, hash_arguments(key), compute, ttl=ttl, version=version, tags=tags
+        )
+
+    async def aget_or_compute_hashed(
+        self,
+        namespace: str,
+        digest: str,
+        compute: Callable[[], Awaitable[T]],
+        *,
+        ttl: float | None,
+        version: Version = None,
+        tags: Iterable[str] = (),
+    ) -> Lookup[T]:
+        """As :meth:`get_or_compute_hashed`, for a coroutine function."""
+        return await tiered_async.aget_or_compute(
+            self, namespace, digest, compute, ttl=ttl, version=version, tags=tags
         )
 
     async def aget(
@@ -387,6 +469,9 @@ class TieredCache:
 
 
 MISS = CacheSource.MISS
+HIT_L1 = CacheSource.HIT_L1
+# Tagged entry keys remembered (see _resolve_digest); emptied when full.
+_ENTRY_KEY_MEMO_LIMIT = 16_384
 
 
 def _found(value: T, source: CacheSource) -> Lookup[T]:

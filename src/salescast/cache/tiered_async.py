@@ -26,16 +26,16 @@ T = TypeVar("T")
 async def aget_or_compute(
     cache: TieredCache,
     namespace: str,
-    key: Any,
+    digest: str,
     compute: Callable[[], Awaitable[T]],
     *,
     ttl: float | None,
     version: Version = None,
     tags: Iterable[str] = (),
 ) -> Lookup[T]:
-    """See ``TieredCache.aget_or_compute``."""
+    """See ``TieredCache.aget_or_compute``; ``digest`` is ``hash_arguments(key)``."""
     tag_list = tuple(tags)
-    entry_key, redis_failed = await _aresolve_key(cache, namespace, key, version, tag_list)
+    entry_key, redis_failed = await _aresolve_digest(cache, namespace, digest, version, tag_list)
     value = cache.io.read_l1(namespace, entry_key)
     if value is not MISSING:
         return _found(value, CacheSource.HIT_L1)
@@ -78,10 +78,16 @@ async def aentry_key(
 async def _aresolve_key(
     cache: TieredCache, namespace: str, key: Any, version: Version, tags: tuple[str, ...]
 ) -> tuple[str, bool]:
+    return await _aresolve_digest(cache, namespace, hash_arguments(key), version, tags)
+
+
+async def _aresolve_digest(
+    cache: TieredCache, namespace: str, digest: str, version: Version, tags: tuple[str, ...]
+) -> tuple[str, bool]:
     reads = [await cache.tags.aread_generation(tag) for tag in tags]
     entry_key = cache.keys.entry_key(
         namespace,
-        hash_arguments(key),
+        digest,
         version=version_text(version),
         tags=tags,
         generations=[generation for generation, _ in reads],
@@ -209,7 +215,7 @@ async def astore(
     data = cache.io.encode(namespace, entry_key, value)
     if data is None:
         return False
-    cache.io.store_l1(namespace, entry_key, data, ttl, tags)
+    cache.io.store_l1(namespace, entry_key, value, len(data), ttl, tags)
     if cache.l2 is not None and l2:
         backend = cache.l2
         result = await cache.guard.acall(lambda: backend.aset(entry_key, data, ttl))

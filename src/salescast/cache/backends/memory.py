@@ -1,4 +1,10 @@
-"""L1: an in-process LRU of bytes, bounded by total bytes and entry count, with TTL."""
+"""L1: an in-process LRU bounded by total bytes and entry count, with TTL.
+
+It keeps two kinds of entries under one budget: ``bytes`` (the
+``CacheBackend`` contract: ``get``/``set``) and Python objects with the size
+of their encoded form (``get_object``/``set_object``), which is what
+``TieredCache`` stores so that an L1 hit decodes nothing.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from salescast.cache.backends.base import StoredEntry
 
@@ -17,6 +24,19 @@ EvictionListener = Callable[[str, int], None]
 # tuple and the two objects' headers. Without it a flood of tiny entries would
 # use several times the configured budget.
 _ENTRY_OVERHEAD = 96
+
+
+class MemoryEntry(NamedTuple):
+    """One L1 entry as ``get_object`` returns it (the stored tuple itself, not a copy).
+
+    ``value`` is the object stored (shared: never mutate it); ``nbytes`` the
+    size it is charged for (its encoded size for objects, its length for
+    bytes); ``expires_at`` the backend clock's deadline, ``None`` for no expiry.
+    """
+
+    value: Any
+    nbytes: int
+    expires_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +51,23 @@ class MemoryUsage:
 
 
 class MemoryBackend:
-    """Least-recently-used store of ``bytes`` in this process (see ``CacheBackend``).
+    """Least-recently-used store in this process: ``bytes`` (see ``CacheBackend``) or objects.
 
-    Bounded by ``max_bytes`` (key + value + a fixed overhead per entry) and by
-    ``max_entries``; the least recently used entries are evicted first, and
-    each eviction is counted and reported to ``on_evict(key, size)``. A value
-    larger than the whole budget is not stored. Expired entries are dropped
-    when touched, not by a background thread.
+    Bounded by ``max_bytes`` (key + value size + a fixed overhead per entry)
+    and by ``max_entries``; the least recently used entries are evicted
+    first, and each eviction is counted and reported to ``on_evict(key,
+    size)``. A value larger than the whole budget is not stored. Expired
+    entries are dropped when touched, not by a background thread.
+
+    Two faces share the map, the budget and every other method:
+
+    - ``get``/``set``: the bytes contract every backend keeps (same suite as
+      Redis). ``get`` of a key that holds an object (not ``bytes``) is a miss.
+    - ``get_object``/``set_object``: any Python object, charged at the size
+      the caller gives (``TieredCache`` gives the length of its encoded
+      frame, so the budget counts what Redis would hold, not the object's
+      own memory, which may be several times larger). The object is kept as
+      it is and handed back as it is: every reader shares it.
 
     One ``threading.Lock`` guards the map and is never held across I/O or an
     ``await``, so the backend is safe from threads and from asyncio tasks
@@ -59,8 +89,8 @@ class MemoryBackend:
         self._clock = clock
         self._on_evict = on_evict
         self._lock = threading.Lock()
-        # key -> (value, expires_at or None); order is recency, oldest first.
-        self._data: OrderedDict[str, tuple[bytes, float | None]] = OrderedDict()
+        # key -> entry; order is recency, oldest first.
+        self._data: OrderedDict[str, MemoryEntry] = OrderedDict()
         self._bytes = 0
         self._evictions = 0
 
@@ -68,62 +98,79 @@ class MemoryBackend:
         """Install the callback told about every capacity eviction."""
         self._on_evict = listener
 
-    def get(self, key: str) -> StoredEntry | None:
-        """Return the value and remaining TTL, refreshing its recency; ``None`` on a miss."""
+    def get_object(self, key: str) -> MemoryEntry | None:
+        """The live entry of ``key``, refreshing its recency; ``None`` when absent or expired.
+
+        The hot path of an L1 hit: one lock, one dict lookup, no copy.
+        """
         with self._lock:
-            item = self._data.get(key)
-            if item is None:
+            entry = self._data.get(key)
+            if entry is None:
                 return None
-            value, expires_at = item
-            if expires_at is None:
-                self._data.move_to_end(key)
-                return StoredEntry(value, None)
-            remaining = expires_at - self._clock()
-            if remaining <= 0:
+            expires_at = entry.expires_at
+            if expires_at is not None and expires_at <= self._clock():
                 self._remove(key)
                 return None
             self._data.move_to_end(key)
-            return StoredEntry(value, remaining)
+            return entry
+
+    def set_object(self, key: str, value: Any, *, nbytes: int, ttl: float | None) -> None:
+        """Keep ``value`` itself for ``ttl`` seconds, charged ``nbytes`` against the budget."""
+        with self._lock:
+            evicted = self._insert(key, value, nbytes, ttl)
+        self._report(evicted)
+
+    def get(self, key: str) -> StoredEntry | None:
+        """Return the bytes and remaining TTL, refreshing recency; ``None`` on a miss."""
+        entry = self.get_object(key)
+        if entry is None or not isinstance(entry.value, bytes):
+            return None
+        if entry.expires_at is None:
+            return StoredEntry(entry.value, None)
+        return StoredEntry(entry.value, entry.expires_at - self._clock())
 
     def set(self, key: str, value: bytes, ttl: float | None) -> None:
         """Store ``value`` for ``ttl`` seconds, evicting the least recently used as needed."""
-        with self._lock:
-            evicted = self._insert(key, value, ttl)
-        self._report(evicted)
+        self.set_object(key, value, nbytes=len(value), ttl=ttl)
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; ``True`` when it held a live value."""
         with self._lock:
-            item = self._data.get(key)
-            if item is None:
+            entry = self._data.get(key)
+            if entry is None:
                 return False
             self._remove(key)
-            return item[1] is None or item[1] > self._clock()
+            return entry.expires_at is None or entry.expires_at > self._clock()
 
     def exists(self, key: str) -> bool:
         """``True`` when ``key`` holds a live value (does not refresh recency)."""
         with self._lock:
-            item = self._data.get(key)
-            return item is not None and (item[1] is None or item[1] > self._clock())
+            entry = self._data.get(key)
+            return entry is not None and (
+                entry.expires_at is None or entry.expires_at > self._clock()
+            )
 
     def expire(self, key: str, ttl: float) -> bool:
         """Give a live key a new TTL in seconds; a TTL ``<= 0`` removes it."""
         with self._lock:
-            item = self._data.get(key)
-            if item is None or (item[1] is not None and item[1] <= self._clock()):
+            entry = self._data.get(key)
+            if entry is None or (
+                entry.expires_at is not None and entry.expires_at <= self._clock()
+            ):
                 return False
             if ttl <= 0:
                 self._remove(key)
             else:
-                self._data[key] = (item[0], self._clock() + ttl)
+                self._data[key] = entry._replace(expires_at=self._clock() + ttl)
             return True
 
     def incr(self, key: str) -> int:
         """Add one to the decimal counter stored at ``key`` and return it."""
         with self._lock:
-            item = self._data.get(key)
-            value = (int(item[0]) if item is not None else 0) + 1
-            evicted = self._insert(key, str(value).encode(), None)
+            entry = self._data.get(key)
+            value = (int(entry.value) if entry is not None else 0) + 1
+            encoded = str(value).encode()
+            evicted = self._insert(key, encoded, len(encoded), None)
         self._report(evicted)
         return value
 
@@ -173,20 +220,22 @@ class MemoryBackend:
         """Drop every entry."""
         self.clear()
 
-    def _insert(self, key: str, value: bytes, ttl: float | None) -> list[tuple[str, int]]:
+    def _insert(
+        self, key: str, value: Any, nbytes: int, ttl: float | None
+    ) -> list[tuple[str, int]]:
         # Caller holds the lock. Returns the evicted (key, size) pairs.
         if key in self._data:
             self._remove(key)
-        size = _size(key, value)
+        size = _size(key, nbytes)
         if (ttl is not None and ttl <= 0) or size > self.max_bytes:
             return []
         expires_at = None if ttl is None else self._clock() + ttl
-        self._data[key] = (value, expires_at)
+        self._data[key] = MemoryEntry(value, nbytes, expires_at)
         self._bytes += size
         evicted: list[tuple[str, int]] = []
         while self._bytes > self.max_bytes or len(self._data) > self.max_entries:
-            old_key, (old_value, _) = self._data.popitem(last=False)
-            old_size = _size(old_key, old_value)
+            old_key, old_entry = self._data.popitem(last=False)
+            old_size = _size(old_key, old_entry.nbytes)
             self._bytes -= old_size
             self._evictions += 1
             evicted.append((old_key, old_size))
@@ -199,9 +248,9 @@ class MemoryBackend:
                 self._on_evict(key, size)
 
     def _remove(self, key: str) -> None:
-        value, _ = self._data.pop(key)
-        self._bytes -= _size(key, value)
+        entry = self._data.pop(key)
+        self._bytes -= _size(key, entry.nbytes)
 
 
-def _size(key: str, value: bytes) -> int:
-    return len(key) + len(value) + _ENTRY_OVERHEAD
+def _size(key: str, nbytes: int) -> int:
+    return len(key) + nbytes + _ENTRY_OVERHEAD
