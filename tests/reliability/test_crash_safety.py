@@ -141,7 +141,8 @@ def test_a_server_killed_during_a_training_job_restarts_with_whole_versions(
                 timeout=30,
                 what="the job starts",
             )
-        assert client.get(job_url).json()["status"] == "running"  # killed with work left
+        at_kill = client.get(job_url).json()
+        assert at_kill["status"] == "running"  # killed with work left
     server.kill()
 
     after = read_store(demo_copy)
@@ -156,14 +157,15 @@ def test_a_server_killed_during_a_training_job_restarts_with_whole_versions(
         assert retrained.status_code == 201, retrained.text
     assert after.rows == before.rows
     assert after.data_versions == before.data_versions
-    if moment == "after-the-first-new-version":
-        assert 2 in after.active.values()
-    else:
-        assert set(after.active.values()) == {1}
     moved = sum(active == 2 for active in after.active.values())
+    # What the job had reported, plus at most the version it was writing at the kill.
+    assert at_kill["done"] <= moved <= at_kill["done"] + 1
+    if moment == "after-the-first-new-version":
+        assert moved >= 1
     stored = sum(len(numbers) for numbers in after.versions.values())
     CRASH_LINES.append(
-        f"training job killed {moment}: {moved} of {len(after.active)} products on version 2, "
+        f"training job killed {moment} (job done {at_kill['done']} of {at_kill['total']}): "
+        f"{moved} of {len(after.active)} products on version 2, "
         f"{stored} stored versions all decode, {len(after.active)} forecasts answered 200"
     )
 
