@@ -81,3 +81,22 @@ def test_a_busy_pool_is_an_error_of_the_call_but_does_not_open_the_breaker(
     finally:
         holder.close()
         cache.close()
+
+
+def test_an_error_reply_to_get_never_leaves_a_reply_behind_on_a_pooled_connection(
+    redis_backend: RedisBackend, raw_redis: redis.Redis, prefix: str
+) -> None:
+    raw_redis.rpush(f"{prefix}:list", b"x")  # GET on a list: WRONGTYPE error reply
+    raw_redis.set(f"{prefix}:a", b"A", px=60_000)
+    raw_redis.set(f"{prefix}:b", b"B")
+    with pytest.raises(BackendUnavailableError, match="WRONGTYPE"):
+        redis_backend.get(f"{prefix}:list")
+    for _ in range(3):  # every pooled connection answers its own commands
+        entry_a = redis_backend.get(f"{prefix}:a")
+        entry_b = redis_backend.get(f"{prefix}:b")
+        assert entry_a is not None
+        assert entry_b is not None
+        assert (entry_a.value, entry_b.value, entry_b.ttl) == (b"A", b"B", None)
+        assert entry_a.ttl is not None
+        assert 50 < entry_a.ttl <= 60
+    raw_redis.delete(f"{prefix}:list", f"{prefix}:a", f"{prefix}:b")

@@ -130,11 +130,27 @@ class RedisBackend:
     def get(self, key: str) -> StoredEntry | None:
         """Value and remaining TTL in one round trip (GET + PTTL); ``None`` on a miss."""
         with self._io():
-            pipe = self._client.pipeline(transaction=False)
-            pipe.get(key)
-            pipe.pttl(key)
-            value, pttl = pipe.execute()
+            value, pttl = self._get_with_pttl(key)
         return _entry(value, pttl)
+
+    def _get_with_pttl(self, key: str) -> tuple[bytes | None, int]:
+        # GET and PTTL written together on one pooled connection: the same
+        # single round trip as a pipeline, without the ~30 µs of Python a
+        # redis-py pipeline object adds (command stack, hooks, callbacks),
+        # which made an L2 hit cost well over a plain GET.
+        pool = self._pool
+        connection = pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            connection.send_packed_command(connection.pack_commands([("GET", key), ("PTTL", key)]))
+            value = connection.read_response()
+            pttl = connection.read_response()
+        except BaseException:
+            # A reply may still be unread: never hand this socket to another caller.
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)  # type: ignore[no-untyped-call]
+        return value, int(pttl)
 
     def set(self, key: str, value: bytes, ttl: float | None) -> None:
         """SET with PX; a TTL ``<= 0`` deletes instead."""
