@@ -133,7 +133,8 @@ def build(quick: bool, command: str) -> Section:
         __doc__.split("\n\n", 1)[1].replace("\n", " ").strip(),
         f"`GET {PATH}` ({CONNECTIONS} connections); median of {3 if quick else 5} alternating "
         f"blocks of {3 if quick else 8} s. Both servers and wrk share the machine's 2 cores "
-        "with each other (and with other work on this machine).",
+        "with each other (and with other work on this machine): with 2 workers the servers "
+        "and wrk fight for the same 2 cores, so those rows vary most from run to run.",
     )
     section.table(
         ["workers", "server", "req/s", "vs bare", "p50 ms", "p95 ms", "p99 ms", "errors"],
