@@ -135,9 +135,9 @@ class RedisBackend:
 
     def _get_with_pttl(self, key: str) -> tuple[bytes | None, int]:
         # GET and PTTL written together on one pooled connection: the same
-        # single round trip as a pipeline, without the ~30 µs of Python a
-        # redis-py pipeline object adds (command stack, hooks, callbacks),
-        # which made an L2 hit cost well over a plain GET.
+        # single round trip as a pipeline, without the tens of microseconds
+        # of Python a redis-py pipeline object adds (command stack, hooks,
+        # callbacks), which made an L2 hit cost well over a plain GET.
         pool = self._pool
         connection = pool.get_connection()  # type: ignore[no-untyped-call]
         try:
