@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import redis
 
 from salescast.cache import CacheSource, MemoryBackend, TieredCache, cached, default_registry
@@ -164,3 +165,24 @@ def test_memory_backend_keeps_objects_and_bytes_apart() -> None:
     assert l1.usage().bytes == (3 + 100 + 96) + (3 + 3 + 96)
     assert l1.delete("obj") is True
     assert l1.usage().bytes == 3 + 3 + 96
+
+
+@pytest.mark.anyio
+async def test_async_tagged_hits_share_the_object_until_the_tag_is_invalidated(
+    make_cache: MakeCache,
+) -> None:
+    cache = make_cache()
+    runs: list[int] = []
+
+    @cached(namespace="prediction", ttl=60, cache=cache, tags=lambda p: [f"product:{p}"])
+    async def forecast(product_id: str) -> dict[str, Any]:
+        runs.append(1)
+        return {"product_id": product_id, "run": len(runs)}
+
+    first = await forecast("p1")
+    assert await forecast("p1") is first
+    cache.invalidate_tag("product:p1")
+    second = await forecast("p1")
+    assert second == {"product_id": "p1", "run": 2}
+    assert await forecast("p1") is second
+    await cache.aclose()

@@ -257,37 +257,50 @@ class TieredCache:
         self, namespace: str, digest: str, version: Version, tags: tuple[str, ...]
     ) -> tuple[str, bool]:
         # Also says whether reading a tag generation from Redis just failed.
-        text = None if version is None else version_text(version)
-        if not tags:
-            return self.keys.entry_key(namespace, digest, version=text), False
-        book = self.tags
-        if book.trusting():
-            # Known generations are the answer until one changes, so the key
-            # built from them is remembered with the change count it saw.
-            changes = book.changes
-            memo = (namespace, digest, text, tags)
-            remembered = self._entry_keys.get(memo)
-            if remembered is not None and remembered[1] == changes:
-                return remembered[0], False
-            generations = book.known_generations(tags)
-            if generations is not None:
-                entry_key = self.keys.entry_key(
-                    namespace, digest, version=text, tags=tags, generations=generations
-                )
-                if len(self._entry_keys) >= _ENTRY_KEY_MEMO_LIMIT:
-                    self._entry_keys.clear()
-                self._entry_keys[memo] = (entry_key, changes)
-                return entry_key, False
+        entry_key = self._known_entry_key(namespace, digest, version, tags)
+        if entry_key is not None:
+            return entry_key, False
         redis_failed = False
         generations = []
         for tag in tags:
-            generation, failed = book.read_generation(tag)
+            generation, failed = self.tags.read_generation(tag)
             generations.append(generation)
             redis_failed = redis_failed or failed
+        text = None if version is None else version_text(version)
         entry_key = self.keys.entry_key(
             namespace, digest, version=text, tags=tags, generations=generations
         )
         return entry_key, redis_failed
+
+    def _known_entry_key(
+        self, namespace: str, digest: str, version: Version, tags: tuple[str, ...]
+    ) -> str | None:
+        # The key when it needs no I/O: untagged, or every tag's generation
+        # known and trusted (see TagBook.trusting); None otherwise. Shared by
+        # the sync and asyncio paths.
+        text = None if version is None else version_text(version)
+        if not tags:
+            return self.keys.entry_key(namespace, digest, version=text)
+        book = self.tags
+        if not book.trusting():
+            return None
+        # Known generations are the answer until one changes, so the key
+        # built from them is remembered with the change count it saw.
+        changes = book.changes
+        memo = (namespace, digest, text, tags)
+        remembered = self._entry_keys.get(memo)
+        if remembered is not None and remembered[1] == changes:
+            return remembered[0]
+        generations = book.known_generations(tags)
+        if generations is None:
+            return None
+        entry_key = self.keys.entry_key(
+            namespace, digest, version=text, tags=tags, generations=generations
+        )
+        if len(self._entry_keys) >= _ENTRY_KEY_MEMO_LIMIT:
+            self._entry_keys.clear()
+        self._entry_keys[memo] = (entry_key, changes)
+        return entry_key
 
     def delete_key(self, entry_key: str) -> bool:
         """Remove a full key from both tiers and tell other processes to drop it."""

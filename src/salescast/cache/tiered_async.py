@@ -84,6 +84,9 @@ async def _aresolve_key(
 async def _aresolve_digest(
     cache: TieredCache, namespace: str, digest: str, version: Version, tags: tuple[str, ...]
 ) -> tuple[str, bool]:
+    entry_key = cache._known_entry_key(namespace, digest, version, tags)
+    if entry_key is not None:
+        return entry_key, False
     reads = [await cache.tags.aread_generation(tag) for tag in tags]
     entry_key = cache.keys.entry_key(
         namespace,

@@ -127,7 +127,8 @@ class MemoryBackend:
             return None
         if entry.expires_at is None:
             return StoredEntry(entry.value, None)
-        return StoredEntry(entry.value, entry.expires_at - self._clock())
+        remaining = entry.expires_at - self._clock()
+        return StoredEntry(entry.value, remaining) if remaining > 0 else None
 
     def set(self, key: str, value: bytes, ttl: float | None) -> None:
         """Store ``value`` for ``ttl`` seconds, evicting the least recently used as needed."""
