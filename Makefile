@@ -48,7 +48,7 @@ test: $(STAMP) redis-server lint
 # schemathesis in process and against a live server, SIGKILL during ingest and
 # training. Prints the generated case counts; docs/reliability.md has the figures.
 .PHONY: chaos
-chaos: $(STAMP)
+chaos: $(STAMP) redis-server
 	$(BIN)/python -m pytest -m chaos
 
 # Benchmarks live outside the test run; results go to bench/RESULTS.md and

@@ -15,7 +15,11 @@ from salescast.service import SalescastService, TrainingSummary
 
 logger = logging.getLogger("salescast.jobs")
 
-JobStatus = Literal["queued", "running", "succeeded", "failed"]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JobCancelledError(Exception):
+    """The server is shutting down; the job stops between two products."""
 
 
 @dataclass
@@ -49,6 +53,7 @@ class JobManager:
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salescast-train")
+        self._stopping = threading.Event()
 
     def submit_training(self, product_ids: Sequence[str]) -> Job:
         job = Job(id=uuid.uuid4().hex, kind="train", total=len(product_ids))
@@ -63,7 +68,11 @@ class JobManager:
             return self._jobs.get(job_id)
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop after the product being trained now: queued jobs are dropped, the
+        running one ends as "cancelled" with what it finished, so the service
+        can close its store without pulling it from under a training."""
+        self._stopping.set()
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
     def _run_training(self, job: Job, product_ids: list[str]) -> None:
         job.status = "running"
@@ -72,12 +81,19 @@ class JobManager:
             job.done = done
             job.failed += summary.error is not None
             job.results.append(summary)
+            if self._stopping.is_set():
+                raise JobCancelledError(job.id)
 
         try:
             self._service.train_products(
                 product_ids, jobs=self._jobs_per_batch, on_progress=progress
             )
             job.status = "succeeded"
+        except JobCancelledError:
+            logger.warning(
+                "training job %s cancelled at shutdown after %d products", job.id, job.done
+            )
+            job.status = "cancelled"
         except Exception as exc:  # the job reports it; the server goes on
             logger.exception("training job %s failed", job.id)
             job.status = "failed"

@@ -89,7 +89,7 @@ class TrainingSummaryModel(BaseModel):
 class JobModel(BaseModel):
     id: str
     kind: str
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     total: int
     done: int
     failed: int

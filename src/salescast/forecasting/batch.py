@@ -88,5 +88,11 @@ def _process_pool(jobs: int) -> Iterator[Executor]:
     # spawn, not fork: the server has threads (and possibly open Redis or SQLite
     # connections) that a forked child would inherit in an undefined state.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+    try:
         yield pool
+    except BaseException:
+        # Stopped early (cancelled, or on_outcome failed): drop what has not started.
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
