@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
 
@@ -121,3 +122,52 @@ def test_each_transition_is_logged_once_not_per_request(
     assert "circuit breaker open" in messages[1]
     assert "probing" in messages[2]
     assert "back after" in messages[3]
+
+
+def test_a_background_probe_closes_the_breaker_without_letting_a_caller_through(
+    breaker: CircuitBreaker, clock: FakeClock
+) -> None:
+    answered = threading.Event()
+    release = threading.Event()
+
+    def probe() -> None:
+        release.wait(5)
+        answered.set()
+
+    breaker.set_probe(probe)
+    for _ in range(breaker.failure_threshold):
+        breaker.record_failure("down")
+    clock.now += breaker.reset_after
+    assert breaker.allow() is False  # the caller skips; the probe runs on its own thread
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert breaker.allow() is False
+    release.set()
+    assert answered.wait(5)
+    deadline = time.monotonic() + 5
+    while breaker.state is not BreakerState.CLOSED and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.allow() is True
+    assert breaker.snapshot().probes == 1
+
+
+def test_a_failed_background_probe_opens_the_breaker_for_another_pause(
+    breaker: CircuitBreaker, clock: FakeClock
+) -> None:
+    failed = threading.Event()
+
+    def probe() -> None:
+        failed.set()
+        raise ConnectionError("still down")
+
+    breaker.set_probe(probe)
+    for _ in range(breaker.failure_threshold):
+        breaker.record_failure("down")
+    clock.now += breaker.reset_after
+    assert breaker.allow() is False
+    assert failed.wait(5)
+    deadline = time.monotonic() + 5
+    while breaker.state is not BreakerState.OPEN and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert breaker.state is BreakerState.OPEN
+    assert breaker.allow() is False  # a new pause started at the failed probe

@@ -39,6 +39,11 @@ class CircuitBreaker:
     (half-open) while every other caller keeps skipping → closed when the
     probe succeeds, open again (for another pause) when it fails.
 
+    With a background ``probe`` (``set_probe``), the probe after the pause is
+    not a caller's request but that function, run on its own thread: every
+    caller keeps skipping until it answers, so a frozen Redis costs a probe
+    timeout to nobody's request.
+
     ``allow()`` is the only question callers ask before touching Redis; when
     it says ``False`` no I/O happens. Each transition is logged once, as one
     line, on the ``salescast.cache`` logger; never once per request.
@@ -56,6 +61,7 @@ class CircuitBreaker:
     ) -> None:
         if failure_threshold < 1:
             raise ValueError("failure_threshold must be at least 1")
+        self._probe: Callable[[], object] | None = None
         self.failure_threshold = failure_threshold
         self.reset_after = reset_after
         self.name = name
@@ -75,6 +81,11 @@ class CircuitBreaker:
         """The current state."""
         return self._state
 
+    def set_probe(self, probe: Callable[[], object] | None) -> None:
+        """Probe with ``probe()`` on a thread of its own (it raises when Redis is still
+        unreachable) instead of letting a caller's request probe."""
+        self._probe = probe
+
     def allow(self) -> bool:
         """``True`` when the caller may talk to Redis now (possibly as the probe)."""
         with self._lock:
@@ -87,13 +98,26 @@ class CircuitBreaker:
                 self._state = BreakerState.HALF_OPEN
                 self._probes += 1
                 logger.info(
-                    "%s: circuit breaker half-open, probing with one request after %.1f s",
+                    "%s: circuit breaker half-open, probing with one %s after %.1f s",
                     self.name,
+                    "request" if self._probe is None else "background ping",
                     self._clock() - self._opened_at,
                 )
-                return True
+                if self._probe is None:
+                    return True
+                threading.Thread(
+                    target=self._run_probe, args=(self._probe,), name="breaker-probe", daemon=True
+                ).start()
             self._skipped += 1
             return False
+
+    def _run_probe(self, probe: Callable[[], object]) -> None:
+        try:
+            probe()
+        except Exception as exc:  # any failure of the probe means "still down"
+            self.record_failure(exc)
+            return
+        self.record_success()
 
     def record_success(self) -> None:
         """The call let through by ``allow()`` worked."""

@@ -61,7 +61,9 @@ class TieredCache:
     ``subscribe`` (listen for other processes' invalidations),
     ``generation_ttl`` (s a tag generation is trusted without a live
     subscription), ``ping_interval`` (s between subscription health PINGs),
-    ``clock``/``sleep`` (injectable for tests).
+    ``probe_in_background`` (after the breaker's pause, probe Redis with a
+    PING on a thread instead of with a caller's request), ``clock``/``sleep``
+    (injectable for tests).
 
     Thread-safe; the asyncio methods may be used from any event loop (one
     Redis client per loop; close it with ``aclose`` in that loop).
@@ -82,6 +84,7 @@ class TieredCache:
         subscribe: bool = True,
         generation_ttl: float = 1.0,
         ping_interval: float = 1.0,
+        probe_in_background: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -90,6 +93,9 @@ class TieredCache:
         self.l1 = (l1 if l1 is not None else MemoryBackend()) if use_l1 else None
         self.l2 = l2
         self.breaker = breaker if breaker is not None else CircuitBreaker(name=_l2_name(l2))
+        if probe_in_background and l2 is not None:
+            # A frozen Redis then costs the probe's timeout to a thread, not to a request.
+            self.breaker.set_probe(l2.ping)
         self.guard = BreakerGuard(self.breaker)
         self.lease_ttl = lease_ttl
         self.lease_poll_interval = lease_poll_interval
