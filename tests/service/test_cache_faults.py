@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from salescast.config import Settings
+from tests.cache.polling import eventually
 from tests.conftest import make_settings
 from tests.support.redis_server import RedisServer, free_port
 
@@ -32,12 +33,7 @@ def get_forecast(client: TestClient, product: str, horizon: int = 7) -> tuple[in
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
+    return eventually(condition, timeout)
 
 
 def test_redis_killed_and_restarted_mid_test_fails_no_request(

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from salescast.store.database import Database
@@ -88,37 +88,13 @@ class SalesStore:
 
     def list_products(self) -> list[ProductSummary]:
         """Every product with its number of sales days, date range and versions, by id."""
-        query = (
-            select(
-                Product.id,
-                func.count(Sale.day),
-                func.min(Sale.day),
-                func.max(Sale.day),
-                Product.active_version,
-                Product.data_version,
-            )
-            .outerjoin(Sale, Sale.product_id == Product.id)
-            .group_by(Product.id)
-            .order_by(Product.id)
-        )
+        query = _summaries().order_by(Product.id)
         with self._db.session() as session:
             return [ProductSummary(*row) for row in session.execute(query)]
 
     def get_product(self, product_id: str) -> ProductSummary:
         """One product's summary; raises ProductNotFoundError."""
-        query = (
-            select(
-                Product.id,
-                func.count(Sale.day),
-                func.min(Sale.day),
-                func.max(Sale.day),
-                Product.active_version,
-                Product.data_version,
-            )
-            .outerjoin(Sale, Sale.product_id == Product.id)
-            .where(Product.id == product_id)
-            .group_by(Product.id)
-        )
+        query = _summaries().where(Product.id == product_id)
         with self._db.session() as session:
             row = session.execute(query).first()
         if row is None:
@@ -183,6 +159,22 @@ class SalesStore:
                 )
                 totals.append((-(total or 0.0), product_id))
         return [product_id for _, product_id in sorted(totals)[:limit]]
+
+
+def _summaries() -> Select[str, int, dt.date, dt.date, int | None, int]:
+    """Products with their sales-day count and date range (in the order of ProductSummary)."""
+    return (
+        select(
+            Product.id,
+            func.count(Sale.day),
+            func.min(Sale.day),
+            func.max(Sale.day),
+            Product.active_version,
+            Product.data_version,
+        )
+        .outerjoin(Sale, Sale.product_id == Product.id)
+        .group_by(Product.id)
+    )
 
 
 _DATA_VERSION = select(Product.data_version).where(Product.id == bindparam("product_id"))
