@@ -66,17 +66,18 @@ async def atime_blocks(
     candidates: Mapping[str, Callable[[], Awaitable[object]]],
     *,
     blocks: int,
-    calls: int,
+    calls: int | Mapping[str, int],
 ) -> dict[str, Timing]:
     """As :func:`time_blocks` for coroutine functions, awaited one after the other."""
     samples: dict[str, list[float]] = {name: [] for name in candidates}
     for block in range(blocks):
         for name in _rotated(list(candidates), block):
+            count = calls if isinstance(calls, int) else calls[name]
             call = candidates[name]
             started = time.perf_counter()
-            for _ in range(calls):
+            for _ in range(count):
                 await call()
-            samples[name].append((time.perf_counter() - started) / calls)
+            samples[name].append((time.perf_counter() - started) / count)
     return {name: _summary(values) for name, values in samples.items()}
 
 
@@ -120,5 +121,23 @@ def calls_for(
         started = time.perf_counter()
         call()
         once = max(time.perf_counter() - started, 1e-7)
+        counts[name] = max(1, min(cap, int(budget_seconds / once)))
+    return counts
+
+
+async def acalls_for(
+    candidates: Mapping[str, Callable[[], Awaitable[object]]],
+    *,
+    budget_seconds: float,
+    cap: int = 10_000,
+) -> dict[str, int]:
+    """As :func:`calls_for` for coroutine functions."""
+    counts: dict[str, int] = {}
+    for name, call in candidates.items():
+        await call()
+        started = time.perf_counter()
+        for _ in range(10):
+            await call()
+        once = max((time.perf_counter() - started) / 10, 1e-7)
         counts[name] = max(1, min(cap, int(budget_seconds / once)))
     return counts

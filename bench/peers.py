@@ -19,7 +19,7 @@ import peer_caches
 import redis
 import redis.asyncio
 import workspace
-from interleave import Timing, atime_blocks, time_blocks
+from interleave import Timing, acalls_for, atime_blocks, calls_for, time_blocks
 from report import Section, run_script
 
 from salescast.forecasting.prediction import Forecast
@@ -44,7 +44,7 @@ def raw_bytes(payload: Any) -> bytes:
     return payload if isinstance(payload, bytes) else orjson.dumps(payload)
 
 
-def sync_group(url: str | None, payload: Any, settings: dict[str, int]) -> dict[str, Timing]:
+def sync_group(url: str | None, payload: Any, settings: dict[str, Any]) -> dict[str, Timing]:
     candidates: dict[str, Any] = {}
     if url is not None:
         client = redis.Redis.from_url(url)
@@ -54,10 +54,11 @@ def sync_group(url: str | None, payload: Any, settings: dict[str, int]) -> dict[
         candidates["functools.lru_cache"] = peer_caches.lru_cache_sync(None, payload)
     for name, factory in peer_caches.SYNC_PEERS.items():
         candidates[name] = factory(url, payload)
-    return time_blocks(candidates, **settings)
+    calls = calls_for(candidates, budget_seconds=settings["budget"], cap=settings["cap"])
+    return time_blocks(candidates, blocks=settings["blocks"], calls=calls)
 
 
-async def async_group(url: str | None, payload: Any, settings: dict[str, int]) -> dict[str, Timing]:
+async def async_group(url: str | None, payload: Any, settings: dict[str, Any]) -> dict[str, Timing]:
     candidates: dict[str, Any] = {}
     client = None
     if url is not None:
@@ -66,7 +67,8 @@ async def async_group(url: str | None, payload: Any, settings: dict[str, int]) -
         candidates["redis-py GET (async)"] = lambda: client.get("peer-raw")
     for name, factory in peer_caches.ASYNC_PEERS.items():
         candidates[name] = await factory(url, payload)
-    timings = await atime_blocks(candidates, **settings)
+    calls = await acalls_for(candidates, budget_seconds=settings["budget"], cap=settings["cap"])
+    timings = await atime_blocks(candidates, blocks=settings["blocks"], calls=calls)
     if client is not None:
         await client.aclose()
     return timings
@@ -74,8 +76,11 @@ async def async_group(url: str | None, payload: Any, settings: dict[str, int]) -
 
 def measure(url: str, payload: Any, quick: bool) -> dict[str, dict[str, Timing]]:
     """Per library: its Redis-hit and in-process-hit timings."""
-    remote = {"blocks": 5 if quick else 11, "calls": 200 if quick else 1000}
-    local = {"blocks": 5 if quick else 11, "calls": 2000 if quick else 10000}
+    # Each candidate's block lasts about `budget` seconds (at most `cap` calls), so a slow
+    # library (cashews' in-process hit of 100 KB takes milliseconds) does not stretch the run.
+    blocks = 5 if quick else 11
+    remote = {"blocks": blocks, "budget": 0.05 if quick else 0.15, "cap": 1000}
+    local = {"blocks": blocks, "budget": 0.02 if quick else 0.06, "cap": 10_000}
     groups = {
         "redis": sync_group(url, payload, remote)
         | peer_caches.run(async_group(url, payload, remote)),

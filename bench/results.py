@@ -78,7 +78,7 @@ def header(quick: bool) -> list[str]:
         ["git", "status", "--porcelain", "--", "src"], capture_output=True, text=True, check=False
     ).stdout.strip()
     if dirty:
-        commit += " (plus uncommitted changes in src/ at the time of the run)"
+        commit += " (plus uncommitted changes in src/ when the run started)"
     run = "make bench-quick" if quick else "make bench"
     script = ".venv/bin/python bench/results.py" + (" --quick" if quick else "")
     return [
@@ -163,11 +163,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="run every benchmark, write RESULTS.md")
     parser.add_argument("--quick", action="store_true", help="the few-minute variant")
     args = parser.parse_args()
+    top = header(args.quick)  # before the run: the commit and load it started with
     sections = run_all(args.quick)
     chart_data: dict[str, object] = {}
     for section in sections:
         chart_data |= section.charts
-    lines = header(args.quick) + summary(sections)
+    lines = top + summary(sections)
     for section in sections:
         lines += section.markdown()
     lines += ingest_section()
