@@ -1,4 +1,9 @@
-"""FastAPI dependencies that hand route handlers the objects the app was built with."""
+"""FastAPI dependencies that hand route handlers the objects the app was built with.
+
+They are `async def` on purpose: they only read `app.state`, and FastAPI runs
+a plain `def` dependency in its thread pool, one thread hop per dependency
+per request.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +16,17 @@ from salescast.config import Settings
 from salescast.service import SalescastService
 
 
-def get_service(request: Request) -> SalescastService:
+async def get_service(request: Request) -> SalescastService:
     service: SalescastService = request.app.state.service
     return service
 
 
-def get_jobs(request: Request) -> JobManager:
+async def get_jobs(request: Request) -> JobManager:
     jobs: JobManager = request.app.state.jobs
     return jobs
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
