@@ -12,6 +12,13 @@ class ErrorResponse(BaseModel):
     detail: str
 
 
+ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "no bearer token"},
+    403: {"model": ErrorResponse, "description": "wrong token, or none configured"},
+}
+"""The answers every admin-only endpoint can give, for its `responses=`."""
+
+
 class IngestProblemModel(BaseModel):
     line: int | None = Field(description="1-based line (CSV, header is line 1) or row (JSON)")
     unit: Literal["line", "row"] = Field(description="what `line` counts")

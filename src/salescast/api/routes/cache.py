@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, status
 from salescast.api.auth import AdminOnly
 from salescast.api.dependencies import Service
 from salescast.api.schemas import (
+    ADMIN_ERRORS,
     CacheClearResponse,
     CacheStatsResponse,
     CacheStatusResponse,
@@ -23,10 +24,6 @@ from salescast.warmup import Warmup
 
 router = APIRouter(prefix="/cache", tags=["cache"])
 
-_ADMIN_ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorResponse},
-    403: {"model": ErrorResponse},
-}
 Namespace = Literal["model", "prediction", "data"]
 
 
@@ -61,7 +58,7 @@ def cache_stats(service: Service) -> CacheStatsResponse:
     response_model=WarmupResponse,
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=AdminOnly,
-    responses=_ADMIN_ERRORS,
+    responses=ADMIN_ERRORS,
 )
 def start_warmup(request: Request) -> WarmupResponse:
     """Start warming the cache (models and default forecasts of the busiest products)."""
@@ -74,7 +71,7 @@ def start_warmup(request: Request) -> WarmupResponse:
     "/clear",
     response_model=CacheClearResponse,
     dependencies=AdminOnly,
-    responses={**_ADMIN_ERRORS, 404: {"model": ErrorResponse}},
+    responses={**ADMIN_ERRORS, 404: {"model": ErrorResponse}},
 )
 def clear_cache(
     service: Service,
@@ -94,7 +91,7 @@ def clear_cache(
     "/products/{product_id}",
     response_model=ProductInvalidatedResponse,
     dependencies=AdminOnly,
-    responses={**_ADMIN_ERRORS, 404: {"model": ErrorResponse}},
+    responses={**ADMIN_ERRORS, 404: {"model": ErrorResponse}},
 )
 def invalidate_product(product_id: str, service: Service) -> ProductInvalidatedResponse:
     """Make every cached entry of one product unreachable, in every worker."""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 
 from salescast.api.auth import AdminOnly
 from salescast.api.dependencies import Service
-from salescast.api.schemas import ErrorResponse, ModelVersionModel
+from salescast.api.schemas import ADMIN_ERRORS, ErrorResponse, ModelVersionModel
 from salescast.forecasting import ModelVersionInfo
 from salescast.forecasting.registry import MAX_VERSION
 
@@ -34,8 +34,7 @@ def list_models(product_id: str, service: Service) -> list[ModelVersionModel]:
     response_model=ModelVersionModel,
     dependencies=AdminOnly,
     responses={
-        401: {"model": ErrorResponse},
-        403: {"model": ErrorResponse},
+        **ADMIN_ERRORS,
         404: {"model": ErrorResponse},
     },
 )

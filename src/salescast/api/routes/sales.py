@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from salescast.api.auth import AdminOnly
 from salescast.api.dependencies import AppSettings, Service
 from salescast.api.errors import UploadTooLargeError
-from salescast.api.schemas import ErrorResponse, IngestErrorResponse, IngestResponse
+from salescast.api.schemas import ADMIN_ERRORS, ErrorResponse, IngestErrorResponse, IngestResponse
 from salescast.store.ingest import ColumnSpec, IngestError, IngestProblem
 
 router = APIRouter(tags=["sales"])
@@ -42,8 +42,7 @@ _UPLOAD_BODY: dict[str, Any] = {
     openapi_extra=_UPLOAD_BODY,
     responses={
         400: {"model": IngestErrorResponse, "description": "invalid rows; nothing was stored"},
-        401: {"model": ErrorResponse},
-        403: {"model": ErrorResponse},
+        **ADMIN_ERRORS,
         413: {"model": ErrorResponse},
         415: {"model": ErrorResponse},
     },

@@ -11,6 +11,7 @@ from salescast.api.dependencies import Jobs, Service
 from salescast.api.jobs import Job
 from salescast.api.routes.models import to_model
 from salescast.api.schemas import (
+    ADMIN_ERRORS,
     ErrorResponse,
     JobModel,
     ModelVersionModel,
@@ -20,11 +21,6 @@ from salescast.api.schemas import (
 
 router = APIRouter(tags=["training"])
 
-_ADMIN_ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorResponse},
-    403: {"model": ErrorResponse},
-}
-
 
 @router.post(
     "/products/{product_id}/train",
@@ -32,7 +28,7 @@ _ADMIN_ERRORS: dict[int | str, dict[str, object]] = {
     status_code=status.HTTP_201_CREATED,
     dependencies=AdminOnly,
     responses={
-        **_ADMIN_ERRORS,
+        **ADMIN_ERRORS,
         404: {"model": ErrorResponse},
         422: {"model": ErrorResponse, "description": "too little history to train"},
     },
@@ -48,7 +44,7 @@ def train_product(product_id: str, service: Service) -> ModelVersionModel:
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=AdminOnly,
     responses={
-        **_ADMIN_ERRORS,
+        **ADMIN_ERRORS,
         400: {"model": ErrorResponse, "description": "the body is not JSON"},
         404: {"model": ErrorResponse},
     },
