@@ -21,13 +21,20 @@ _running: set[RedisServer] = set()
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now (never 6379)."""
-    while True:
+    """A TCP port on 127.0.0.1 that nobody listens on right now.
+
+    Port 0 asks the kernel for one from its ephemeral range (32768-60999 on
+    Linux). Ports below 10000 are refused all the same, whatever the range:
+    they hold the well-known ones, Redis's default among them, so a test can
+    never reach a developer's own Redis or a shared instance.
+    """
+    for _ in range(1000):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
-        if port != 6379:
+        if port >= 10_000:
             return port
+    raise RuntimeError("no free loopback port at or above 10000")
 
 
 class RedisServer:

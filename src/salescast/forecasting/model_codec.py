@@ -159,7 +159,7 @@ def _read_model_fast(raw: bytes) -> Prophet:
 
 def _read_split_series(decoded: Any) -> pd.Series[Any]:
     """`model_from_dict`'s read_json(typ='series', orient='split') and 'ds' handling."""
-    if not isinstance(decoded, dict) or decoded.keys() != {"name", "index", "data"}:
+    if not isinstance(decoded, dict) or set(decoded) != {"name", "index", "data"}:
         raise _DeclinedError("not a split series")
     name, index, data = decoded["name"], decoded["index"], decoded["data"]
     if not data or len(index) != len(data) or not all(type(i) is int for i in index):
@@ -216,7 +216,7 @@ def _is_plain_label(value: str) -> bool:
 
 def _read_table(decoded: Any) -> pd.DataFrame:
     """read_json(orient='table') of a frame written with index=False (parse_table_schema)."""
-    if not isinstance(decoded, dict) or decoded.keys() != {"schema", "data"}:
+    if not isinstance(decoded, dict) or set(decoded) != {"schema", "data"}:
         raise _DeclinedError("not a table")
     fields, rows = decoded["schema"]["fields"], decoded["data"]
     if "primaryKey" in decoded["schema"] or not rows:
@@ -226,7 +226,7 @@ def _read_table(decoded: Any) -> pd.DataFrame:
         raise _DeclinedError("repeated or non-string column names")
     columns: dict[str, Any] = {}
     for field in fields:
-        if field.keys() != {"name", "type"}:  # extDtype, tz, freq, constraints
+        if set(field) != {"name", "type"}:  # extDtype, tz, freq, constraints
             raise _DeclinedError(f"field {field!r}")
         values = [row[field["name"]] for row in rows]
         if field["type"] == "number":
