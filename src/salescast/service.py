@@ -31,7 +31,7 @@ from salescast.forecasting import (
 from salescast.forecasting.batch import TrainingOutcome, TrainingTask, build_version, train_many
 from salescast.forecasting.model_cache_codec import register_prophet_codec
 from salescast.forecasting.model_codec import decode_model
-from salescast.store import Database, SalesStore
+from salescast.store import Database, ProductNotFoundError, SalesStore
 from salescast.store.ingest import ColumnSpec, ParsedSales, parse_csv, parse_json_rows
 from salescast.store.sales import Frequency, IngestMode, IngestResult
 
@@ -193,9 +193,7 @@ class SalescastService:
         A product that cannot be trained (too little history, a failed fit) is
         reported in its summary and does not stop the others.
         """
-        ids = list(product_ids) if product_ids is not None else self.list_product_ids()
-        for product_id in ids:
-            self.store.get_product(product_id)  # unknown ids fail before any work starts
+        ids = self.resolve_products(product_ids)  # unknown ids fail before any work starts
         summaries: list[TrainingSummary] = []
 
         def record(outcome: TrainingOutcome) -> None:
@@ -234,7 +232,19 @@ class SalescastService:
     # --- reads
 
     def list_product_ids(self) -> list[str]:
-        return [p.product_id for p in self.store.list_products()]
+        return self.store.list_product_ids()
+
+    def resolve_products(self, product_ids: Sequence[str] | None) -> list[str]:
+        """The listed ids (every product when None), checked with one query;
+        raises ProductNotFoundError for the first id the store does not know."""
+        known = self.store.list_product_ids()
+        if product_ids is None:
+            return known
+        known_set = set(known)
+        for product_id in product_ids:
+            if product_id not in known_set:
+                raise ProductNotFoundError(product_id)
+        return list(product_ids)
 
     def get_active_version(self, product_id: str) -> int:
         """The active model version; raises ProductNotFoundError, NoActiveModelError."""

@@ -92,6 +92,11 @@ class SalesStore:
         with self._db.session() as session:
             return [ProductSummary(*row) for row in session.execute(query)]
 
+    def list_product_ids(self) -> list[str]:
+        """Every product id, sorted (no aggregate over the sales)."""
+        with self._db.session() as session:
+            return list(session.scalars(select(Product.id).order_by(Product.id)))
+
     def get_product(self, product_id: str) -> ProductSummary:
         """One product's summary; raises ProductNotFoundError."""
         query = _summaries().where(Product.id == product_id)

@@ -53,9 +53,9 @@ def train_many(
     service: Service, jobs: Jobs, request: Annotated[TrainRequest | None, Body()] = None
 ) -> JobModel:
     """Start training all (or the listed) products as a background job; poll /jobs/{id}."""
-    ids = request.product_ids if request and request.product_ids else service.list_product_ids()
-    for product_id in ids:
-        service.store.get_product(product_id)  # 404 now rather than a failed job later
+    # Unknown ids answer 404 now rather than as a failed job later.
+    listed = request.product_ids if request and request.product_ids else None  # [] means all
+    ids = service.resolve_products(listed)
     return job_model(jobs.submit_training(ids))
 
 
