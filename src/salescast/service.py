@@ -104,7 +104,6 @@ class SalescastService:
             max_waiting=settings.compute_max_waiting,
             max_wait_seconds=settings.compute_max_wait_seconds,
         )
-        register_prophet_codec()
         self._model_at: CachedFunction[[str, int], Prophet] = cached_model(
             ttl=settings.cache_ttl_model_seconds, cache=self.cache, tags=_product_tags
         )(self._decode_model)
@@ -256,7 +255,7 @@ class SalescastService:
     def load_model(self, product_id: str) -> LoadedModel:
         """The active model of a product (cached in namespace `model`)."""
         version = self.get_active_version(product_id)
-        return LoadedModel(product_id, version, self._model_at(product_id, version))
+        return LoadedModel(product_id, version, self._cached_model(product_id, version))
 
     def predict_sales(
         self, product_id: str, horizon: int = 30, interval: float | None = None
@@ -277,6 +276,12 @@ class SalescastService:
         width = self.settings.interval_width if interval is None else interval
         return self._forecast_at(product_id, version, horizon, width)
 
+    def _cached_model(self, product_id: str, version: int) -> Prophet:
+        # The Prophet codec is registered on first use, not when the service is
+        # built: importing Prophet costs every CLI command and server start ~1 s.
+        register_prophet_codec()
+        return self._model_at(product_id, version)
+
     def _decode_model(self, product_id: str, version: int) -> Prophet:
         return decode_model(self.registry.get_model_blob(product_id, version))
 
@@ -284,7 +289,7 @@ class SalescastService:
         self, product_id: str, version: int, horizon: int, interval: float
     ) -> Forecast:
         with self.gate.slot():
-            model = self._model_at(product_id, version)
+            model = self._cached_model(product_id, version)
             return make_forecast(product_id, version, model, horizon=horizon, interval=interval)
 
     # --- warm-up (salescast.warmup.WarmupTarget)
