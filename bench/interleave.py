@@ -24,6 +24,7 @@ class Timing:
     low: float
     high: float
     blocks: int
+    samples: tuple[float, ...] = ()
 
     @property
     def micros(self) -> float:
@@ -35,7 +36,21 @@ class Timing:
 
 
 def _summary(samples: list[float]) -> Timing:
-    return Timing(statistics.median(samples), min(samples), max(samples), len(samples))
+    return Timing(
+        statistics.median(samples), min(samples), max(samples), len(samples), tuple(samples)
+    )
+
+
+def paired_difference(candidate: Timing, baseline: Timing) -> float:
+    """Median over blocks of ``candidate - baseline`` (seconds per call), block by block.
+
+    Both ran in the same blocks, one right after the other, so each block's
+    difference sees the same machine; the median of those differences is
+    steadier than the difference of two medians when the baseline itself
+    swings by more than the overhead being measured.
+    """
+    pairs = list(zip(candidate.samples, baseline.samples, strict=True))
+    return statistics.median(mine - base for mine, base in pairs)
 
 
 def _rotated(names: list[str], block: int) -> list[str]:

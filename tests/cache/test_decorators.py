@@ -145,6 +145,51 @@ def test_explicit_cache_wins_over_the_configured_one(
     assert "data" not in cache.stats().namespaces
 
 
+def test_a_remembered_key_follows_the_configured_cache(make_cache: MakeCache) -> None:
+    # Decorated calls without version/tags remember their full key per cache:
+    # swapping the default cache with configure() must not reuse the old
+    # cache's keys (they carry its prefix).
+    first = make_cache(url=None, prefix="first")
+    second = make_cache(url=None, prefix="second")
+    calls: list[str] = []
+
+    @cached(namespace="data", ttl=60)
+    def value(name: str) -> str:
+        calls.append(name)
+        return name.upper()
+
+    configure(first)
+    assert value("a") == "A"
+    assert value("a") == "A"
+    configure(second)
+    assert value("a") == "A"
+    assert value("a") == "A"
+    configure(None)
+    assert calls == ["a", "a"]
+    assert first.stats().namespaces["data"].l1.hits == 1
+    assert second.stats().namespaces["data"].l1.hits == 1
+    assert [key.startswith("second:") for key in _l1_keys(second)] == [True]
+
+
+def test_equal_arguments_of_other_types_stay_apart(cache: TieredCache) -> None:
+    # The memo of remembered keys must not confuse "1", 1, True and 1.0.
+    calls: list[object] = []
+
+    @cached(namespace="data", ttl=60, cache=cache)
+    def echo(value: object) -> str:
+        calls.append(value)
+        return repr(value)
+
+    for value in ("1", 1, True, 1.0, "1", 1, True, 1.0):
+        assert echo(value) == repr(value)
+    assert calls == ["1", 1, True, 1.0]
+
+
+def _l1_keys(cache: TieredCache) -> list[str]:
+    assert cache.l1 is not None
+    return list(cache.l1._data)
+
+
 def test_without_configure_an_in_process_cache_is_used() -> None:
     configure(None)
 

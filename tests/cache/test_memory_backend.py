@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from hypothesis import strategies as st
@@ -78,6 +79,70 @@ def test_concurrent_writers_keep_size_accounting_exact() -> None:
     usage = l1.usage()
     assert usage.entries <= 100
     assert l1.clear() == usage.entries
+    assert l1.usage().bytes == 0
+
+
+def test_lock_free_readers_survive_writers_evictions_and_prefix_deletes() -> None:
+    # get_object takes no lock (docs/decisions/0006): readers moving entries
+    # to the end must never break a writer's eviction or a prefix delete,
+    # and the byte count must stay exact.
+    # Threads switch every microsecond instead of every 5 ms, so a reader
+    # lands inside a writer's Python-level loop many times over.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    l1 = MemoryBackend(max_bytes=20_000, max_entries=64)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    hits = [0]
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                for index in range(100):
+                    if l1.get_object(f"k{index}") is not None:
+                        hits[0] += 1
+        except BaseException as exc:  # the test's point: nothing may escape
+            errors.append(exc)
+
+    def write(worker: int) -> None:
+        try:
+            for round_ in range(40):
+                for index in range(worker, 100, 3):
+                    l1.set_object(f"k{index}", object(), nbytes=(index * 7) % 300, ttl=None)
+                if round_ % 2 == 0:
+                    l1.delete_prefix(f"k{worker}")
+        except BaseException as exc:
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    writers = [threading.Thread(target=write, args=(worker,)) for worker in range(3)]
+    for thread in readers + writers:
+        thread.start()
+    try:
+        for thread in writers:
+            thread.join()
+        stop.set()
+        for thread in readers:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert hits[0] > 0
+    usage = l1.usage()
+    assert usage.entries <= 64
+    assert usage.bytes <= 20_000
+    assert l1.clear() == usage.entries
+    assert l1.usage().bytes == 0
+
+
+def test_an_expired_entry_read_without_the_lock_is_removed_and_uncharged() -> None:
+    clock = FakeClock()
+    l1 = MemoryBackend(clock=clock)
+    l1.set_object("k", [1], nbytes=10, ttl=5)
+    assert l1.get_object("k") is not None
+    clock.now += 5
+    assert l1.get_object("k") is None
+    assert l1.usage().entries == 0
     assert l1.usage().bytes == 0
 
 

@@ -88,9 +88,13 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """``True`` when the caller may talk to Redis now (possibly as the probe)."""
+        if self._state is BreakerState.CLOSED:
+            # Every L2 call asks: the closed case reads one attribute, no lock
+            # (a transition racing with it is the same as one just after it).
+            return True
         with self._lock:
-            if self._state is BreakerState.CLOSED:
-                return True
+            if self._state is BreakerState.CLOSED:  # type: ignore[comparison-overlap]
+                return True  # closed by another thread since the check above
             if (
                 self._state is BreakerState.OPEN
                 and self._clock() - self._opened_at >= self.reset_after
@@ -121,6 +125,8 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         """The call let through by ``allow()`` worked."""
+        if self._state is BreakerState.CLOSED and self._consecutive == 0:
+            return  # nothing to change, the common case: no lock
         with self._lock:
             if self._state is BreakerState.CLOSED and self._consecutive == 0:
                 return

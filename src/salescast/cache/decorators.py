@@ -10,8 +10,10 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
+from salescast.cache import tiered_async
 from salescast.cache.binding import UNKEYED, ArgumentBinder
 from salescast.cache.keys import check_namespace, hash_arguments
+from salescast.cache.lookup import MISSING, CacheSource, last_cache_source
 from salescast.cache.tiered import TieredCache
 
 P = ParamSpec("P")
@@ -216,6 +218,8 @@ class _CallSpec:
         # scalars (see ``digest``): hashing them again would give the same
         # digest, and skipping it is most of the cost of an L1 hit.
         self._digests: dict[tuple[Any, ...], str] = {}
+        # (cache, memo key -> full entry key) for calls without version/tags.
+        self._plain_keys: tuple[TieredCache | None, dict[tuple[Any, ...], str]] = (None, {})
 
     def cache(self) -> TieredCache:
         return self.fixed_cache if self.fixed_cache is not None else get_default_cache()
@@ -235,30 +239,43 @@ class _CallSpec:
     def digest(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         """``hash_arguments(self.key(args, kwargs))``, remembered for scalar arguments.
 
-        A call's digest is remembered only when every argument is an exact
-        ``str``, ``int``, ``bool``, ``float``, ``date`` or ``None`` and the memo key
-        carries their types: for those, equal memo keys mean identical
-        canonical encodings, so the remembered digest is exactly the one
-        hashing would give (``f(1)``, ``f(True)``, ``f(1.0)`` stay apart).
-        Zero floats are not remembered: ``0.0 == -0.0`` encode differently.
+        A call's digest is remembered only under a memo key (see
+        ``_memo_key``) for which equal memo keys mean identical canonical
+        encodings, so the remembered digest is exactly the one hashing
+        would give (``f(1)``, ``f(True)``, ``f(1.0)`` stay apart).
         """
-        if kwargs:
-            values = args + tuple(kwargs.values())
-            types = tuple(map(type, values))
-            memo: tuple[Any, ...] = (types, values, tuple(kwargs))
-        else:
-            values = args
-            types = tuple(map(type, args))
-            memo = (types, args)
-        if _SCALARS.issuperset(types) and (float not in types or 0.0 not in values):
-            digest = self._digests.get(memo)
-            if digest is None:
-                digest = hash_arguments(self.key(args, kwargs))
-                if len(self._digests) >= _DIGEST_MEMO_LIMIT:
-                    self._digests.clear()
-                self._digests[memo] = digest
-            return digest
-        return hash_arguments(self.key(args, kwargs))
+        memo = _memo_key(args, kwargs)
+        if memo is None:
+            return hash_arguments(self.key(args, kwargs))
+        digest = self._digests.get(memo)
+        if digest is None:
+            digest = hash_arguments(self.key(args, kwargs))
+            if len(self._digests) >= _DIGEST_MEMO_LIMIT:
+                self._digests.clear()
+            self._digests[memo] = digest
+        return digest
+
+    def plain_key(self, cache: TieredCache, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        """The full entry key in ``cache`` of a call without ``version``/``tags``.
+
+        Such a key depends only on the arguments and the cache's prefix, so
+        it is remembered per cache like the digest (a ``configure()`` that
+        swaps the default cache starts a new memo).
+        """
+        owner, keys = self._plain_keys
+        if owner is not cache:
+            keys = {}
+            self._plain_keys = (cache, keys)
+        memo = _memo_key(args, kwargs)
+        if memo is None:
+            return cache.keys.entry_key(self.namespace, hash_arguments(self.key(args, kwargs)))
+        entry_key = keys.get(memo)
+        if entry_key is None:
+            entry_key = cache.keys.entry_key(self.namespace, self.digest(args, kwargs))
+            if len(keys) >= _DIGEST_MEMO_LIMIT:
+                keys.clear()
+            keys[memo] = entry_key
+        return entry_key
 
     def version(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return self.version_of(*args, **kwargs) if self.version_of is not None else None
@@ -287,12 +304,26 @@ def _sync_wrapper(function: Callable[P, R], spec: _CallSpec) -> CachedFunction[P
     namespace, ttl = spec.namespace, spec.ttl
     version_of, tags_of = spec.version_of, spec.tags_of
 
+    plain = version_of is None and tags_of is None
+
     @functools.wraps(function)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         # Every line here runs on each L1 hit: no Lookup, no keyword parsing.
         cache = spec.fixed_cache
         if cache is None:
             cache = get_default_cache()
+        if plain:
+            # No version or tags: the full key is remembered, and an L1 hit
+            # is one dict read away.
+            entry_key = spec.plain_key(cache, args, kwargs)
+            hit: R = cache.io.read_l1(namespace, entry_key)
+            if hit is not MISSING:
+                last_cache_source.set(CacheSource.HIT_L1)
+                return hit
+            result, _ = cache._lookup_key(
+                namespace, entry_key, lambda: function(*args, **kwargs), ttl, (), False
+            )
+            return result
         value, _ = cache._lookup_hashed(
             namespace,
             spec.digest(args, kwargs),
@@ -317,8 +348,22 @@ def _sync_wrapper(function: Callable[P, R], spec: _CallSpec) -> CachedFunction[P
 def _async_wrapper(
     function: Callable[P, Awaitable[Any]], spec: _CallSpec
 ) -> Callable[P, Awaitable[Any]]:
+    namespace, ttl = spec.namespace, spec.ttl
+    plain = spec.version_of is None and spec.tags_of is None
+
     @functools.wraps(function)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+        if plain:  # as in _sync_wrapper: an L1 hit is one dict read away
+            cache = spec.cache()
+            entry_key = spec.plain_key(cache, args, kwargs)
+            hit = cache.io.read_l1(namespace, entry_key)
+            if hit is not MISSING:
+                last_cache_source.set(CacheSource.HIT_L1)
+                return hit
+            found = await tiered_async.alookup_key(
+                cache, namespace, entry_key, lambda: function(*args, **kwargs), ttl, (), False
+            )
+            return found.value
         lookup = await spec.cache().aget_or_compute_hashed(
             spec.namespace,
             spec.digest(args, kwargs),
@@ -338,3 +383,32 @@ def _async_wrapper(
     wrapper.invalidate = invalidate  # type: ignore[attr-defined]
     wrapper.ainvalidate = ainvalidate  # type: ignore[attr-defined]
     return wrapper
+
+
+def _memo_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+    """A key under which a call's digest may be remembered, or ``None``.
+
+    Only calls whose arguments are all exact ``str``, ``int``, ``bool``,
+    ``float``, ``date`` or ``None`` have one, and it carries their types,
+    since ``1 == True == 1.0`` would otherwise share an entry. (``date``
+    qualifies; ``datetime`` does not: aware datetimes in different zones are
+    equal but encode differently.) Zero floats have none: ``0.0 == -0.0``
+    encode differently. Positional ``str`` arguments alone, the common
+    case, are their own memo key: no typed tuple can equal them.
+    """
+    if not kwargs:
+        for value in args:
+            if type(value) is not str:
+                break
+        else:
+            return args
+        values = args
+        types = tuple(map(type, args))
+        memo: tuple[Any, ...] = (types, args)
+    else:
+        values = args + tuple(kwargs.values())
+        types = tuple(map(type, values))
+        memo = (types, values, tuple(kwargs))
+    if _SCALARS.issuperset(types) and (float not in types or 0.0 not in values):
+        return memo
+    return None

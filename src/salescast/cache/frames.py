@@ -51,7 +51,7 @@ class FrameSerializer:
         *,
         registry: CodecRegistry | None = None,
         secret: bytes | str | None = None,
-        compress_above: int = 1024,
+        compress_above: int = 16 * 1024,
         compress_level: int = 3,
     ) -> None:
         self.registry = registry if registry is not None else default_registry

@@ -11,10 +11,12 @@ T = TypeVar("T")
 
 
 class _Call(Generic[T]):
+    # ``done`` is made by the first follower (under the flight's lock): a
+    # call nobody waits for, the common case, costs no Event.
     __slots__ = ("done", "error", "value")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self.done: threading.Event | None = None
         self.value: T | None = None
         self.error: BaseException | None = None
 
@@ -39,8 +41,12 @@ class SingleFlight:
             leader = call is None
             if call is None:
                 call = self._calls[key] = _Call()
+            elif call.done is None:
+                call.done = threading.Event()
+            done = call.done
         if not leader:
-            call.done.wait()
+            assert done is not None
+            done.wait()
             if call.error is not None:
                 raise call.error
             return call.value, False  # type: ignore[return-value]  # set before done
@@ -52,7 +58,9 @@ class SingleFlight:
         finally:
             with self._lock:
                 del self._calls[key]
-            call.done.set()
+                done = call.done  # no follower can join once the key is gone
+            if done is not None:
+                done.set()
         return call.value, True
 
     def in_flight(self) -> int:

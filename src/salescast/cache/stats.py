@@ -196,13 +196,18 @@ class StatsRecorder:
         if counters is None:
             with self._lock:
                 counters = self._l1[namespace] = self._namespace(namespace).l1
-        with self._lock:
-            counters.hits += 1
-            counters.bytes_read += nbytes
-            if seconds is None:
-                counters.latency.untimed += 1
-            else:
-                counters.latency.record(seconds)
+        lock = self._lock
+        lock.acquire()  # not ``with``: measurably cheaper, and nothing below can raise
+        counters.hits += 1
+        counters.bytes_read += nbytes
+        if seconds is None:
+            counters.latency.untimed += 1
+            lock.release()
+            return
+        try:
+            counters.latency.record(seconds)
+        finally:
+            lock.release()
 
     def tier_miss(self, namespace: str, tier: Tier, *, seconds: float | None) -> None:
         """A tier did not have the key (``seconds``: ``None`` when not timed)."""

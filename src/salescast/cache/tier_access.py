@@ -12,6 +12,7 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any, TypeVar
 
+from salescast.cache.backends.base import StoredEntry
 from salescast.cache.backends.memory import MemoryBackend
 from salescast.cache.backends.redis import RedisBackend
 from salescast.cache.errors import DecodeError
@@ -92,11 +93,14 @@ class TierAccess:
         self._l1_reads = reads + 1  # racy on purpose: it only picks which lookups to time
         if reads & _L1_UNTIMED_MASK:
             entry = l1.get_object(entry_key)
-            seconds = None
-        else:
-            started = perf_counter()
-            entry = l1.get_object(entry_key)
-            seconds = perf_counter() - started
+            if entry is not None:
+                self.stats.l1_hit(namespace, entry.nbytes, None)
+                return entry.value
+            self.stats.tier_miss(namespace, Tier.L1, seconds=None)
+            return MISSING
+        started = perf_counter()
+        entry = l1.get_object(entry_key)
+        seconds = perf_counter() - started
         if entry is None:
             self.stats.tier_miss(namespace, Tier.L1, seconds=seconds)
             return MISSING
@@ -111,7 +115,11 @@ class TierAccess:
             return MISSING
         l2 = self.l2
         started = perf_counter()
-        entry = self.guard.call(lambda: l2.get(entry_key))
+        if self.l1 is None:
+            # Nothing to fill, so no need for the TTL: a plain GET.
+            entry = self.guard.call(lambda: untimed(l2.get_value(entry_key)))
+        else:
+            entry = self.guard.call(lambda: l2.get(entry_key))
         return self.after_l2_read(namespace, entry_key, tags, entry, started, count=count)
 
     def after_l2_read(
@@ -215,3 +223,8 @@ class TierAccess:
         namespace = self.keys.namespace_of(entry_key)
         if namespace is not None:
             self.stats.evicted(namespace, Tier.L1)
+
+
+def untimed(data: bytes | None) -> StoredEntry | None:
+    """A GET's reply as a backend entry whose remaining TTL was not asked for."""
+    return None if data is None else StoredEntry(data, None)

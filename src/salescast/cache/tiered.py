@@ -201,6 +201,18 @@ class TieredCache:
         # The hot path of every decorated call: positional arguments and a
         # plain tuple, since building a Lookup costs as much as the L1 read.
         entry_key, redis_failed = self._resolve_digest(namespace, digest, version, tags)
+        return self._lookup_key(namespace, entry_key, compute, ttl, tags, redis_failed)
+
+    def _lookup_key(
+        self,
+        namespace: str,
+        entry_key: str,
+        compute: Callable[[], T],
+        ttl: float | None,
+        tags: tuple[str, ...],
+        redis_failed: bool,
+    ) -> tuple[T, CacheSource]:
+        # L1, then L2 and the computation under single-flight, for a full key.
         value = self.io.read_l1(namespace, entry_key)
         if value is not MISSING:
             last_cache_source.set(HIT_L1)

@@ -16,8 +16,11 @@ from salescast.cache.guard import Unavailable
 from salescast.cache.keys import Version, hash_arguments, version_text
 from salescast.cache.lease import MAX_POLL_INTERVAL, new_token
 from salescast.cache.lookup import MISSING, CacheSource, Lookup, last_cache_source
+from salescast.cache.tier_access import untimed
 
 if TYPE_CHECKING:
+    from salescast.cache.backends.base import StoredEntry
+    from salescast.cache.backends.redis import RedisBackend
     from salescast.cache.tiered import TieredCache
 
 T = TypeVar("T")
@@ -36,12 +39,25 @@ async def aget_or_compute(
     """See ``TieredCache.aget_or_compute``; ``digest`` is ``hash_arguments(key)``."""
     tag_list = tuple(tags)
     entry_key, redis_failed = await _aresolve_digest(cache, namespace, digest, version, tag_list)
+    return await alookup_key(cache, namespace, entry_key, compute, ttl, tag_list, redis_failed)
+
+
+async def alookup_key(
+    cache: TieredCache,
+    namespace: str,
+    entry_key: str,
+    compute: Callable[[], Awaitable[T]],
+    ttl: float | None,
+    tags: tuple[str, ...],
+    redis_failed: bool,
+) -> Lookup[T]:
+    """L1, then L2 and the computation under single-flight, for a full key."""
     value = cache.io.read_l1(namespace, entry_key)
     if value is not MISSING:
         return _found(value, CacheSource.HIT_L1)
     (value, source), _ = await cache.aflight.do(
         entry_key,
-        lambda: _afill(cache, namespace, entry_key, compute, ttl, tag_list, redis_failed),
+        lambda: _afill(cache, namespace, entry_key, compute, ttl, tags, redis_failed),
     )
     return _found(value, source)
 
@@ -238,7 +254,11 @@ async def _aread_l2(
         return MISSING
     l2 = cache.l2
     started = time.perf_counter()
-    entry = await cache.guard.acall(lambda: l2.aget(entry_key))
+    if cache.l1 is None:
+        # Nothing to fill, so no need for the TTL: a plain GET.
+        entry = await cache.guard.acall(lambda: _aget_untimed(l2, entry_key))
+    else:
+        entry = await cache.guard.acall(lambda: l2.aget(entry_key))
     return cache.io.after_l2_read(namespace, entry_key, tags, entry, started, count=count)
 
 
@@ -256,3 +276,7 @@ async def adelete_key(cache: TieredCache, entry_key: str) -> bool:
 def _found(value: T, source: CacheSource) -> Lookup[T]:
     last_cache_source.set(source)
     return Lookup(value, source)
+
+
+async def _aget_untimed(l2: RedisBackend, entry_key: str) -> StoredEntry | None:
+    return untimed(await l2.aget_value(entry_key))

@@ -69,9 +69,10 @@ class MemoryBackend:
       own memory, which may be several times larger). The object is kept as
       it is and handed back as it is: every reader shares it.
 
-    One ``threading.Lock`` guards the map and is never held across I/O or an
-    ``await``, so the backend is safe from threads and from asyncio tasks
-    alike. ``clock`` (monotonic seconds) is injectable for tests.
+    One ``threading.Lock`` serializes every change to the map and is never
+    held across I/O or an ``await``, so the backend is safe from threads and
+    from asyncio tasks alike; ``get_object`` reads without it (see there).
+    ``clock`` (monotonic seconds) is injectable for tests.
     """
 
     def __init__(
@@ -101,18 +102,29 @@ class MemoryBackend:
     def get_object(self, key: str) -> MemoryEntry | None:
         """The live entry of ``key``, refreshing its recency; ``None`` when absent or expired.
 
-        The hot path of an L1 hit: one lock, one dict lookup, no copy.
+        The hot path of an L1 hit: one dict lookup, no copy, and no lock.
+        Each ``OrderedDict`` operation on ``str`` keys is a single C call
+        that runs under the GIL, so a read sees the map before or after any
+        writer's step, never in between; writers (and expiry removal) still
+        serialize on the lock, and nothing iterates the map while it is
+        unlocked. An entry removed by a writer between the lookup and the
+        recency update is still returned: the read happened first.
         """
-        with self._lock:
-            entry = self._data.get(key)
-            if entry is None:
-                return None
-            expires_at = entry.expires_at
-            if expires_at is not None and expires_at <= self._clock():
-                self._remove(key)
-                return None
-            self._data.move_to_end(key)
-            return entry
+        data = self._data
+        entry = data.get(key)
+        if entry is None:
+            return None
+        expires_at = entry.expires_at
+        if expires_at is not None and expires_at <= self._clock():
+            with self._lock:
+                if data.get(key) is entry:
+                    self._remove(key)
+            return None
+        try:  # noqa: SIM105 - contextlib.suppress would cost a context manager per hit
+            data.move_to_end(key)
+        except KeyError:
+            pass
+        return entry
 
     def set_object(self, key: str, value: Any, *, nbytes: int, ttl: float | None) -> None:
         """Keep ``value`` itself for ``ttl`` seconds, charged ``nbytes`` against the budget."""
@@ -183,7 +195,9 @@ class MemoryBackend:
     def delete_prefix(self, prefix: str) -> int:
         """Remove every key starting with ``prefix``."""
         with self._lock:
-            doomed = [key for key in self._data if key.startswith(prefix)]
+            # list() copies the keys in one C call: lock-free readers move
+            # entries to the end, which would break a Python-level iteration.
+            doomed = [key for key in list(self._data) if key.startswith(prefix)]
             for key in doomed:
                 self._remove(key)
             return len(doomed)

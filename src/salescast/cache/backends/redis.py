@@ -129,28 +129,40 @@ class RedisBackend:
 
     def get(self, key: str) -> StoredEntry | None:
         """Value and remaining TTL in one round trip (GET + PTTL); ``None`` on a miss."""
-        with self._io():
-            value, pttl = self._get_with_pttl(key)
-        return _entry(value, pttl)
+        # The hot path of an L2 hit: no context manager, the same error mapping.
+        self._count_call()
+        try:
+            value, pttl = self._round_trip((("GET", key), ("PTTL", key)))
+        except (redis.RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        return _entry(value, int(pttl))
 
-    def _get_with_pttl(self, key: str) -> tuple[bytes | None, int]:
-        # GET and PTTL written together on one pooled connection: the same
-        # single round trip as a pipeline, without the tens of microseconds
-        # of Python a redis-py pipeline object adds (command stack, hooks,
-        # callbacks), which made an L2 hit cost well over a plain GET.
+    def get_value(self, key: str) -> bytes | None:
+        """GET alone, for a reader that has no use for the TTL (a cache without L1)."""
+        self._count_call()
+        try:
+            (value,) = self._round_trip((("GET", key),))
+        except (redis.RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        return value  # type: ignore[no-any-return]
+
+    def _round_trip(self, commands: tuple[tuple[str, str], ...]) -> list[Any]:
+        # The commands written together on one pooled connection, the replies
+        # read in order: the single round trip of a pipeline without the tens
+        # of microseconds of Python a redis-py pipeline object adds (command
+        # stack, hooks, callbacks), which made an L2 hit cost well over a GET.
         pool = self._pool
         connection = pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            connection.send_packed_command(connection.pack_commands([("GET", key), ("PTTL", key)]))
-            value = connection.read_response()
-            pttl = connection.read_response()
+            connection.send_packed_command(connection.pack_commands(commands))
+            replies = [connection.read_response() for _ in commands]
         except BaseException:
             # A reply may still be unread: never hand this socket to another caller.
             connection.disconnect()
             raise
         finally:
             pool.release(connection)  # type: ignore[no-untyped-call]
-        return value, int(pttl)
+        return replies
 
     def set(self, key: str, value: bytes, ttl: float | None) -> None:
         """SET with PX; a TTL ``<= 0`` deletes instead."""
@@ -246,12 +258,36 @@ class RedisBackend:
 
     async def aget(self, key: str) -> StoredEntry | None:
         """As :meth:`get`, on the asyncio client of the running loop."""
-        with self._io():
-            pipe = self._aclient().pipeline(transaction=False)
-            pipe.get(key)
-            pipe.pttl(key)
-            value, pttl = await pipe.execute()
-        return _entry(value, pttl)
+        self._count_call()
+        try:
+            value, pttl = await self._around_trip((("GET", key), ("PTTL", key)))
+        except (redis.RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        return _entry(value, int(pttl))
+
+    async def aget_value(self, key: str) -> bytes | None:
+        """As :meth:`get_value`."""
+        self._count_call()
+        try:
+            (value,) = await self._around_trip((("GET", key),))
+        except (redis.RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        return value  # type: ignore[no-any-return]
+
+    async def _around_trip(self, commands: tuple[tuple[str, str], ...]) -> list[Any]:
+        # As _round_trip, on the asyncio pool of the running loop.
+        pool = self._aclient().connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await connection.send_packed_command(connection.pack_commands(commands))
+            replies = [await connection.read_response() for _ in commands]
+        except BaseException:
+            # Cancelled or failed between the replies: never reuse this socket.
+            await connection.disconnect()
+            raise
+        finally:
+            await pool.release(connection)
+        return replies
 
     async def aset(self, key: str, value: bytes, ttl: float | None) -> None:
         """As :meth:`set`."""
@@ -314,16 +350,20 @@ class RedisBackend:
 
     @contextmanager
     def _io(self) -> Iterator[None]:
-        with self._calls_lock:
-            self._calls += 1
+        self._count_call()
         try:
             yield
-        except redis.ConnectionError as exc:
-            if str(exc) == _POOL_EXHAUSTED:
-                raise PoolExhaustedError(f"all {self._options['max_connections']} busy") from exc
-            raise BackendUnavailableError(f"{type(exc).__name__}: {exc}") from exc
         except (redis.RedisError, OSError) as exc:
-            raise BackendUnavailableError(f"{type(exc).__name__}: {exc}") from exc
+            raise self._unavailable(exc) from exc
+
+    def _count_call(self) -> None:
+        with self._calls_lock:
+            self._calls += 1
+
+    def _unavailable(self, exc: Exception) -> BackendUnavailableError:
+        if isinstance(exc, redis.ConnectionError) and str(exc) == _POOL_EXHAUSTED:
+            return PoolExhaustedError(f"all {self._options['max_connections']} busy")
+        return BackendUnavailableError(f"{type(exc).__name__}: {exc}")
 
 
 def _entry(value: bytes | None, pttl: int) -> StoredEntry | None:
