@@ -7,9 +7,10 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from salescast.cache import (
+    MISSING,
     CachedFunction,
     TieredCache,
     cached,
@@ -275,6 +276,15 @@ class SalescastService:
         """
         width = self.settings.interval_width if interval is None else interval
         return self._forecast_at(product_id, version, horizon, width)
+
+    def peek_forecast(
+        self, product_id: str, version: int, horizon: int, interval: float | None = None
+    ) -> Forecast | None:
+        """The forecast `forecast_version` would return if this worker's L1 holds it, else
+        None; no I/O and no computation, so an event loop may call it."""
+        width = self.settings.interval_width if interval is None else interval
+        found = self._forecast_at.peek(product_id, version, horizon, width)
+        return None if found is MISSING else cast(Forecast, found)
 
     def _cached_model(self, product_id: str, version: int) -> Prophet:
         # The Prophet codec is registered on first use, not when the service is

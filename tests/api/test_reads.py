@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from salescast.api.schemas import ForecastResponse, SalesHistoryResponse
+from salescast.store import Database
 
 PRODUCT = "CA_1-FOODS_3"
 
@@ -77,6 +79,26 @@ def test_if_none_match_with_the_current_etag_gets_304_without_a_body(client: Tes
     assert response.content == b""
     other = client.get(f"/products/{PRODUCT}/forecast?horizon=8", headers={"If-None-Match": etag})
     assert other.status_code == 200
+
+
+@pytest.mark.parametrize("local_reads", [True, False], ids=["sqlite-on-the-loop", "in-a-thread"])
+def test_forecast_tiers_etags_and_errors_are_the_same_on_both_paths(
+    client: TestClient, local_reads: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite reads the version on the event loop and serves L1 hits there;
+    # other databases run the whole route on a worker thread. Same answers.
+    monkeypatch.setattr(Database, "reads_are_local", property(lambda _self: local_reads))
+    url = f"/products/{PRODUCT}/forecast?horizon=9"
+    first, second = client.get(url), client.get(url)
+    assert [first.headers["x-cache"], second.headers["x-cache"]] == ["MISS", "HIT-L1"]
+    assert first.content == second.content
+    assert first.headers["etag"] == second.headers["etag"] == f'"{PRODUCT}.v1.h9.i0.8"'
+    revalidated = client.get(url, headers={"If-None-Match": first.headers["etag"]})
+    assert (revalidated.status_code, revalidated.content) == (304, b"")
+    assert client.get("/products/nope/forecast").status_code == 404
+    stats = client.get("/cache/stats").json()["namespaces"]["prediction"]
+    # The loop's L1 peek counts its hit and leaves the miss to the full lookup.
+    assert (stats["l1"]["hits"], stats["misses"], stats["computations"]) == (1, 1, 1)
 
 
 def test_forecast_parameters_out_of_range_get_422(client: TestClient) -> None:

@@ -289,3 +289,26 @@ def test_a_forked_child_does_not_trust_the_parents_subscription(make_cache: Make
     os.waitpid(pid, 0)
     assert answer == b"0"
     assert cache.subscriber.listening()  # the parent still hears everything
+
+
+def test_peek_answers_from_l1_only_and_never_touches_redis(make_cache: MakeCache) -> None:
+    writer, reader = make_cache(), make_cache()
+    assert reader.l2 is not None
+    writer.set("data", "k", {"v": 1}, ttl=60, tags=["product:p1"])
+    writer.set("data", "plain", [1], ttl=60)
+    calls = reader.l2.calls
+    # In Redis but not in this process's L1: a peek is a miss, without I/O,
+    # also when the tag's generation is unknown here (reading it is I/O).
+    assert reader.peek("data", "k", tags=["product:p1"]) is MISSING
+    assert reader.peek("data", "plain") is MISSING
+    assert reader.l2.calls == calls
+    stats = reader.stats().namespaces.get("data")
+    assert stats is None or (stats.misses, stats.l1.misses) == (0, 0)  # the lookup counts them
+    # Once a full lookup filled L1, the peek finds it and counts one L1 hit.
+    assert reader.get("data", "k", tags=["product:p1"]).source is CacheSource.HIT_L2
+    calls = reader.l2.calls
+    last_cache_source.set(None)
+    assert reader.peek("data", "k", tags=["product:p1"]) == {"v": 1}
+    assert last_cache_source.get() is CacheSource.HIT_L1
+    assert reader.l2.calls == calls
+    assert reader.stats().namespaces["data"].l1.hits == 1

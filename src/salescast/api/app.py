@@ -67,7 +67,9 @@ def create_app(settings: Settings, *, service: SalescastService | None = None) -
     app.state.warmup = warmup
     app.state.metrics = exporter
     install_error_handlers(app)
-    for module in (health, products, sales, training, models, forecasts, cache, metrics):
+    # Forecasts first: routes are matched in order, and the forecast route is
+    # the busiest by far (each route tried before it costs every request).
+    for module in (forecasts, health, products, sales, training, models, cache, metrics):
         app.include_router(module.router)
     app.add_middleware(_MetricsMiddleware, metrics=exporter)
     return app

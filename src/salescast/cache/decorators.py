@@ -13,7 +13,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 from salescast.cache import tiered_async
 from salescast.cache.binding import UNKEYED, ArgumentBinder
 from salescast.cache.keys import check_namespace, hash_arguments
-from salescast.cache.lookup import MISSING, CacheSource, last_cache_source
+from salescast.cache.lookup import MISSING, CacheSource, Missing, last_cache_source
 from salescast.cache.tiered import TieredCache
 
 P = ParamSpec("P")
@@ -48,8 +48,35 @@ class CachedFunction(Protocol[P, R_co]):
         """Remove the entry these arguments would read, in every process."""
         ...
 
+    def peek(self, *args: P.args, **kwargs: P.kwargs) -> R_co | Missing:
+        """The L1 value for these arguments, or ``MISSING``: no I/O, no computation.
+
+        Calls ``version``/``tags`` (they must not do I/O either to keep that
+        promise); see ``TieredCache.peek``.
+        """
+        ...
+
     async def ainvalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool:
         """As ``invalidate``, without blocking the event loop."""
+        ...
+
+    # ``value`` is ``object``: R_co is covariant, so it cannot type a parameter.
+    def prime(self, value: object, /, *args: P.args, **kwargs: P.kwargs) -> bool:
+        """Store ``value`` as the result of a call with these arguments, in both tiers.
+
+        The entry is the one such a call would read: same key, ``version``,
+        ``tags`` (under their generations as known now) and TTL, so the next
+        call hits without computing. For write-through after the caller
+        produced the value some other way (a model it just trained). Call it
+        only after whatever ``version``/``tags`` depend on is committed and
+        invalidated, or the entry is unreachable at once. The value is shared,
+        not copied, like a computed result. ``False`` when it could not be
+        encoded (nothing is stored); a Redis failure still stores in L1.
+        """
+        ...
+
+    async def aprime(self, value: object, /, *args: P.args, **kwargs: P.kwargs) -> bool:
+        """As ``prime``, without blocking the event loop."""
         ...
 
 
@@ -283,6 +310,14 @@ class _CallSpec:
     def tags(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, ...]:
         return tuple(self.tags_of(*args, **kwargs)) if self.tags_of is not None else ()
 
+    def peek(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return self.cache().peek_hashed(
+            self.namespace,
+            self.digest(args, kwargs),
+            version=self.version(args, kwargs),
+            tags=self.tags(args, kwargs),
+        )
+
     def invalidate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         return self.cache().delete(
             self.namespace,
@@ -295,6 +330,26 @@ class _CallSpec:
         return await self.cache().adelete(
             self.namespace,
             self.key(args, kwargs),
+            version=self.version(args, kwargs),
+            tags=self.tags(args, kwargs),
+        )
+
+    def prime(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        return self.cache().set(
+            self.namespace,
+            self.key(args, kwargs),
+            value,
+            ttl=self.ttl,
+            version=self.version(args, kwargs),
+            tags=self.tags(args, kwargs),
+        )
+
+    async def aprime(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        return await self.cache().aset(
+            self.namespace,
+            self.key(args, kwargs),
+            value,
+            ttl=self.ttl,
             version=self.version(args, kwargs),
             tags=self.tags(args, kwargs),
         )
@@ -340,8 +395,20 @@ def _sync_wrapper(function: Callable[P, R], spec: _CallSpec) -> CachedFunction[P
     async def ainvalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
         return await spec.ainvalidate(args, kwargs)
 
+    def peek(*args: P.args, **kwargs: P.kwargs) -> Any:
+        return spec.peek(args, kwargs)
+
+    def prime(value: Any, /, *args: P.args, **kwargs: P.kwargs) -> bool:
+        return spec.prime(value, args, kwargs)
+
+    async def aprime(value: Any, /, *args: P.args, **kwargs: P.kwargs) -> bool:
+        return await spec.aprime(value, args, kwargs)
+
     wrapper.invalidate = invalidate  # type: ignore[attr-defined]
     wrapper.ainvalidate = ainvalidate  # type: ignore[attr-defined]
+    wrapper.peek = peek  # type: ignore[attr-defined]
+    wrapper.prime = prime  # type: ignore[attr-defined]
+    wrapper.aprime = aprime  # type: ignore[attr-defined]
     return cast(CachedFunction[P, R], wrapper)
 
 
@@ -380,8 +447,20 @@ def _async_wrapper(
     async def ainvalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
         return await spec.ainvalidate(args, kwargs)
 
+    def peek(*args: P.args, **kwargs: P.kwargs) -> Any:
+        return spec.peek(args, kwargs)
+
+    def prime(value: Any, /, *args: P.args, **kwargs: P.kwargs) -> bool:
+        return spec.prime(value, args, kwargs)
+
+    async def aprime(value: Any, /, *args: P.args, **kwargs: P.kwargs) -> bool:
+        return await spec.aprime(value, args, kwargs)
+
     wrapper.invalidate = invalidate  # type: ignore[attr-defined]
     wrapper.ainvalidate = ainvalidate  # type: ignore[attr-defined]
+    wrapper.peek = peek  # type: ignore[attr-defined]
+    wrapper.prime = prime  # type: ignore[attr-defined]
+    wrapper.aprime = aprime  # type: ignore[attr-defined]
     return wrapper
 
 

@@ -24,14 +24,14 @@ class Lookup(NamedTuple, Generic[T]):
     source: CacheSource
 
 
-class _Missing:
-    """The "no value" sentinel, so ``None`` can be a cached value."""
+class Missing:
+    """The type of ``MISSING``, the "no value" sentinel, so ``None`` can be a cached value."""
 
     def __repr__(self) -> str:
         return "MISSING"
 
 
-MISSING: Final = _Missing()
+MISSING: Final = Missing()
 
 last_cache_source: ContextVar[CacheSource | None] = ContextVar(
     "salescast_last_cache_source", default=None

@@ -107,6 +107,16 @@ class TierAccess:
         self.stats.l1_hit(namespace, entry.nbytes, seconds)
         return entry.value
 
+    def peek_l1(self, namespace: str, entry_key: str) -> Any:
+        """As :meth:`read_l1`, but an absent entry is not counted: the caller
+        goes on to a full lookup, which counts the miss once."""
+        l1 = self.l1
+        entry = l1.get_object(entry_key) if l1 is not None else None
+        if entry is None:
+            return MISSING
+        self.stats.l1_hit(namespace, entry.nbytes, None)
+        return entry.value
+
     def read_l2(
         self, namespace: str, entry_key: str, tags: tuple[str, ...], *, count: bool = True
     ) -> Any:

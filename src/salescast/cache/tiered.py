@@ -224,6 +224,31 @@ class TieredCache:
         last_cache_source.set(source)
         return value, source
 
+    def peek(
+        self, namespace: str, key: Any, *, version: Version = None, tags: Iterable[str] = ()
+    ) -> Any:
+        """The value L1 holds for ``key``, or ``MISSING``; never any I/O, never blocks.
+
+        For callers on an event loop that want the hit without leaving it
+        and take a thread for everything else. ``MISSING`` also when the key
+        itself would need I/O (a tag generation not known in this process).
+        An absent entry is not counted as a miss (the full lookup that
+        follows counts it); a hit is counted and sets ``last_cache_source``.
+        """
+        return self.peek_hashed(namespace, hash_arguments(key), version=version, tags=tuple(tags))
+
+    def peek_hashed(
+        self, namespace: str, digest: str, *, version: Version = None, tags: tuple[str, ...] = ()
+    ) -> Any:
+        """As :meth:`peek` for ``digest = hash_arguments(key)``."""
+        entry_key = self._known_entry_key(namespace, digest, version, tags)
+        if entry_key is None:
+            return MISSING
+        value = self.io.peek_l1(namespace, entry_key)
+        if value is not MISSING:
+            last_cache_source.set(HIT_L1)
+        return value
+
     def get(
         self, namespace: str, key: Any, *, version: Version = None, tags: Iterable[str] = ()
     ) -> Lookup[Any]:
