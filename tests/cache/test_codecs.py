@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import pickle
+import random
 from typing import Any
 
 import numpy as np
@@ -87,6 +88,15 @@ def test_large_payloads_are_compressed_and_small_ones_are_not() -> None:
     assert not small[4] & FLAG_ZSTD
     assert len(big) < 1000
     assert serializer.loads("k", big) == "x" * 5000
+
+
+def test_incompressible_payloads_are_stored_as_they_are() -> None:
+    serializer = FrameSerializer(compress_above=1024)
+    blob = random.Random(3).randbytes(50_000)  # like an already-compressed model
+    frame = serializer.dumps("k", blob)
+    assert not frame[4] & FLAG_ZSTD
+    assert serializer.loads("k", frame) == blob
+    assert serializer.dumps("k", b"ab" * 25_000)[4] & FLAG_ZSTD
 
 
 def test_pickle_frames_are_not_decoded() -> None:

@@ -33,6 +33,8 @@ FLAG_ZSTD = 0x01
 FLAG_HMAC = 0x02
 _HEADER_SIZE = 13
 _MAC_SIZE = 32
+# A compressed payload is kept only when at most this share of the original.
+_WORTH_COMPRESSING = 0.9
 # Refuse to inflate more than this: a corrupt or hostile frame must not be
 # able to claim gigabytes of memory.
 MAX_DECOMPRESSED_BYTES = 512 * 1024 * 1024
@@ -42,8 +44,8 @@ class FrameSerializer:
     """Values to framed bytes and back, for one key at a time. Thread-safe.
 
     ``compress_above``: payloads longer than this many bytes are zstd
-    compressed (level ``compress_level``). ``secret``: when set, every frame
-    is signed and unsigned frames are refused.
+    compressed (level ``compress_level``) when that saves at least a tenth.
+    ``secret``: when set, every frame is signed and unsigned frames are refused.
     """
 
     def __init__(
@@ -67,8 +69,13 @@ class FrameSerializer:
         payload = codec.encode(value)
         flags = 0
         if len(payload) > self._compress_above:
-            payload = self._compressor().compress(payload)
-            flags |= FLAG_ZSTD
+            compressed = self._compressor().compress(payload)
+            # Already-compressed payloads (a Prophet model's codec zstd's its
+            # JSON itself; random bytes) stay as they are: a second layer
+            # would only cost every reader a decompression.
+            if len(compressed) < len(payload) * _WORTH_COMPRESSING:
+                payload = compressed
+                flags |= FLAG_ZSTD
         if self._secret is not None:
             flags |= FLAG_HMAC
         header = MAGIC + bytes((FORMAT_VERSION, codec.codec_id, flags)) + key_digest(key)
