@@ -69,6 +69,15 @@ class SingleFlight:
             return len(self._calls)
 
 
+class _AsyncCall:
+    # ``future`` is made by the first follower: a run nobody waits for, the
+    # common case (every L2 hit goes through here), costs no Future.
+    __slots__ = ("future",)
+
+    def __init__(self) -> None:
+        self.future: asyncio.Future[Any] | None = None
+
+
 class AsyncSingleFlight:
     """The asyncio version of :class:`SingleFlight`, per event loop.
 
@@ -78,13 +87,16 @@ class AsyncSingleFlight:
     """
 
     def __init__(self) -> None:
-        self._calls: dict[tuple[int, str], asyncio.Future[Any]] = {}
+        self._calls: dict[tuple[int, str], _AsyncCall] = {}
 
     async def do(self, key: str, func: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
         """Await ``func`` once for all concurrent callers of ``key`` on this loop."""
         loop = asyncio.get_running_loop()
         slot = (id(loop), key)
-        while (future := self._calls.get(slot)) is not None:
+        while (call := self._calls.get(slot)) is not None:
+            if call.future is None:
+                call.future = loop.create_future()
+            future = call.future
             try:
                 value: T = await asyncio.shield(future)
             except asyncio.CancelledError:
@@ -93,21 +105,23 @@ class AsyncSingleFlight:
                     continue  # the leader was cancelled, not us: lead a new run
                 raise
             return value, False
-        future = loop.create_future()
-        self._calls[slot] = future
+        call = self._calls[slot] = _AsyncCall()
         try:
             result = await func()
         except asyncio.CancelledError:
-            future.cancel()
+            if call.future is not None:
+                call.future.cancel()
             raise
         except BaseException as exc:
-            future.set_exception(exc)
-            # Mark retrieved: followers may be absent, and an unretrieved
-            # exception would be logged as "never retrieved" at collection.
-            future.exception()
+            if call.future is not None:
+                call.future.set_exception(exc)
+                # Mark retrieved: followers may all be gone by now, and an
+                # unretrieved exception would be logged at collection.
+                call.future.exception()
             raise
         else:
-            future.set_result(result)
+            if call.future is not None:
+                call.future.set_result(result)
             return result, True
         finally:
             del self._calls[slot]
