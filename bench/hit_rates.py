@@ -8,8 +8,10 @@ prediction 1 h, data 600 s), tag invalidation. The request flow copies
 model version and, only on a miss, ``model``; a history request looks up
 ``data`` under the data version. Every product is retrained once a day, at
 its own time of day (new model version, new data version, its tag
-invalidated, as ``train_product`` and an ingest do). 80 % of requests are
-forecasts, 20 % history.
+invalidated, as ``train_product`` and an ingest do), and the new model is
+then written through to ``model`` under the new version, as the service does
+after every retrain (the default forecast is not precomputed). 80 % of
+requests are forecasts, 20 % history.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from salescast.cache import MemoryBackend, TieredCache, product_tag
 PRODUCTS = 1000
 DAY = 86_400.0
 TTL = {"model": 21_600.0, "prediction": 3_600.0, "data": 600.0}
+MODEL = b"m" * 64
 
 
 @dataclass
@@ -52,7 +55,17 @@ class World:
                 self.model_versions[product] += 1
                 self.data_versions[product] += 1
                 self.next_retrain[product] = due + DAY
-                self.cache.invalidate_tag(product_tag(str(product)))
+                tag = product_tag(str(product))
+                self.cache.invalidate_tag(tag)
+                # Written through after the invalidation, as the service does:
+                # before it, the new tag generation would make it unreachable.
+                self.cache.set(
+                    "model",
+                    model_key(product, self.model_versions[product]),
+                    MODEL,
+                    ttl=TTL["model"],
+                    tags=[tag],
+                )
 
 
 def forecast(world: World, product: int) -> None:
@@ -61,12 +74,16 @@ def forecast(world: World, product: int) -> None:
 
     def predict() -> list[float]:
         world.cache.get_or_compute(
-            "model", (product, version), lambda: b"m" * 64, ttl=TTL["model"], tags=tags
+            "model", model_key(product, version), lambda: MODEL, ttl=TTL["model"], tags=tags
         )
         return [float(product)] * 30
 
     key = (product, version, 30, 0.8)
     world.cache.get_or_compute("prediction", key, predict, ttl=TTL["prediction"], tags=tags)
+
+
+def model_key(product: int, version: int) -> tuple[int, int]:
+    return (product, version)
 
 
 def history(world: World, product: int) -> None:

@@ -85,6 +85,11 @@ class SalescastService:
     never labelled with a version newer than its content. Every change also
     invalidates the product's tag, which reclaims the old entries in every
     worker's L1 (pub/sub) and in Redis.
+
+    A new active version is written through to the `model` namespace (see
+    `_write_through_model`), so the first forecast after a retrain or a
+    rollback computes its prediction from a cached model instead of decoding
+    the model from the store in the request.
     """
 
     def __init__(
@@ -179,6 +184,7 @@ class SalescastService:
         version = build_version(self._training_task(product_id), self.training_params)
         info = self.registry.create_version(product_id, version)
         self.invalidate_products([product_id])
+        self._write_through_model(product_id, info.version, version.model_blob)
         return info
 
     def train_products(
@@ -211,6 +217,7 @@ class SalescastService:
             return TrainingSummary(outcome.product_id, None, outcome.error, None)
         info = self.registry.create_version(outcome.product_id, outcome.version)
         self.invalidate_products([outcome.product_id])
+        self._write_through_model(outcome.product_id, info.version, outcome.version.model_blob)
         return TrainingSummary(outcome.product_id, info.version, None, info.metrics)
 
     def _training_task(self, product_id: str) -> TrainingTask:
@@ -227,7 +234,46 @@ class SalescastService:
         """Promote or roll back; the product's cached entries go at once, everywhere."""
         info = self.registry.activate(product_id, version)
         self.invalidate_products([product_id])
+        self._write_through_model(product_id, version)
         return info
+
+    def _write_through_model(
+        self, product_id: str, version: int, blob: bytes | None = None
+    ) -> None:
+        """Put the decoded model of a just-activated `version` into the `model` namespace.
+
+        Called after the version is committed as active in the store *and*
+        after the product's tag was invalidated: the entry goes under the new
+        version and the tag's new generation, exactly where the next forecast
+        looks (primed before the invalidation, it would be unreachable at
+        once). The value is what a miss would compute (`_decode_model`, from
+        `blob` when the caller holds it, else from the registry), so a later
+        rollback or retrain can only make it unreachable, never wrong.
+
+        It does not also compute the default forecast: that is one Prophet
+        prediction per trained product, run serially in the process that
+        records versions (often the API server), for +0.6 percentage points of
+        prediction hit rate at 1 req/s in `bench/hit_rates.py` (+0.1 at
+        10 req/s; an upper bound, as every simulated forecast asks for the
+        default horizon), and at 1 req/s about 60 % of them expire unread.
+
+        A failure here is logged, not raised: the version is committed and
+        active already, and an entry missing from the cache costs one miss.
+        """
+        try:
+            register_prophet_codec()  # without it the model cannot be encoded: nothing is stored
+            model = (
+                decode_model(blob) if blob is not None else self._decode_model(product_id, version)
+            )
+            self._model_at.prime(model, product_id, version)
+        except Exception:
+            logger.warning(
+                "model %s v%d: writing it through to the cache failed; the next forecast "
+                "loads it from the store",
+                product_id,
+                version,
+                exc_info=True,
+            )
 
     # --- reads
 

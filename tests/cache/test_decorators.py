@@ -294,3 +294,89 @@ def test_unhashable_arguments_raise_a_clear_type_error(cache: TieredCache) -> No
 
     with pytest.raises(TypeError, match="cache key"):
         f(object())
+
+
+def test_prime_stores_the_entry_the_next_call_reads_in_every_process(
+    cache: TieredCache, make_cache: MakeCache
+) -> None:
+    calls: list[tuple[str, int]] = []
+    other = make_cache()  # another worker: its own L1, the same Redis and prefix
+
+    def load(product_id: str, version: int, value: str = "computed") -> str:
+        calls.append((product_id, version))
+        return value
+
+    here = cached_model(ttl=60, tags=_product_tags)(load)
+    there = cached_model(ttl=60, cache=other, tags=_product_tags)(load)
+    assert here.prime("primed", "p1", 2) is True
+    assert here("p1", 2) == "primed"
+    assert last_cache_source.get() is CacheSource.HIT_L1
+    assert here("p1", version=2, value="computed") == "primed"  # defaults bound as on a call
+    assert there("p1", 2) == "primed"
+    assert last_cache_source.get() is CacheSource.HIT_L2
+    assert here("p1", 1) == "computed"  # other arguments, other entry
+    assert calls == [("p1", 1)]
+    assert cache.stats().namespaces["model"].computations == 1
+
+
+def test_prime_before_a_tag_invalidation_is_unreachable_after_it(cache: TieredCache) -> None:
+    calls: list[str] = []
+
+    @cached(namespace="model", ttl=60, tags=lambda product_id: [f"product:{product_id}"])
+    def load(product_id: str) -> str:
+        calls.append(product_id)
+        return "computed"
+
+    load.prime("too early", "p1")
+    cache.invalidate_tag("product:p1")
+    assert load("p1") == "computed"
+    load.prime("after", "p1")
+    assert load("p1") == "after"
+    assert calls == ["p1"]
+
+
+def test_prime_of_a_plain_function_is_read_by_its_remembered_key(cache: TieredCache) -> None:
+    calls: list[int] = []
+
+    @cached(namespace="data", ttl=60)
+    def square(n: int) -> int:
+        calls.append(n)
+        return n * n
+
+    assert square(3) == 9  # remembers the full key of square(3)
+    assert square.prime(10, 3) is True
+    assert square(3) == 10
+    assert square.prime(16, 4) is True
+    assert square(4) == 16
+    assert calls == [3]
+
+
+def test_prime_refuses_a_value_it_cannot_encode(cache: TieredCache) -> None:
+    @cached(namespace="data", ttl=60)
+    def value(name: str) -> object:
+        return name
+
+    assert value.prime(object(), "a") is False
+    assert value("a") == "a"
+
+
+@pytest.mark.anyio
+async def test_aprime_stores_without_blocking_the_loop(cache: TieredCache) -> None:
+    calls: list[str] = []
+
+    @cached(namespace="prediction", ttl=60, tags=lambda product_id: [f"product:{product_id}"])
+    async def forecast(product_id: str) -> str:
+        calls.append(product_id)
+        return "computed"
+
+    assert await forecast.aprime("primed", "p1") is True
+    assert cache.l1 is not None
+    cache.l1.clear()  # the entry reached Redis too
+    assert await forecast("p1") == "primed"
+    assert last_cache_source.get() is CacheSource.HIT_L2
+    assert calls == []
+    await cache.aclose()
+
+
+def _product_tags(product_id: str, *_args: object, **_kwargs: object) -> list[str]:
+    return [f"product:{product_id}"]
