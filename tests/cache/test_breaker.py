@@ -171,3 +171,47 @@ def test_a_failed_background_probe_opens_the_breaker_for_another_pause(
         time.sleep(0.01)
     assert breaker.state is BreakerState.OPEN
     assert breaker.allow() is False  # a new pause started at the failed probe
+
+
+@pytest.mark.parametrize("threshold", [1, 3, 5])
+def test_a_trip_opens_at_once_whatever_the_threshold(clock: FakeClock, threshold: int) -> None:
+    breaker = CircuitBreaker(failure_threshold=threshold, reset_after=2.0, clock=clock)
+    breaker.trip("no PONG for 3.0 s")
+    assert breaker.state is BreakerState.OPEN
+    assert not breaker.allow()
+    snapshot = breaker.snapshot()
+    assert (snapshot.opened, snapshot.failures) == (1, 1)
+    assert snapshot.consecutive_failures == threshold
+    clock.now = 2.0
+    assert breaker.allow()  # the usual pause and probe follow
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_a_trip_changes_nothing_unless_closed(breaker: CircuitBreaker, clock: FakeClock) -> None:
+    for _ in range(3):
+        breaker.record_failure("down")
+    clock.now = 1.5
+    breaker.trip("silent")  # open: the pause keeps its start, no second opening
+    clock.now = 2.0
+    assert breaker.allow()  # the probe
+    breaker.trip("silent")  # half-open: the probe decides
+    assert breaker.state is BreakerState.HALF_OPEN
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.snapshot().opened == 1
+
+
+def test_a_trip_is_logged_as_one_opening_and_one_return(
+    breaker: CircuitBreaker, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="salescast.cache")
+    breaker.trip("invalidation subscription: no PONG for 3.0 s")
+    clock.now = 2.0
+    breaker.allow()
+    breaker.record_success()
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 3, messages
+    assert "circuit breaker open (invalidation subscription: no PONG" in messages[0]
+    assert "probing" in messages[1]
+    assert "back after 2.0 s" in messages[2]

@@ -214,3 +214,55 @@ def test_subscription_notices_a_frozen_server_and_empties_l1_when_it_is_back(
         assert cache.l1.usage().entries == 0
     finally:
         cache.close()
+
+
+def test_a_silent_subscription_opens_the_breaker_before_a_warm_lookup_waits_on_redis(
+    server: RedisServer, prefix: str
+) -> None:
+    # The common frozen-Redis case in a server: every key in L1, the tag
+    # generations trusted while the subscription is live, so the first sign
+    # of trouble is the subscription's unanswered PING. It must open the
+    # breaker before it stops trusting the generations; otherwise the next
+    # lookups re-read them from the frozen Redis and each waits a timeout.
+    breaker = CircuitBreaker(failure_threshold=3, reset_after=60.0)  # no probe in this test
+    cache = TieredCache.from_url(
+        server.url, prefix=prefix, breaker=breaker, ping_interval=0.2, generation_ttl=0.05
+    )
+    try:
+        assert cache.wait_subscribed(5.0)
+        assert cache.subscriber is not None
+        assert cache.l2 is not None
+        subscriber, l2 = cache.subscriber, cache.l2
+        keys = range(8)
+        for index in keys:
+            cache.get_or_compute("data", index, lambda i=index: i, ttl=60, tags=[f"p:{index}"])
+        calls_before = l2.calls
+        server.freeze()
+        try:
+            lookups, slow, sources = 0, 0, set()
+            lost_at: float | None = None
+            deadline = time.monotonic() + 10.0
+            while time.monotonic() < deadline:
+                for index in keys:
+                    started = time.perf_counter()
+                    value, source = cache.get_or_compute(
+                        "data", index, lambda: -1, ttl=60, tags=[f"p:{index}"]
+                    )
+                    slow += time.perf_counter() - started > 0.2
+                    lookups += 1
+                    sources.add(source)
+                    assert value == index
+                if lost_at is None and subscriber.state == "lost":
+                    lost_at = time.monotonic()
+                if lost_at is not None and time.monotonic() - lost_at > 0.5:
+                    break  # well past generation_ttl: every generation was asked for
+            assert lost_at is not None, "the subscription did not notice the frozen server"
+            assert sources == {CacheSource.HIT_L1}
+            assert breaker.state is BreakerState.OPEN
+            assert breaker.snapshot().opened == 1
+            assert l2.calls == calls_before, "a lookup went to the frozen Redis"
+            assert slow == 0, f"{slow} of {lookups} lookups waited on Redis"
+        finally:
+            server.thaw()
+    finally:
+        cache.close()

@@ -34,7 +34,8 @@ class BreakerSnapshot:
 
 
 class CircuitBreaker:
-    """Closed → open after ``failure_threshold`` consecutive failures → after
+    """Closed → open after ``failure_threshold`` consecutive failures (or at
+    once on :meth:`trip`, for evidence worth that many) → after
     ``reset_after`` seconds exactly ONE caller is let through as a probe
     (half-open) while every other caller keeps skipping → closed when the
     probe succeeds, open again (for another pause) when it fails.
@@ -131,7 +132,8 @@ class CircuitBreaker:
             if self._state is BreakerState.CLOSED and self._consecutive == 0:
                 return
             if self._state is not BreakerState.CLOSED or self._first_failure_at is not None:
-                down_for = self._clock() - (self._first_failure_at or self._clock())
+                since = self._first_failure_at
+                down_for = 0.0 if since is None else self._clock() - since
                 logger.warning(
                     "%s: back after %.1f s; circuit breaker closed, using it again",
                     self.name,
@@ -158,6 +160,27 @@ class CircuitBreaker:
                 self._trip(f"probe failed ({error})")
             elif self._state is BreakerState.CLOSED and self._consecutive >= self.failure_threshold:
                 self._trip(f"{self._consecutive} consecutive failures, last: {error}")
+
+    def trip(self, reason: str) -> None:
+        """Open now, as if ``failure_threshold`` calls had failed in a row.
+
+        For evidence at least that strong that Redis does not answer: the
+        invalidation subscription's PING left unanswered for three ping
+        intervals (3 s by default, twelve socket timeouts' worth of silence
+        on a connection that normally answers in well under a millisecond).
+        Opening then, before any caller has asked Redis, spares the callers
+        the ``failure_threshold`` timeouts they would otherwise pay to find
+        out. Counted as one failure. When not closed it changes nothing: open
+        stays open for its pause, and a probe in flight decides for itself.
+        """
+        with self._lock:
+            self._failures += 1
+            if self._state is not BreakerState.CLOSED:
+                return
+            self._consecutive = max(self._consecutive + 1, self.failure_threshold)
+            if self._first_failure_at is None:
+                self._first_failure_at = self._clock()
+            self._trip(reason)
 
     def snapshot(self) -> BreakerSnapshot:
         """State and counters now."""

@@ -46,8 +46,11 @@ class InvalidationSubscriber:
     any message is delivered: a process that was not listening may have missed
     invalidations, so the tiered cache empties its L1 there. Loss is noticed
     by the connection failing or, for a frozen server, by a PING left
-    unanswered for ``3 * ping_interval``. Reconnects back off from 0.1 s to
-    2 s. The first loss and the recovery are each logged once.
+    unanswered for ``3 * ping_interval``; that silence is reported to
+    ``on_silence`` (the tiered cache opens its circuit breaker there) before
+    the subscription is declared lost, so nobody who stops trusting it
+    then asks the silent server. Reconnects back off from 0.1 s to 2 s. The
+    first loss and the recovery are each logged once.
     """
 
     def __init__(
@@ -59,8 +62,10 @@ class InvalidationSubscriber:
         on_resubscribe: Callable[[], None],
         ping_interval: float = 1.0,
         max_backoff: float = 2.0,
+        on_silence: Callable[[str], None] | None = None,
     ) -> None:
         self._client = client
+        self._on_silence = on_silence
         self._channel = channel
         self._on_message = on_message
         self._on_resubscribe = on_resubscribe
@@ -175,9 +180,12 @@ class InvalidationSubscriber:
                 elif message["type"] == "message":
                     self._deliver(message["data"])
             if now - last_pong > 3 * self._ping_interval:
-                raise redis.TimeoutError(
-                    f"no PONG for {now - last_pong:.1f} s (server frozen or unreachable)"
-                )
+                reason = f"no PONG for {now - last_pong:.1f} s (server frozen or unreachable)"
+                if self._on_silence is not None:
+                    # Still live here: whoever stops trusting the subscription
+                    # once it is lost must find the breaker already open.
+                    self._on_silence(f"invalidation subscription: {reason}")
+                raise redis.TimeoutError(reason)
             if now - last_ping >= self._ping_interval:
                 pubsub.ping()
                 last_ping = now

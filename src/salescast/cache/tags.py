@@ -271,13 +271,20 @@ class TagBook:
         await cache.guard.acall(lambda: l2.apublish(cache.keys.channel, payload))
 
     def start_subscriber(self, l2: RedisBackend, *, ping_interval: float) -> InvalidationSubscriber:
-        """Listen for other processes' invalidations in a daemon thread."""
+        """Listen for other processes' invalidations in a daemon thread.
+
+        A subscription whose PING goes unanswered opens the breaker at once
+        (``CircuitBreaker.trip``): once the subscription is lost, lookups
+        re-read tag generations, and against a frozen Redis each of the
+        first ``failure_threshold`` reads would wait a socket timeout.
+        """
         subscriber = InvalidationSubscriber(
             l2.client,
             self._cache.keys.channel,
             on_message=self.on_message,
             on_resubscribe=self.forget_everything,
             ping_interval=ping_interval,
+            on_silence=self._cache.breaker.trip,
         )
         subscriber.start()
         return subscriber
