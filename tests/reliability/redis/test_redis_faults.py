@@ -1,10 +1,17 @@
 """Redis faults under load on two workers: killed, frozen, restarted, squeezed, disconnected.
 
-For each fault: requests sent, non-2xx answers, worst and p99 latency while
-the fault lasts, and the time from Redis's return until both workers use it
-again (reachable, breaker closed). Figures are printed at the end of the run;
+For each fault: requests sent, non-2xx answers, worst latency while the
+fault lasts and how many requests took a socket timeout or more, the p99 of
+the same load just before the fault (the harness's own latency on this
+machine, side by side) and while the breakers are open (or the fault lasts),
+and the time from Redis's return until both workers use it again
+(reachable, breaker closed). Figures are printed at the end of the run;
 wall-clock bounds asserted here are generous safety nets, the measured
 figures go to docs/reliability.md.
+
+Watching the breakers must not feed them: `/cache/status` asks Redis for
+INFO through the breaker (a frozen Redis makes each ask a failure that helps
+open it), so the breakers are watched on `/cache/stats`, which does no I/O.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import redis
 from tests.conftest import ADMIN_TOKEN
 from tests.reliability.redis.figures import REDIS_LINES
 from tests.reliability.redis.load import LoadLoop, Outcome, percentile
-from tests.reliability.redis.workers import FRESH, status_by_worker
+from tests.reliability.redis.workers import FRESH, stats_by_worker, status_by_worker
 from tests.reliability.servers import server_env
 from tests.support.redis_server import RedisServer
 from tests.support.uvicorn_server import UvicornServer
@@ -29,6 +36,8 @@ from tests.support.uvicorn_server import UvicornServer
 PRODUCTS = ["CA_1-FOODS_3", "CA_3-FOODS_3", "WI_3-FOODS_2", "TX_2-HOUSEHOLD_1"]
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}", **FRESH}
 FAULT_SECONDS = 3.0
+BEFORE_SECONDS = 2.0  # load with Redis healthy before each fault: the baseline p99
+SOCKET_TIMEOUT = 0.25  # the service's default Redis socket timeout
 
 
 @dataclass(frozen=True)
@@ -117,11 +126,11 @@ def warm_both_workers(base_url: str, *, keys: int = 20, tries: int = 2_000) -> N
 
 
 def seconds_until_breakers_open(base_url: str, timeout: float = 15.0) -> float:
-    """From now until both workers report their breaker not closed."""
+    """From now until both workers report their breaker not closed (asked without I/O)."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        workers = status_by_worker(base_url)
-        if len(workers) == 2 and all(w["breaker_state"] != "closed" for w in workers.values()):
+        workers = stats_by_worker(base_url)
+        if len(workers) == 2 and all(w["breaker"]["state"] != "closed" for w in workers.values()):
             return time.monotonic() - started
         time.sleep(0.05)
     return float("inf")
@@ -131,7 +140,8 @@ def run_fault(server: UvicornServer, redis_server: RedisServer, fault: Fault) ->
     # Measured on a warm cache: the latency of the fault, not of first computations.
     warm_both_workers(server.url)
     with LoadLoop(server.url, path_of, threads=4, max_requests=20_000, max_seconds=90) as load:
-        time.sleep(1.0)
+        loaded = time.monotonic() + 0.5  # the client threads are up
+        time.sleep(BEFORE_SECONDS + 0.5)
         injected = time.monotonic()
         fault.inject(redis_server)
         to_open = seconds_until_breakers_open(server.url) if fault.opens_breaker else 0.0
@@ -142,15 +152,27 @@ def run_fault(server: UvicornServer, redis_server: RedisServer, fault: Fault) ->
         resume = seconds_until_l2_is_used(server.url)
         time.sleep(0.5)
     during = [o for o in load.outcomes if injected <= o.started < recovered]
-    steady = [o.seconds for o in during if o.started >= opened]
+    before = [o.seconds for o in load.outcomes if o.started >= loaded and o.ended < injected]
+    # Requests wholly inside the window: one in flight when the breakers
+    # opened started before, and one still running at the recovery may be
+    # served after it (a thawed Redis answers the subscription at once, which
+    # empties L1, so that request computes): neither is "while open".
+    steady = [o.seconds for o in during if o.started >= opened and o.ended < recovered]
     failed = [o for o in load.outcomes if o.status != 200]
     worst = max((o.seconds for o in during), default=0.0)
+    # Requests over (most of) a socket timeout that ended before the recovery:
+    # they waited on Redis (or on a stalled machine). Later ones may be
+    # computing what the thawed subscription's emptying of L1 removed.
+    waited = sum(o.seconds >= 0.8 * SOCKET_TIMEOUT for o in during if o.ended < recovered)
     opening = f"breakers open after {to_open:.2f} s, " if fault.opens_breaker else ""
     REDIS_LINES.append(
         f"redis {fault.name}: {len(load.outcomes)} requests, {len(failed)} non-2xx, "
-        f"worst {worst * 1000:.0f} ms, {opening}p99 "
+        f"worst {worst * 1000:.0f} ms, {waited} took >= {0.8 * SOCKET_TIMEOUT * 1000:.0f} ms "
+        "before the recovery, "
+        f"{opening}p99 before the fault {percentile(before, 0.99) * 1000:.1f} ms, p99 "
         f"{'while open' if fault.opens_breaker else 'during the fault'} "
-        f"{percentile(steady, 0.99) * 1000:.1f} ms, L2 in use again {resume:.2f} s after return"
+        f"{percentile(steady, 0.99) * 1000:.1f} ms ({len(steady)} requests), "
+        f"L2 in use again {resume:.2f} s after return"
     )
     assert failed == [], [(o.path, o.status) for o in failed[:5]]
     assert worst < 5.0  # safety net: one socket timeout plus a computation, never seconds more
