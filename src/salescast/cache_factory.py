@@ -30,5 +30,4 @@ def build_cache(settings: Settings) -> TieredCache:
         max_connections=settings.redis_max_connections,
         l1_max_bytes=settings.cache_l1_max_bytes,
         secret=secret,
-        probe_in_background=True,  # no request pays a frozen Redis's timeout as the probe
     )

@@ -215,3 +215,40 @@ def test_a_trip_is_logged_as_one_opening_and_one_return(
     assert "circuit breaker open (invalidation subscription: no PONG" in messages[0]
     assert "probing" in messages[1]
     assert "back after 2.0 s" in messages[2]
+
+
+def test_a_timeout_opens_at_once_and_lets_the_next_caller_probe_at_once(
+    breaker: CircuitBreaker, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="salescast.cache")
+    assert breaker.allow()
+    breaker.record_timeout("Timeout reading from socket")
+    assert breaker.state is BreakerState.OPEN
+    assert breaker.allow()  # no pause: this caller is the probe
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert not breaker.allow()  # one probe only
+    breaker.record_timeout("Timeout reading from socket")  # the probe timed out too
+    assert breaker.state is BreakerState.OPEN
+    clock.now = 1.9
+    assert not breaker.allow()  # now the usual pause
+    clock.now = 2.0
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED
+    snapshot = breaker.snapshot()
+    assert (snapshot.failures, snapshot.opened, snapshot.probes) == (2, 2, 2)
+    messages = [record.getMessage() for record in caplog.records]
+    assert "probing at once" in messages[0]
+    assert len(messages) == 5, messages  # open, probe, open again, probe, back
+
+
+def test_a_timeout_while_open_does_not_shorten_the_pause(
+    breaker: CircuitBreaker, clock: FakeClock
+) -> None:
+    for _ in range(3):
+        breaker.record_failure("refused")
+    clock.now = 0.5
+    breaker.record_timeout("a straggler let through before the breaker opened")
+    assert not breaker.allow()
+    clock.now = 2.0
+    assert breaker.allow()

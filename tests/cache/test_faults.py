@@ -37,10 +37,33 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def cache(server: RedisServer, prefix: str, clock: FakeClock) -> Iterator[TieredCache]:
+    """Probes are callers' requests here, so the tests see them happen."""
+    breaker = CircuitBreaker(failure_threshold=3, reset_after=2.0, clock=clock)
+    cache = TieredCache.from_url(
+        server.url, prefix=prefix, breaker=breaker, subscribe=False, probe_in_background=False
+    )
+    yield cache
+    cache.close()
+
+
+@pytest.fixture
+def default_cache(server: RedisServer, prefix: str, clock: FakeClock) -> Iterator[TieredCache]:
+    """The default: the breaker probes with a PING on a thread of its own."""
     breaker = CircuitBreaker(failure_threshold=3, reset_after=2.0, clock=clock)
     cache = TieredCache.from_url(server.url, prefix=prefix, breaker=breaker, subscribe=False)
     yield cache
     cache.close()
+
+
+def wait_for_probe(cache: TieredCache, probes: int = 1) -> None:
+    """Until the background probe has run and the breaker has settled on its answer."""
+    assert eventually(
+        lambda: (
+            cache.breaker.snapshot().probes == probes
+            and cache.breaker.state is not BreakerState.HALF_OPEN
+        ),
+        timeout=5.0,
+    )
 
 
 def timed_calls(cache: TieredCache, count: int, start: int = 0) -> list[float]:
@@ -82,23 +105,68 @@ def test_killed_redis_opens_the_breaker_and_costs_nothing_after(
     assert stats.namespaces["data"].l2.errors == 3
 
 
-def test_frozen_redis_costs_one_timeout_per_call_until_the_breaker_opens(
+def test_frozen_redis_costs_one_timeout_then_nothing(
+    default_cache: TieredCache, server: RedisServer
+) -> None:
+    cache = default_cache
+    timed_calls(cache, 2)
+    server.freeze()
+    try:
+        durations = timed_calls(cache, 20, start=100)
+        # One 0.25 s timeout, never redis-py's retries; it opens the breaker at
+        # once, and the probe due at once is a PING on its own thread.
+        assert 0.2 < durations[0] < 0.6, durations
+        assert max(durations[1:]) < OPEN_CALL_BOUND, durations
+        wait_for_probe(cache)
+        assert cache.breaker.state is BreakerState.OPEN  # the probe timed out too
+        assert_open_and_silent(cache)
+        assert cache.stats().namespaces["data"].l2.errors == 1
+    finally:
+        server.thaw()
+
+
+def test_a_redis_that_was_slow_once_is_used_again_after_one_probe(
+    default_cache: TieredCache, server: RedisServer
+) -> None:
+    # A healthy Redis that misses one reply (a fork for a snapshot, one slow
+    # command) loses its callers for one probe's round trip, not for a pause.
+    cache = default_cache
+    cache.set("data", "warm", 1, ttl=60)
+    server.freeze()
+    try:
+        assert 0.2 < timed_calls(cache, 1, start=100)[0] < 0.6
+        assert cache.breaker.state is BreakerState.OPEN
+    finally:
+        server.thaw()
+    timed_calls(cache, 1, start=101)  # skips L2 and starts the probe
+    wait_for_probe(cache)
+    assert cache.breaker.state is BreakerState.CLOSED
+    assert cache.l1 is not None
+    cache.l1.clear()
+    assert cache.get("data", "warm").source is CacheSource.HIT_L2
+
+
+def test_with_requests_as_probes_a_frozen_redis_costs_two_timeouts(
     cache: TieredCache, server: RedisServer
 ) -> None:
     timed_calls(cache, 2)
     server.freeze()
     try:
         durations = timed_calls(cache, 3, start=100)
-        # Each call pays at most one 0.25 s timeout, never redis-py's retries.
-        assert all(0.2 < duration < 0.6 for duration in durations), durations
+        # The first call times out and opens the breaker with the probe due at
+        # once; the second call is that probe and times out too; then the pause.
+        assert all(0.2 < duration < 0.6 for duration in durations[:2]), durations
+        assert durations[2] < OPEN_CALL_BOUND, durations
+        assert cache.breaker.snapshot().probes == 1
         assert_open_and_silent(cache)
     finally:
         server.thaw()
 
 
-def test_tagged_lookups_also_pay_one_timeout_per_call_when_redis_freezes(
-    cache: TieredCache, server: RedisServer
+def test_tagged_lookups_also_pay_one_timeout_when_redis_freezes(
+    default_cache: TieredCache, server: RedisServer
 ) -> None:
+    cache = default_cache
     server.freeze()
     try:
         durations = []
@@ -109,8 +177,11 @@ def test_tagged_lookups_also_pay_one_timeout_per_call_when_redis_freezes(
             )
             durations.append(time.perf_counter() - started)
             assert lookup == (index, CacheSource.MISS)
-        # Reading the tag's generation timed out; the call then spared Redis.
-        assert all(0.2 < duration < 0.45 for duration in durations), durations
+        # Reading the tag's generation timed out; the call then spared Redis,
+        # and the breaker spared the next ones.
+        assert 0.2 < durations[0] < 0.45, durations
+        assert max(durations[1:]) < OPEN_CALL_BOUND, durations
+        wait_for_probe(cache)
         assert cache.breaker.state is BreakerState.OPEN
     finally:
         server.thaw()
@@ -165,6 +236,31 @@ async def test_async_callers_see_the_same_fail_open_behaviour(
     assert (await cache.aget_or_compute("data", 0, lambda: _async_value(-1), ttl=60)).value == 0
     assert time.perf_counter() - started < OPEN_CALL_BOUND
     assert cache.l2.calls == calls_before
+    await cache.aclose()
+
+
+@pytest.mark.anyio
+async def test_async_callers_also_pay_one_timeout_when_redis_freezes(
+    default_cache: TieredCache, server: RedisServer
+) -> None:
+    cache = default_cache
+    await cache.aget_or_compute("data", "warm", lambda: _async_value(0), ttl=60)
+    server.freeze()
+    try:
+        durations = []
+        for index in range(10):
+            started = time.perf_counter()
+            lookup = await cache.aget_or_compute(
+                "data", index, lambda i=index: _async_value(i), ttl=60
+            )
+            durations.append(time.perf_counter() - started)
+            assert lookup == (index, CacheSource.MISS)
+        assert 0.2 < durations[0] < 0.6, durations
+        assert max(durations[1:]) < OPEN_CALL_BOUND, durations
+        wait_for_probe(cache)
+        assert cache.breaker.state is BreakerState.OPEN
+    finally:
+        server.thaw()
     await cache.aclose()
 
 

@@ -31,6 +31,7 @@ from salescast.cache.decorators import (
     get_default_cache,
 )
 from salescast.cache.errors import (
+    BackendTimeoutError,
     BackendUnavailableError,
     CacheError,
     DecodeError,
@@ -50,6 +51,7 @@ __all__ = [
     "FIRST_USER_CODEC_ID",
     "MISSING",
     "AsyncCacheBackend",
+    "BackendTimeoutError",
     "BackendUnavailableError",
     "BreakerSnapshot",
     "BreakerState",

@@ -38,7 +38,9 @@ class CircuitBreaker:
     once on :meth:`trip`, for evidence worth that many) → after
     ``reset_after`` seconds exactly ONE caller is let through as a probe
     (half-open) while every other caller keeps skipping → closed when the
-    probe succeeds, open again (for another pause) when it fails.
+    probe succeeds, open again (for another pause) when it fails. A timeout
+    (:meth:`record_timeout`) opens it at once with the probe due at once,
+    not after the pause.
 
     With a background ``probe`` (``set_probe``), the probe after the pause is
     not a caller's request but that function, run on its own thread: every
@@ -75,6 +77,7 @@ class CircuitBreaker:
         self._skipped = 0
         self._probes = 0
         self._opened_at = 0.0
+        self._probe_at = 0.0
         self._first_failure_at: float | None = None
 
     @property
@@ -96,10 +99,7 @@ class CircuitBreaker:
         with self._lock:
             if self._state is BreakerState.CLOSED:  # type: ignore[comparison-overlap]
                 return True  # closed by another thread since the check above
-            if (
-                self._state is BreakerState.OPEN
-                and self._clock() - self._opened_at >= self.reset_after
-            ):
+            if self._state is BreakerState.OPEN and self._clock() >= self._probe_at:
                 self._state = BreakerState.HALF_OPEN
                 self._probes += 1
                 logger.info(
@@ -161,6 +161,33 @@ class CircuitBreaker:
             elif self._state is BreakerState.CLOSED and self._consecutive >= self.failure_threshold:
                 self._trip(f"{self._consecutive} consecutive failures, last: {error}")
 
+    def record_timeout(self, error: BaseException | str) -> None:
+        """The call let through by ``allow()`` timed out: open now, probe at once.
+
+        A request that waited a whole socket timeout on a connection that
+        usually answers in well under a millisecond is strong evidence, and
+        each further caller let through would wait as long: ``failure_threshold``
+        timeouts in a row would cost that many callers the timeout each.
+        Opening at once spares them; probing at once (the background ping,
+        or the next caller when there is none) keeps a healthy Redis that
+        was slow once (a fork for a snapshot, one slow command) from being
+        skipped for a whole pause. A probe that times out too opens the
+        breaker for the usual pause. When not closed it counts as
+        :meth:`record_failure` does.
+        """
+        with self._lock:
+            if self._state is not BreakerState.CLOSED:
+                closed = False
+            else:
+                closed = True
+                self._failures += 1
+                self._consecutive += 1
+                if self._first_failure_at is None:
+                    self._first_failure_at = self._clock()
+                self._trip(f"timed out: {error}", pause=0.0)
+        if not closed:
+            self.record_failure(error)
+
     def trip(self, reason: str) -> None:
         """Open now, as if ``failure_threshold`` calls had failed in a row.
 
@@ -198,14 +225,18 @@ class CircuitBreaker:
                 open_for_seconds=open_for,
             )
 
-    def _trip(self, reason: str) -> None:
+    def _trip(self, reason: str, *, pause: float | None = None) -> None:
         # Caller holds the lock.
+        pause = self.reset_after if pause is None else pause
         self._state = BreakerState.OPEN
         self._opened_at = self._clock()
+        self._probe_at = self._opened_at + pause
         self._opened += 1
-        logger.warning(
-            "%s: circuit breaker open (%s); skipping it for %.1f s",
-            self.name,
-            reason,
-            self.reset_after,
-        )
+        if pause > 0:
+            logger.warning(
+                "%s: circuit breaker open (%s); skipping it for %.1f s", self.name, reason, pause
+            )
+        else:
+            logger.warning(
+                "%s: circuit breaker open (%s); skipping it, probing at once", self.name, reason
+            )

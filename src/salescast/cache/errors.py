@@ -13,6 +13,15 @@ class BackendUnavailableError(CacheError):
     """
 
 
+class BackendTimeoutError(BackendUnavailableError):
+    """The backend did not answer within the socket or connect timeout.
+
+    The circuit breaker opens on the first one and probes at once (see
+    ``CircuitBreaker.record_timeout``): a frozen Redis then costs one
+    timeout, and a healthy one that was slow once answers the probe.
+    """
+
+
 class PoolExhaustedError(BackendUnavailableError):
     """No pooled connection became free in time: we are busy, Redis may be fine.
 

@@ -6,7 +6,11 @@ from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
 from salescast.cache.breaker import BreakerState, CircuitBreaker
-from salescast.cache.errors import BackendUnavailableError, PoolExhaustedError
+from salescast.cache.errors import (
+    BackendTimeoutError,
+    BackendUnavailableError,
+    PoolExhaustedError,
+)
 
 T = TypeVar("T")
 
@@ -78,4 +82,7 @@ class BreakerGuard:
             # Our own pool is busy; Redis answered everyone else. Not a reason
             # to cut every caller off from L2.
             return
-        self.breaker.record_failure(exc)
+        if isinstance(exc, BackendTimeoutError):
+            self.breaker.record_timeout(exc)  # opens at once, probes at once
+        else:
+            self.breaker.record_failure(exc)

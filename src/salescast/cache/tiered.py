@@ -63,8 +63,9 @@ class TieredCache:
     ``subscribe`` (listen for other processes' invalidations),
     ``generation_ttl`` (s a tag generation is trusted without a live
     subscription), ``ping_interval`` (s between subscription health PINGs),
-    ``probe_in_background`` (after the breaker's pause, probe Redis with a
-    PING on a thread instead of with a caller's request), ``clock``/``sleep``
+    ``probe_in_background`` (default: after the breaker's pause, or at once
+    after a timeout, probe Redis with a PING on a thread of its own; ``False``:
+    let one caller's request be the probe), ``clock``/``sleep``
     (injectable for tests).
 
     Thread-safe; the asyncio methods may be used from any event loop (one
@@ -86,7 +87,7 @@ class TieredCache:
         subscribe: bool = True,
         generation_ttl: float = 1.0,
         ping_interval: float = 1.0,
-        probe_in_background: bool = False,
+        probe_in_background: bool = True,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:

@@ -17,7 +17,11 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from salescast.cache.backends.base import StoredEntry
-from salescast.cache.errors import BackendUnavailableError, PoolExhaustedError
+from salescast.cache.errors import (
+    BackendTimeoutError,
+    BackendUnavailableError,
+    PoolExhaustedError,
+)
 
 # Compare-and-delete: only the holder of the token may release a lease, so a
 # slow owner whose lease already expired cannot delete its successor's lease.
@@ -363,6 +367,8 @@ class RedisBackend:
     def _unavailable(self, exc: Exception) -> BackendUnavailableError:
         if isinstance(exc, redis.ConnectionError) and str(exc) == _POOL_EXHAUSTED:
             return PoolExhaustedError(f"all {self._options['max_connections']} busy")
+        if isinstance(exc, redis.TimeoutError | TimeoutError):
+            return BackendTimeoutError(f"{type(exc).__name__}: {exc}")
         return BackendUnavailableError(f"{type(exc).__name__}: {exc}")
 
 
