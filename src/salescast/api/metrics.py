@@ -176,8 +176,21 @@ class Metrics:
             finally:
                 route = scope.get("route")
                 template = getattr(route, "path", "unmatched")
-                method = scope.get("method", "")
-                self.http_requests.labels(method, template, str(status)).inc()
-                self.http_latency.labels(method, template).observe(time.perf_counter() - started)
+                labels = (scope.get("method", ""), template, status)
+                children = series.get(labels)
+                if children is None:
+                    children = series[labels] = self._request_series(*labels)
+                children[0].inc()
+                children[1].observe(time.perf_counter() - started)
 
+        # The labelled children per (method, route template, status): looked up
+        # once, not through ``labels()`` on every request. Bounded, since route
+        # templates and status codes are.
+        series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         return measured
+
+    def _request_series(self, method: str, template: str, status: int) -> tuple[Any, Any]:
+        return (
+            self.http_requests.labels(method, template, str(status)),
+            self.http_latency.labels(method, template),
+        )
