@@ -66,6 +66,15 @@ def wait_for_probe(cache: TieredCache, probes: int = 1) -> None:
     )
 
 
+def assert_one_timeout_then_open(cache: TieredCache, durations: list[float]) -> None:
+    """The first call waited one socket timeout (never redis-py's retries), the
+    rest none; the background probe timed out too, so the breaker is open."""
+    assert 0.2 < durations[0] < 0.6, durations
+    assert max(durations[1:]) < OPEN_CALL_BOUND, durations
+    wait_for_probe(cache)
+    assert cache.breaker.state is BreakerState.OPEN
+
+
 def timed_calls(cache: TieredCache, count: int, start: int = 0) -> list[float]:
     """``count`` lookups of fresh keys (each must compute); returns each call's seconds."""
     durations = []
@@ -113,12 +122,9 @@ def test_frozen_redis_costs_one_timeout_then_nothing(
     server.freeze()
     try:
         durations = timed_calls(cache, 20, start=100)
-        # One 0.25 s timeout, never redis-py's retries; it opens the breaker at
-        # once, and the probe due at once is a PING on its own thread.
-        assert 0.2 < durations[0] < 0.6, durations
-        assert max(durations[1:]) < OPEN_CALL_BOUND, durations
-        wait_for_probe(cache)
-        assert cache.breaker.state is BreakerState.OPEN  # the probe timed out too
+        # The timeout opens the breaker at once, and the probe due at once is
+        # a PING on its own thread.
+        assert_one_timeout_then_open(cache, durations)
         assert_open_and_silent(cache)
         assert cache.stats().namespaces["data"].l2.errors == 1
     finally:
@@ -179,10 +185,7 @@ def test_tagged_lookups_also_pay_one_timeout_when_redis_freezes(
             assert lookup == (index, CacheSource.MISS)
         # Reading the tag's generation timed out; the call then spared Redis,
         # and the breaker spared the next ones.
-        assert 0.2 < durations[0] < 0.45, durations
-        assert max(durations[1:]) < OPEN_CALL_BOUND, durations
-        wait_for_probe(cache)
-        assert cache.breaker.state is BreakerState.OPEN
+        assert_one_timeout_then_open(cache, durations)
     finally:
         server.thaw()
 
@@ -255,10 +258,7 @@ async def test_async_callers_also_pay_one_timeout_when_redis_freezes(
             )
             durations.append(time.perf_counter() - started)
             assert lookup == (index, CacheSource.MISS)
-        assert 0.2 < durations[0] < 0.6, durations
-        assert max(durations[1:]) < OPEN_CALL_BOUND, durations
-        wait_for_probe(cache)
-        assert cache.breaker.state is BreakerState.OPEN
+        assert_one_timeout_then_open(cache, durations)
     finally:
         server.thaw()
     await cache.aclose()
