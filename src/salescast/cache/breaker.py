@@ -176,17 +176,11 @@ class CircuitBreaker:
         :meth:`record_failure` does.
         """
         with self._lock:
-            if self._state is not BreakerState.CLOSED:
-                closed = False
-            else:
-                closed = True
+            if self._state is BreakerState.CLOSED:
                 self._failures += 1
-                self._consecutive += 1
-                if self._first_failure_at is None:
-                    self._first_failure_at = self._clock()
-                self._trip(f"timed out: {error}", pause=0.0)
-        if not closed:
-            self.record_failure(error)
+                self._open_at_once(f"timed out: {error}", pause=0.0)
+                return
+        self.record_failure(error)
 
     def trip(self, reason: str) -> None:
         """Open now, as if ``failure_threshold`` calls had failed in a row.
@@ -202,12 +196,16 @@ class CircuitBreaker:
         """
         with self._lock:
             self._failures += 1
-            if self._state is not BreakerState.CLOSED:
-                return
-            self._consecutive = max(self._consecutive + 1, self.failure_threshold)
-            if self._first_failure_at is None:
-                self._first_failure_at = self._clock()
-            self._trip(reason)
+            if self._state is BreakerState.CLOSED:
+                self._open_at_once(reason)
+
+    def _open_at_once(self, reason: str, *, pause: float | None = None) -> None:
+        # Caller holds the lock; the breaker is closed. One failure counted as
+        # ``failure_threshold`` of them, then open.
+        self._consecutive = max(self._consecutive + 1, self.failure_threshold)
+        if self._first_failure_at is None:
+            self._first_failure_at = self._clock()
+        self._trip(reason, pause=pause)
 
     def snapshot(self) -> BreakerSnapshot:
         """State and counters now."""
