@@ -28,9 +28,11 @@ class Section:
     # (target, measured, verdict) rows, gathered by results.py into one summary table.
     targets: list[list[str]] = field(default_factory=list)
 
-    def target(self, what: str, measured: str, met: bool) -> list[str]:
-        """Record one target's outcome; returns the row for the section's own table."""
-        row = [what, measured, "met" if met else "**missed**"]
+    def target(self, what: str, measured: str, met: bool | None) -> list[str]:
+        """Record one target's outcome (``None``: the measurement cannot tell); returns
+        the row for the section's own table."""
+        verdict = "undecided" if met is None else "met" if met else "**missed**"
+        row = [what, measured, verdict]
         self.targets.append(row)
         return row
 
