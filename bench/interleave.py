@@ -89,20 +89,17 @@ def paired_calls(
     clock = time.perf_counter
     differences: list[float] = []
     for index in range(pairs):
-        if index % 2:
-            started = clock()
-            baseline()
-            middle = clock()
-            candidate()
-            ended = clock()
-            differences.append((ended - middle) - (middle - started))
-        else:
-            started = clock()
-            candidate()
-            middle = clock()
-            baseline()
-            ended = clock()
-            differences.append((middle - started) - (ended - middle))
+        swapped = index % 2 == 1
+        first, second = (baseline, candidate) if swapped else (candidate, baseline)
+        started = clock()
+        first()
+        middle = clock()
+        second()
+        ended = clock()
+        mine, base = (
+            (ended - middle, middle - started) if swapped else (middle - started, ended - middle)
+        )
+        differences.append(mine - base)
     differences.sort()
     count = len(differences)
     spread = 1.96 * math.sqrt(count) / 2
