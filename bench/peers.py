@@ -51,11 +51,8 @@ def call_paired(url: str, payload: Any, quick: bool) -> dict[str, PairedCalls]:
     """salescast's sync Redis hit minus the raw GET (and GET + orjson.loads for
     dicts), called alternately one call at a time."""
     client = redis.Redis.from_url(url)
-    client.set("peer-raw", raw_bytes(payload))
+    baselines = sync_baselines(client, payload)
     ours = peer_caches.salescast_sync(url, payload)
-    baselines: dict[str, Any] = {RAW: lambda: client.get("peer-raw")}
-    if not isinstance(payload, bytes):
-        baselines[DECODED] = lambda: orjson.loads(client.get("peer-raw"))  # type: ignore[arg-type]
     pairs = PAIRS_QUICK if quick else PAIRS
     result = {name: paired_calls(ours, base, pairs=pairs) for name, base in baselines.items()}
     client.close()
@@ -84,19 +81,22 @@ def raw_bytes(payload: Any) -> bytes:
 def sync_group(url: str | None, payload: Any, settings: dict[str, Any]) -> dict[str, Timing]:
     candidates: dict[str, Any] = {}
     if url is not None:
-        client = redis.Redis.from_url(url)
-        client.set("peer-raw", raw_bytes(payload))
-        candidates["redis-py GET"] = lambda: client.get("peer-raw")
-        if not isinstance(payload, bytes):
-            candidates["redis-py GET + orjson.loads"] = lambda: orjson.loads(
-                client.get("peer-raw")  # type: ignore[arg-type]
-            )
+        candidates |= sync_baselines(redis.Redis.from_url(url), payload)
     else:
         candidates["functools.lru_cache"] = peer_caches.lru_cache_sync(None, payload)
     for name, factory in peer_caches.SYNC_PEERS.items():
         candidates[name] = factory(url, payload)
     calls = calls_for(candidates, budget_seconds=settings["budget"], cap=settings["cap"])
     return time_blocks(candidates, blocks=settings["blocks"], calls=calls)
+
+
+def sync_baselines(client: redis.Redis, payload: Any) -> dict[str, Any]:
+    """The raw GET of ``payload``'s bytes (stored now), and GET + orjson.loads for dicts."""
+    client.set("peer-raw", raw_bytes(payload))
+    baselines: dict[str, Any] = {RAW: lambda: client.get("peer-raw")}
+    if not isinstance(payload, bytes):
+        baselines[DECODED] = lambda: orjson.loads(client.get("peer-raw"))  # type: ignore[arg-type]
+    return baselines
 
 
 async def async_group(url: str | None, payload: Any, settings: dict[str, Any]) -> dict[str, Timing]:

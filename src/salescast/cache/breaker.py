@@ -230,11 +230,5 @@ class CircuitBreaker:
         self._opened_at = self._clock()
         self._probe_at = self._opened_at + pause
         self._opened += 1
-        if pause > 0:
-            logger.warning(
-                "%s: circuit breaker open (%s); skipping it for %.1f s", self.name, reason, pause
-            )
-        else:
-            logger.warning(
-                "%s: circuit breaker open (%s); skipping it, probing at once", self.name, reason
-            )
+        then = f"skipping it for {pause:.1f} s" if pause > 0 else "skipping it, probing at once"
+        logger.warning("%s: circuit breaker open (%s); %s", self.name, reason, then)
