@@ -72,6 +72,22 @@ def test_frame_written_for_another_key_is_refused() -> None:
         serializer.loads("other", serializer.dumps("k", {"a": 1}))
 
 
+def test_remembered_key_digests_still_tell_keys_apart() -> None:
+    serializer = FrameSerializer()
+    frames = {key: serializer.dumps(key, key) for key in ("a", "b")}
+    for _ in range(2):  # the second round reads remembered digests
+        assert [serializer.loads(key, frames[key]) for key in ("a", "b")] == ["a", "b"]
+        with pytest.raises(DecodeError, match="another key"):
+            serializer.loads("b", frames["a"])
+
+
+def test_a_frame_of_another_format_version_says_so() -> None:
+    frame = bytearray(FrameSerializer().dumps("k", 1))
+    frame[2] = 9
+    with pytest.raises(DecodeError, match="frame format 9 is not 1"):
+        FrameSerializer().loads("k", bytes(frame))
+
+
 def test_signature_binds_the_key_and_the_secret() -> None:
     frame = FrameSerializer(secret="one").dumps("k", [1, 2])
     with pytest.raises(DecodeError):
