@@ -20,6 +20,11 @@ class BreakerState(StrEnum):
     HALF_OPEN = "half_open"
 
 
+# Read once: looking an enum member up on its class costs a tenth of a microsecond,
+# a good part of the closed breaker's answer on every L2 call.
+_CLOSED = BreakerState.CLOSED
+
+
 @dataclass(frozen=True, slots=True)
 class BreakerSnapshot:
     """The breaker's state and its counters since creation."""
@@ -92,12 +97,12 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """``True`` when the caller may talk to Redis now (possibly as the probe)."""
-        if self._state is BreakerState.CLOSED:
+        if self._state is _CLOSED:
             # Every L2 call asks: the closed case reads one attribute, no lock
             # (a transition racing with it is the same as one just after it).
             return True
         with self._lock:
-            if self._state is BreakerState.CLOSED:  # type: ignore[comparison-overlap]
+            if self._state is BreakerState.CLOSED:
                 return True  # closed by another thread since the check above
             if self._state is BreakerState.OPEN and self._clock() >= self._probe_at:
                 self._state = BreakerState.HALF_OPEN
@@ -126,7 +131,7 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         """The call let through by ``allow()`` worked."""
-        if self._state is BreakerState.CLOSED and self._consecutive == 0:
+        if self._state is _CLOSED and self._consecutive == 0:
             return  # nothing to change, the common case: no lock
         with self._lock:
             if self._state is BreakerState.CLOSED and self._consecutive == 0:

@@ -58,7 +58,7 @@ class BreakerGuard:
         try:
             result = operation()
         except BackendUnavailableError as exc:
-            self._failed(exc)
+            self.failed(exc)
             return FAILED
         self.breaker.record_success()
         return result
@@ -70,12 +70,13 @@ class BreakerGuard:
         try:
             result = await operation()
         except BackendUnavailableError as exc:
-            self._failed(exc)
+            self.failed(exc)
             return FAILED
         self.breaker.record_success()
         return result
 
-    def _failed(self, exc: BackendUnavailableError) -> None:
+    def failed(self, exc: BackendUnavailableError) -> None:
+        """Count a failure of an operation the breaker allowed (as :meth:`call` does)."""
         if self._on_error is not None:
             self._on_error(exc)
         if isinstance(exc, PoolExhaustedError) and self.breaker.state is BreakerState.CLOSED:

@@ -213,11 +213,33 @@ class TieredCache:
         tags: tuple[str, ...],
         redis_failed: bool,
     ) -> tuple[T, CacheSource]:
-        # L1, then L2 and the computation under single-flight, for a full key.
+        # L1, then L2 and the computation, for a full key.
         value = self.io.read_l1(namespace, entry_key)
         if value is not MISSING:
             last_cache_source.set(HIT_L1)
             return value, HIT_L1
+        return self._lookup_below_l1(namespace, entry_key, compute, ttl, tags, redis_failed)
+
+    def _lookup_below_l1(
+        self,
+        namespace: str,
+        entry_key: str,
+        compute: Callable[[], T],
+        ttl: float | None,
+        tags: tuple[str, ...],
+        redis_failed: bool,
+    ) -> tuple[T, CacheSource]:
+        # L2 and the computation under single-flight, once L1 has missed (the
+        # decorators read L1 themselves and come straight here).
+        if self.l1 is None and self.l2 is not None and not redis_failed:
+            # Without L1 every hit is a GET anyway: hits skip single-flight,
+            # which only spares concurrent misses a computation each.
+            value = self.io.read_l2_hit(namespace, entry_key)
+            if isinstance(value, Unavailable):
+                redis_failed = True  # counted; no more Redis I/O in this call
+            elif value is not MISSING:
+                last_cache_source.set(HIT_L2)
+                return value, HIT_L2
         (value, source), _ = self._flight.do(
             entry_key,
             lambda: self._fill(namespace, entry_key, compute, ttl, tags, redis_failed=redis_failed),
@@ -529,6 +551,7 @@ class TieredCache:
 
 MISS = CacheSource.MISS
 HIT_L1 = CacheSource.HIT_L1
+HIT_L2 = CacheSource.HIT_L2
 # Tagged entry keys remembered (see _resolve_digest); emptied when full.
 _ENTRY_KEY_MEMO_LIMIT = 16_384
 

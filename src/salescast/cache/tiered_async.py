@@ -51,10 +51,35 @@ async def alookup_key(
     tags: tuple[str, ...],
     redis_failed: bool,
 ) -> Lookup[T]:
-    """L1, then L2 and the computation under single-flight, for a full key."""
+    """L1, then L2 and the computation, for a full key."""
     value = cache.io.read_l1(namespace, entry_key)
     if value is not MISSING:
         return _found(value, CacheSource.HIT_L1)
+    return await alookup_below_l1(cache, namespace, entry_key, compute, ttl, tags, redis_failed)
+
+
+async def alookup_below_l1(
+    cache: TieredCache,
+    namespace: str,
+    entry_key: str,
+    compute: Callable[[], Awaitable[T]],
+    ttl: float | None,
+    tags: tuple[str, ...],
+    redis_failed: bool,
+) -> Lookup[T]:
+    """L2 and the computation under single-flight, once L1 has missed.
+
+    As ``TieredCache._lookup_below_l1``: without L1, a hit skips single-flight.
+    """
+    if cache.l1 is None and cache.l2 is not None and not redis_failed:
+        l2 = cache.l2
+        started = time.perf_counter()
+        data = await cache.guard.acall(lambda: l2.aget_value(entry_key))
+        value = cache.io.after_l2_hit_read(namespace, entry_key, data, started)
+        if isinstance(value, Unavailable):
+            redis_failed = True
+        elif value is not MISSING:
+            return _found(value, CacheSource.HIT_L2)
     (value, source), _ = await cache.aflight.do(
         entry_key,
         lambda: _afill(cache, namespace, entry_key, compute, ttl, tags, redis_failed),
