@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -9,6 +10,7 @@ import time
 import pytest
 
 from salescast.cache import BreakerState, CircuitBreaker
+from salescast.cache.guard import BreakerGuard
 
 
 class FakeClock:
@@ -252,3 +254,60 @@ def test_a_timeout_while_open_does_not_shorten_the_pause(
     assert not breaker.allow()
     clock.now = 2.0
     assert breaker.allow()
+
+
+def probe_due(breaker: CircuitBreaker, clock: FakeClock) -> BreakerGuard:
+    """Open ``breaker`` and move past its pause: the next caller is the probe."""
+    for _ in range(3):
+        breaker.record_failure("down")
+    clock.now = 2.0
+    return BreakerGuard(breaker)
+
+
+def test_a_probe_that_ends_without_an_answer_hands_the_probe_to_the_next_caller(
+    breaker: CircuitBreaker, clock: FakeClock
+) -> None:
+    guard = probe_due(breaker, clock)
+
+    def crash() -> None:
+        raise RuntimeError("a bug, not Redis")
+
+    with pytest.raises(RuntimeError):
+        guard.call(crash)  # this caller was the probe
+    assert breaker.state is BreakerState.OPEN
+    assert guard.call(lambda: "answer") == "answer"  # the next caller probes at once
+    assert breaker.state is BreakerState.CLOSED
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_probe_does_not_leave_the_breaker_half_open(
+    breaker: CircuitBreaker, clock: FakeClock
+) -> None:
+    guard = probe_due(breaker, clock)
+    started = asyncio.Event()
+
+    async def hang() -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    probe = asyncio.create_task(guard.acall(hang))
+    await started.wait()
+    assert breaker.state is BreakerState.HALF_OPEN
+    probe.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await probe
+    assert breaker.state is BreakerState.OPEN
+    assert guard.call(lambda: 1) == 1
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_an_abandoned_call_changes_nothing_when_the_breaker_is_not_probing(
+    breaker: CircuitBreaker,
+) -> None:
+    breaker.abandon_probe()
+    assert breaker.state is BreakerState.CLOSED
+    for _ in range(3):
+        breaker.record_failure("down")
+    breaker.abandon_probe()
+    assert breaker.state is BreakerState.OPEN
+    assert not breaker.allow()  # still the whole pause

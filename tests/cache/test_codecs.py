@@ -81,6 +81,12 @@ def test_remembered_key_digests_still_tell_keys_apart() -> None:
             serializer.loads("b", frames["a"])
 
 
+def test_a_signed_frame_is_refused_without_a_secret() -> None:
+    frame = FrameSerializer(secret="one").dumps("k", b"raw bytes")
+    with pytest.raises(DecodeError, match="signed frame but no secret"):
+        FrameSerializer().loads("k", frame)
+
+
 def test_a_frame_of_another_format_version_says_so() -> None:
     frame = bytearray(FrameSerializer().dumps("k", 1))
     frame[2] = 9

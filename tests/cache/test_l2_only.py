@@ -3,6 +3,7 @@ misses, failures and undecodable entries are still counted once per call."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,7 +11,14 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from salescast.cache import BreakerState, CacheSource, TieredCache, cached, last_cache_source
+from salescast.cache import (
+    BreakerState,
+    CacheSource,
+    CircuitBreaker,
+    TieredCache,
+    cached,
+    last_cache_source,
+)
 from tests.support.redis_server import RedisServer, free_port
 
 MakeCache = Callable[..., TieredCache]
@@ -44,6 +52,31 @@ def test_a_hit_is_one_get_and_counted_once(l2_only: TieredCache) -> None:
     stats = l2_only.stats().namespaces["data"]
     assert (stats.l2.hits, stats.l2.misses, stats.misses, stats.computations) == (1, 1, 1, 1)
     assert stats.l2.latency.count == 2  # the miss and the hit, each timed once
+
+
+def test_a_hit_does_not_wait_for_a_computation_in_flight(l2_only: TieredCache) -> None:
+    l2_only.set("data", "k", "stored", ttl=60)
+    entry_key = l2_only.entry_key("data", "k")
+    leading, release = threading.Event(), threading.Event()
+
+    def lead() -> None:  # holds single-flight for the key, as a slow miss would
+        l2_only._flight.do(entry_key, lambda: leading.set() or release.wait(10))
+
+    leader = threading.Thread(target=lead)
+    leader.start()
+    try:
+        assert leading.wait(5)
+        found: list[object] = []
+        reader = threading.Thread(
+            target=lambda: found.append(l2_only.get_or_compute("data", "k", lambda: "x", ttl=60))
+        )
+        reader.start()
+        reader.join(5)
+        assert found == [("stored", CacheSource.HIT_L2)]
+        assert l2_only._flight.in_flight() == 1  # the leader is still running
+    finally:
+        release.set()
+        leader.join()
 
 
 def test_concurrent_callers_of_a_cold_key_share_one_computation(l2_only: TieredCache) -> None:
@@ -121,6 +154,52 @@ def test_a_frozen_redis_costs_one_timeout_then_no_io(own_server: RedisServer, pr
         cache.close()
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_with_requests_as_probes_each_probe_is_one_get(
+    own_server: RedisServer, prefix: str
+) -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=3, reset_after=2.0, clock=clock)
+    cache = TieredCache.from_url(
+        own_server.url,
+        prefix=prefix,
+        use_l1=False,
+        subscribe=False,
+        breaker=breaker,
+        probe_in_background=False,
+    )
+    try:
+        cache.set("data", "k", "stored", ttl=60)
+        own_server.freeze()
+        try:
+            assert cache.get_or_compute("data", "k", lambda: "computed", ttl=60).value == "computed"
+            assert breaker.state is BreakerState.OPEN  # a timeout opens at once
+            clock.now = 2.0
+            assert cache.get_or_compute("data", "k", lambda: "computed", ttl=60).value == "computed"
+            assert breaker.state is BreakerState.OPEN  # the probe timed out too
+        finally:
+            own_server.thaw()
+        assert cache.l2 is not None
+        before = cache.l2.calls
+        clock.now = 4.0
+        assert cache.get_or_compute("data", "k", lambda: "x", ttl=60) == (
+            "stored",
+            CacheSource.HIT_L2,
+        )
+        assert cache.l2.calls == before + 1
+        assert breaker.state is BreakerState.CLOSED
+        assert l2_stats(cache) == (1, 0, 2)
+    finally:
+        cache.close()
+
+
 def test_the_decorator_reads_l1_once_per_call(make_cache: MakeCache) -> None:
     cache = make_cache()
 
@@ -145,16 +224,58 @@ async def test_async_hits_misses_and_errors_are_counted_like_sync(
         computed.append(1)
         return [name]
 
-    assert await load("a") == ["a"]
-    assert await load("a") == ["a"]
-    assert last_cache_source.get() is CacheSource.HIT_L2
-    assert computed == [1]
-    assert l2_stats(l2_only) == (1, 1, 0)
-    raw_redis.set(l2_only.entry_key("data", "k"), b"SC\x09garbage-garbage")
-    found = await l2_only.aget_or_compute("data", "k", _fresh, ttl=60)
-    assert found == ("fresh", CacheSource.MISS)
-    assert l2_stats(l2_only) == (1, 1, 1)
-    await l2_only.aclose()
+    try:
+        assert await load("a") == ["a"]
+        assert await load("a") == ["a"]
+        assert last_cache_source.get() is CacheSource.HIT_L2
+        assert computed == [1]
+        assert l2_stats(l2_only) == (1, 1, 0)
+        raw_redis.set(l2_only.entry_key("data", "k"), b"SC\x09garbage-garbage")
+        found = await l2_only.aget_or_compute("data", "k", _fresh, ttl=60)
+        assert found == ("fresh", CacheSource.MISS)
+        assert l2_stats(l2_only) == (1, 1, 1)
+    finally:
+        await l2_only.aclose()
+
+
+@pytest.mark.anyio
+async def test_an_async_hit_does_not_wait_for_a_computation_in_flight(
+    l2_only: TieredCache,
+) -> None:
+    try:
+        await l2_only.aset("data", "k", "stored", ttl=60)
+        entry_key = l2_only.entry_key("data", "k")
+        leading, release = asyncio.Event(), asyncio.Event()
+
+        async def slow() -> bool:
+            leading.set()
+            await release.wait()
+            return True
+
+        leader = asyncio.create_task(l2_only.aflight.do(entry_key, slow))
+        await leading.wait()
+        found = await asyncio.wait_for(l2_only.aget_or_compute("data", "k", _fresh, ttl=60), 5)
+        assert found == ("stored", CacheSource.HIT_L2)
+        assert not leader.done()
+        release.set()
+        await leader
+    finally:
+        await l2_only.aclose()
+
+
+@pytest.mark.anyio
+async def test_an_async_call_on_a_refusing_redis_costs_one_failure(
+    make_cache: MakeCache,
+) -> None:
+    cache = make_cache(f"redis://127.0.0.1:{free_port()}/0", use_l1=False, subscribe=False)
+    try:
+        for index in range(2):
+            found = await cache.aget_or_compute("data", index, _fresh, ttl=60)
+            assert found == ("fresh", CacheSource.MISS)
+            assert cache.breaker.snapshot().failures == index + 1
+        assert l2_stats(cache) == (0, 0, 2)
+    finally:
+        await cache.aclose()
 
 
 @pytest.mark.anyio
@@ -165,11 +286,13 @@ async def test_async_l1_is_read_once_per_decorated_call(make_cache: MakeCache) -
     async def value(name: str) -> str:
         return name
 
-    await value("a")
-    await value("a")
-    l1 = cache.stats().namespaces["data"].l1
-    assert (l1.hits, l1.misses) == (1, 1)
-    await cache.aclose()
+    try:
+        await value("a")
+        await value("a")
+        l1 = cache.stats().namespaces["data"].l1
+        assert (l1.hits, l1.misses) == (1, 1)
+    finally:
+        await cache.aclose()
 
 
 async def _fresh() -> str:

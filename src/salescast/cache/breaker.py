@@ -148,6 +148,16 @@ class CircuitBreaker:
             self._consecutive = 0
             self._first_failure_at = None
 
+    def abandon_probe(self) -> None:
+        """A call let through by ``allow()`` ended without an answer (its task was
+        cancelled, or a bug raised): if it was a caller's probe, the next caller
+        probes. Without this the breaker would stay half-open, skipping Redis
+        for good. Nothing changes in any other state."""
+        with self._lock:
+            if self._state is BreakerState.HALF_OPEN and self._probe is None:
+                self._state = BreakerState.OPEN
+                self._probe_at = self._clock()
+
     def record_failure(self, error: BaseException | str) -> None:
         """The call let through by ``allow()`` failed."""
         with self._lock:

@@ -95,6 +95,8 @@ class TieredCache:
         self.serializer = FrameSerializer(registry=registry, secret=secret)
         self.l1 = (l1 if l1 is not None else MemoryBackend()) if use_l1 else None
         self.l2 = l2
+        # Every hit is a GET: hits read Redis before single-flight (see _lookup_below_l1).
+        self._l2_only = self.l1 is None and l2 is not None
         self.breaker = breaker if breaker is not None else CircuitBreaker(name=_l2_name(l2))
         if probe_in_background and l2 is not None:
             # A frozen Redis then costs the probe's timeout to a thread, not to a request.
@@ -231,7 +233,7 @@ class TieredCache:
     ) -> tuple[T, CacheSource]:
         # L2 and the computation under single-flight, once L1 has missed (the
         # decorators read L1 themselves and come straight here).
-        if self.l1 is None and self.l2 is not None and not redis_failed:
+        if self._l2_only and not redis_failed:
             # Without L1 every hit is a GET anyway: hits skip single-flight,
             # which only spares concurrent misses a computation each.
             value = self.io.read_l2_hit(namespace, entry_key)

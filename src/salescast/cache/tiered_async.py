@@ -71,8 +71,9 @@ async def alookup_below_l1(
 
     As ``TieredCache._lookup_below_l1``: without L1, a hit skips single-flight.
     """
-    if cache.l1 is None and cache.l2 is not None and not redis_failed:
+    if cache._l2_only and not redis_failed:
         l2 = cache.l2
+        assert l2 is not None
         started = time.perf_counter()
         data = await cache.guard.acall(lambda: l2.aget_value(entry_key))
         value = cache.io.after_l2_hit_read(namespace, entry_key, data, started)
