@@ -72,13 +72,9 @@ async def alookup_below_l1(
     As ``TieredCache._lookup_below_l1``: without L1, a hit skips single-flight.
     """
     if cache._l2_only and not redis_failed:
-        l2 = cache.l2
-        assert l2 is not None
-        started = time.perf_counter()
-        data = await cache.guard.acall(lambda: l2.aget_value(entry_key))
-        value = cache.io.after_l2_hit_read(namespace, entry_key, data, started)
+        value = await _aread_l2_hit(cache, namespace, entry_key)
         if isinstance(value, Unavailable):
-            redis_failed = True
+            redis_failed = True  # counted; no more Redis I/O in this call
         elif value is not MISSING:
             return _found(value, CacheSource.HIT_L2)
     (value, source), _ = await cache.aflight.do(
@@ -286,6 +282,15 @@ async def _aread_l2(
     else:
         entry = await cache.guard.acall(lambda: l2.aget(entry_key))
     return cache.io.after_l2_read(namespace, entry_key, tags, entry, started, count=count)
+
+
+async def _aread_l2_hit(cache: TieredCache, namespace: str, entry_key: str) -> Any:
+    # As TierAccess.read_l2_hit, on the asyncio client.
+    l2 = cache.l2
+    assert l2 is not None
+    started = time.perf_counter()
+    data = await cache.guard.acall(lambda: l2.aget_value(entry_key))
+    return cache.io.after_l2_hit_read(namespace, entry_key, data, started)
 
 
 async def adelete_key(cache: TieredCache, entry_key: str) -> bool:
