@@ -100,6 +100,34 @@ def paired_calls(
             (ended - middle, middle - started) if swapped else (middle - started, ended - middle)
         )
         differences.append(mine - base)
+    return _paired_summary(differences)
+
+
+async def apaired_calls(
+    candidate: Callable[[], Awaitable[object]],
+    baseline: Callable[[], Awaitable[object]],
+    *,
+    pairs: int,
+) -> PairedCalls:
+    """As :func:`paired_calls` for coroutine functions, each awaited in turn."""
+    clock = time.perf_counter
+    differences: list[float] = []
+    for index in range(pairs):
+        swapped = index % 2 == 1
+        first, second = (baseline, candidate) if swapped else (candidate, baseline)
+        started = clock()
+        await first()
+        middle = clock()
+        await second()
+        ended = clock()
+        mine, base = (
+            (ended - middle, middle - started) if swapped else (middle - started, ended - middle)
+        )
+        differences.append(mine - base)
+    return _paired_summary(differences)
+
+
+def _paired_summary(differences: list[float]) -> PairedCalls:
     differences.sort()
     count = len(differences)
     spread = 1.96 * math.sqrt(count) / 2

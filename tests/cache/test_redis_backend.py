@@ -1,8 +1,13 @@
-"""RedisBackend's connection settings: short timeouts, no hidden retries, TLS and auth from URLs."""
+"""RedisBackend's connection settings: short timeouts, no hidden retries, TLS and auth from
+URLs; and the connections the hit path keeps between calls."""
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -100,3 +105,122 @@ def test_an_error_reply_to_get_never_leaves_a_reply_behind_on_a_pooled_connectio
         assert entry_a.ttl is not None
         assert 50 < entry_a.ttl <= 60
     raw_redis.delete(f"{prefix}:list", f"{prefix}:a", f"{prefix}:b")
+
+
+# -- the hit path's own connections -----------------------------------------
+
+
+@pytest.fixture
+def own_server() -> Iterator[RedisServer]:
+    """A server of this test's own, to restart."""
+    with RedisServer() as server:
+        yield server
+
+
+def test_a_restart_between_two_reads_costs_the_next_read_nothing(own_server: RedisServer) -> None:
+    backend = RedisBackend(own_server.url)
+    raw = redis.Redis.from_url(own_server.url, protocol=2)
+    try:
+        raw.set("k", b"before")
+        assert backend.get_value("k") == b"before"  # its connection is kept for the next read
+        own_server.restart()
+        raw.set("k", b"after")
+        # The kept connection is dead; the read is made once more on a fresh one.
+        assert backend.get_value("k") == b"after"
+        entry = backend.get("k")
+        assert entry is not None
+        assert entry.value == b"after"
+        assert backend.calls == 3
+    finally:
+        raw.close()
+        backend.close()
+
+
+@pytest.mark.anyio
+async def test_asyncio_a_restart_between_two_reads_costs_the_next_read_nothing(
+    own_server: RedisServer,
+) -> None:
+    backend = RedisBackend(own_server.url)
+    raw = redis.Redis.from_url(own_server.url, protocol=2)
+    try:
+        raw.set("k", b"before")
+        assert await backend.aget_value("k") == b"before"
+        own_server.restart()
+        raw.set("k", b"after")
+        assert await backend.aget_value("k") == b"after"
+        entry = await backend.aget("k")
+        assert entry is not None
+        assert entry.value == b"after"
+    finally:
+        raw.close()
+        await backend.aclose()
+        backend.close()
+
+
+def test_a_timeout_on_a_kept_connection_is_not_repeated(own_server: RedisServer) -> None:
+    backend = RedisBackend(own_server.url)
+    try:
+        assert backend.get_value("k") is None  # keeps its connection
+        own_server.freeze()
+        try:
+            started = time.perf_counter()
+            with pytest.raises(BackendUnavailableError, match="Timeout"):
+                backend.get_value("k")
+            assert time.perf_counter() - started < 0.45  # one 0.25 s timeout, not two
+        finally:
+            own_server.thaw()
+        assert backend.get_value("k") is None
+    finally:
+        backend.close()
+
+
+@pytest.mark.anyio
+async def test_the_hit_path_keeps_at_most_half_the_pool(
+    redis_server: RedisServer, raw_redis: redis.Redis, prefix: str
+) -> None:
+    backend = RedisBackend(redis_server.url, max_connections=4)
+    raw_redis.set(f"{prefix}:k", b"v")
+    try:
+        # Twelve reads at once: the pool lends all four connections.
+        replies = await asyncio.gather(*(backend.aget_value(f"{prefix}:k") for _ in range(12)))
+        assert replies == [b"v"] * 12
+        # Two stay with the hit path; the other two serve everything else.
+        holder = backend._aclient().pubsub()
+        await holder.subscribe(f"{prefix}-hold")
+        try:
+            assert await backend.aset_if_absent(f"{prefix}:lease", b"token", 60)
+        finally:
+            await holder.aclose()
+    finally:
+        await backend.aclose()
+        backend.close()
+        raw_redis.delete(f"{prefix}:k", f"{prefix}:lease")
+
+
+def _read_in_child(backend: RedisBackend, key: str, expected: bytes, out: Any) -> None:
+    wrong = sum(backend.get_value(key) != expected for _ in range(300))
+    out.send(wrong)
+
+
+def test_a_forked_child_does_not_share_the_parents_kept_connections(
+    redis_server: RedisServer, raw_redis: redis.Redis, prefix: str
+) -> None:
+    backend = RedisBackend(redis_server.url)
+    raw_redis.set(f"{prefix}:parent", b"P" * 1000)
+    raw_redis.set(f"{prefix}:child", b"C" * 1000)
+    try:
+        assert backend.get_value(f"{prefix}:parent") == b"P" * 1000  # keeps a connection
+        context = multiprocessing.get_context("fork")
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(
+            target=_read_in_child, args=(backend, f"{prefix}:child", b"C" * 1000, sender)
+        )
+        child.start()
+        # Both read at the same time: on one shared socket, replies would cross.
+        wrong = sum(backend.get_value(f"{prefix}:parent") != b"P" * 1000 for _ in range(300))
+        child.join(30)
+        assert child.exitcode == 0
+        assert (wrong, receiver.recv()) == (0, 0)
+    finally:
+        backend.close()
+        raw_redis.delete(f"{prefix}:parent", f"{prefix}:child")
