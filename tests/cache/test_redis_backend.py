@@ -15,6 +15,7 @@ import redis
 from salescast.cache import (
     BackendUnavailableError,
     BreakerState,
+    CacheSource,
     PoolExhaustedError,
     RedisBackend,
     TieredCache,
@@ -195,6 +196,47 @@ async def test_the_hit_path_keeps_at_most_half_the_pool(
         await backend.aclose()
         backend.close()
         raw_redis.delete(f"{prefix}:k", f"{prefix}:lease")
+
+
+def test_a_small_pool_keeps_room_for_the_subscriber_and_the_writes(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    # Two connections: the invalidation subscriber holds one, so the hit path
+    # keeps none, and the miss's lease and write get the other.
+    cache = TieredCache(l2=RedisBackend(redis_server.url, max_connections=2), prefix=prefix)
+    try:
+        for round_ in range(2):
+            for index in range(3):
+                found = cache.get_or_compute("data", index, lambda i=index: i, ttl=60)
+                assert found.value == index
+                assert found.source is (CacheSource.MISS if round_ == 0 else CacheSource.HIT_L2)
+                assert cache.l1 is not None
+                cache.l1.clear()
+        l2 = cache.stats().namespaces["data"].l2
+        assert (l2.errors, l2.sets, l2.hits) == (0, 3, 3)
+    finally:
+        cache.close()
+
+
+def test_close_gives_the_kept_connections_back_to_the_pool(
+    redis_server: RedisServer, raw_redis: redis.Redis, prefix: str
+) -> None:
+    backend = RedisBackend(redis_server.url, max_connections=3)
+    raw_redis.set(f"{prefix}:k", b"v")
+    holders: list[Any] = []
+    try:
+        assert backend.get_value(f"{prefix}:k") == b"v"  # one connection kept
+        backend.close()
+        # A closed backend may be used again, with its whole pool.
+        for index in range(3):
+            holder = backend.client.pubsub()
+            holder.subscribe(f"{prefix}-hold-{index}")
+            holders.append(holder)
+    finally:
+        for holder in holders:
+            holder.close()
+        backend.close()
+        raw_redis.delete(f"{prefix}:k")
 
 
 def _read_in_child(backend: RedisBackend, key: str, expected: bytes, out: Any) -> None:

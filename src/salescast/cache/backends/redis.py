@@ -69,16 +69,18 @@ class RedisBackend:
     from asyncio on this project's machine, more than the rest of an L2 hit.
     ``get`` and ``get_value`` (and their asyncio twins) therefore keep the
     connections they used in a small stack of their own, up to half of
-    ``max_connections``, and take from it without the check. What the check
-    guards against cannot happen to these connections: they go back on the
-    stack only after every reply was read, and any error or cancellation
-    disconnects the connection and returns it to the pool. A connection the
-    server closed while it sat on the stack (Redis restarted) fails at once
-    on its next use; that read is then made once more on a connection from
-    the pool, which reconnects. A timeout is never repeated. Connections on
-    the stack stay counted as in use by the pool, so ``max_connections``
-    still bounds the total, and the other half of the pool always serves
-    writes, leases and pub/sub. A forked child forgets the stack it
+    ``max_connections`` and never its last two, and take from it without
+    the check. What the check guards against cannot happen to these
+    connections: they go back on the stack only after every reply was read,
+    and any error or cancellation disconnects the connection and returns it
+    to the pool. A connection the server closed while it sat on the stack
+    (Redis restarted) fails at once on its next use; that read is then made
+    once more on a connection from the pool, which reconnects. Nothing else
+    is repeated: not a timeout, not a refusal such as ``LOADING``.
+    Connections on the stack stay counted as in use by the pool, so
+    ``max_connections`` still bounds the total, and the rest of the pool
+    serves everything else (writes, leases, the invalidation subscriber,
+    and hit reads beyond the stack). A forked child forgets the stack it
     inherited (its sockets belong to the parent).
 
     Every failure is raised as ``BackendUnavailableError``. ``calls`` counts
@@ -123,8 +125,11 @@ class RedisBackend:
         self._release_script = self._client.register_script(_RELEASE_IF_OWNER)
         # The hit path's own connections (see the class docstring). list.pop
         # and list.append are atomic, so threads share the stack without a lock.
-        self._idle_limit = max_connections // 2
+        # At most half the pool, and never the last two connections: one is
+        # the invalidation subscriber's, one serves writes and leases.
+        self._idle_limit = max(0, min(max_connections // 2, max_connections - 2))
         self._idle: list[redis.Connection] = []
+        self._idle_lock = threading.Lock()
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
             weakref.WeakKeyDictionary()
         )
@@ -186,8 +191,10 @@ class RedisBackend:
         else:
             try:
                 return self._exchange(connection, commands)
-            except redis.ConnectionError:
-                pass  # closed while it waited on the stack: once more, from the pool
+            except redis.ConnectionError as exc:
+                if not _closed_connection(exc):
+                    raise
+            # Closed while it waited on the stack: once more, from the pool.
             connection = self._pool.get_connection()  # type: ignore[no-untyped-call]
         return self._exchange(connection, commands)
 
@@ -200,12 +207,16 @@ class RedisBackend:
             replies = [connection.read_response() for _ in commands]
         except BaseException:
             # A reply may still be unread: never hand this socket to another caller.
-            connection.disconnect()  # type: ignore[no-untyped-call]
-            self._pool.release(connection)  # type: ignore[no-untyped-call]
+            try:
+                connection.disconnect()  # type: ignore[no-untyped-call]
+            finally:
+                self._pool.release(connection)  # type: ignore[no-untyped-call]
             raise
-        if len(self._idle) < self._idle_limit:
-            self._idle.append(connection)
-        else:
+        with self._idle_lock:  # the check and the append as one step across threads
+            keep = len(self._idle) < self._idle_limit
+            if keep:
+                self._idle.append(connection)
+        if not keep:
             self._pool.release(connection)  # type: ignore[no-untyped-call]
         return replies
 
@@ -296,7 +307,12 @@ class RedisBackend:
 
     def close(self) -> None:
         """Disconnect the synchronous pool (asyncio clients close with ``aclose``)."""
-        self._idle.clear()
+        while True:  # back to the pool, which counts them as in use until then
+            try:
+                connection = self._idle.pop()
+            except IndexError:
+                break
+            self._pool.release(connection)  # type: ignore[no-untyped-call]
         self._client.close()
         self._pool.disconnect()
 
@@ -330,8 +346,10 @@ class RedisBackend:
         else:
             try:
                 return await self._aexchange(loop_client, connection, commands)
-            except redis.ConnectionError:
-                pass  # closed while it waited on the stack: once more, from the pool
+            except redis.ConnectionError as exc:
+                if not _closed_connection(exc):
+                    raise
+            # Closed while it waited on the stack: once more, from the pool.
             connection = await loop_client.pool.get_connection()  # type: ignore[no-untyped-call]
         return await self._aexchange(loop_client, connection, commands)
 
@@ -351,7 +369,7 @@ class RedisBackend:
             finally:
                 await loop_client.pool.release(connection)
             raise
-        if len(loop_client.idle) < self._idle_limit:
+        if len(loop_client.idle) < self._idle_limit:  # one step: no await in between
             loop_client.idle.append(connection)
         else:
             await loop_client.pool.release(connection)
@@ -423,6 +441,7 @@ class RedisBackend:
     def _forget_inherited_connections(self) -> None:
         # In a forked child: the stacked sockets are the parent's.
         self._idle = []
+        self._idle_lock = threading.Lock()  # another thread may have held it at the fork
         self._async = weakref.WeakKeyDictionary()
 
     @contextmanager
@@ -443,6 +462,12 @@ class RedisBackend:
         if isinstance(exc, redis.TimeoutError | TimeoutError):
             return BackendTimeoutError(f"{type(exc).__name__}: {exc}")
         return BackendUnavailableError(f"{type(exc).__name__}: {exc}")
+
+
+def _closed_connection(exc: redis.ConnectionError) -> bool:
+    """Whether ``exc`` says the socket is gone (closed, reset, broken pipe), not that
+    Redis answered with a refusal (``BusyLoadingError``, authentication errors)."""
+    return type(exc) is redis.ConnectionError
 
 
 class _LoopClient(NamedTuple):
