@@ -72,12 +72,12 @@ class BreakerGuard:
         self.breaker.record_success()
         return result
 
-    async def acall(self, operation: Callable[[], Awaitable[T]]) -> T | Unavailable:
-        """As :meth:`call`, awaiting ``operation()``."""
+    async def acall(self, operation: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T | Unavailable:
+        """As :meth:`call`, awaiting ``operation(*args)``."""
         if not self.breaker.allow():
             return SKIPPED
         try:
-            result = await operation()
+            result = await operation(*args)
         except BackendUnavailableError as exc:
             self.failed(exc)
             return FAILED

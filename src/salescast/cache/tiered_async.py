@@ -289,7 +289,7 @@ async def _aread_l2_hit(cache: TieredCache, namespace: str, entry_key: str) -> A
     l2 = cache.l2
     assert l2 is not None
     started = time.perf_counter()
-    data = await cache.guard.acall(lambda: l2.aget_value(entry_key))
+    data = await cache.guard.acall(l2.aget_value, entry_key)
     return cache.io.after_l2_hit_read(namespace, entry_key, data, started)
 
 
