@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The password of a URL (scheme://user:PASSWORD@host): never repeated in a message.
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 
 
 class SettingsError(Exception):
@@ -73,6 +77,14 @@ class Settings(BaseSettings):
     train_jobs: int = Field(default=1, ge=1, le=64)
     default_horizon_days: int = Field(default=30, ge=1, le=730)
 
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        from salescast.store.urls import parse_database_url  # imports SQLAlchemy
+
+        parse_database_url(value)  # raises DatabaseUrlError (a ValueError) with the reason
+        return value
+
     @field_validator("holidays_country")
     @classmethod
     def _known_country(cls, value: str | None) -> str | None:
@@ -106,5 +118,6 @@ def describe_settings_error(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "settings"
-        parts.append(f"SALESCAST_{field.upper()}: {err['msg']} (got {err.get('input')!r})")
+        shown = _URL_PASSWORD.sub(r"\1***@", repr(err.get("input")))
+        parts.append(f"SALESCAST_{field.upper()}: {err['msg']} (got {shown})")
     return "invalid setting " + "; ".join(parts)

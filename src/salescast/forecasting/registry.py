@@ -57,9 +57,10 @@ class ModelRegistry:
     `create_version` writes the version and (by default) makes it active in one
     transaction, so a crash mid-training leaves either nothing or a complete,
     active version: never an active pointer to a half-written model. Safe to
-    use from several threads and processes; numbering conflicts between two
-    concurrent trainings of one product fail one of them with an IntegrityError
-    rather than overwrite.
+    use from several threads and processes: a write locks the product's row
+    first (PostgreSQL `FOR UPDATE`; SQLite's write transaction holds the whole
+    database), so two trainings of one product finishing at once get two
+    consecutive numbers, and an ingest of the product waits for the commit.
     """
 
     def __init__(self, database: Database) -> None:
@@ -69,29 +70,7 @@ class ModelRegistry:
         self, product_id: str, new: NewModelVersion, *, activate: bool = True
     ) -> ModelVersionInfo:
         """Store `new` as the product's next version; raises ProductNotFoundError."""
-        with self._db.session() as session:
-            product = _get_product(session, product_id)
-            latest = session.scalar(
-                select(func.max(ModelVersion.version)).where(ModelVersion.product_id == product_id)
-            )
-            row = ModelVersion(
-                product_id=product_id,
-                version=(latest or 0) + 1,
-                created_at=dt.datetime.now(dt.UTC),
-                train_start=new.train_start,
-                train_end=new.train_end,
-                data_version=new.data_version,
-                params=new.params,
-                metrics=new.metrics,
-                prophet_version=new.prophet_version,
-                model_format=new.model_format,
-                model_blob=new.model_blob,
-            )
-            session.add(row)
-            session.flush()
-            if activate:
-                product.active_version = row.version
-            return _info(row, active=activate, model_bytes=len(new.model_blob))
+        return self._db.write(lambda session: _create(session, product_id, new, activate))
 
     def list_versions(self, product_id: str) -> list[ModelVersionInfo]:
         """All versions of a product, oldest first; raises ProductNotFoundError."""
@@ -133,8 +112,9 @@ class ModelRegistry:
     def activate(self, product_id: str, version: int) -> ModelVersionInfo:
         """Make an existing version active (promote or roll back). Idempotent."""
         _require_storable(product_id, version)
-        with self._db.session() as session:
-            _get_product(session, product_id)
+
+        def set_active(session: Session) -> None:
+            _get_product(session, product_id, lock=True)
             exists = session.scalar(
                 select(ModelVersion.version).where(
                     ModelVersion.product_id == product_id, ModelVersion.version == version
@@ -145,6 +125,8 @@ class ModelRegistry:
             session.execute(
                 update(Product).where(Product.id == product_id).values(active_version=version)
             )
+
+        self._db.write(set_active)
         return self.get_version(product_id, version)
 
     def get_model_blob(self, product_id: str, version: int) -> bytes:
@@ -166,13 +148,40 @@ _ACTIVE_VERSION = select(func.coalesce(Product.active_version, -1)).where(
 )
 
 
+def _create(
+    session: Session, product_id: str, new: NewModelVersion, activate: bool
+) -> ModelVersionInfo:
+    product = _get_product(session, product_id, lock=True)
+    latest = session.scalar(
+        select(func.max(ModelVersion.version)).where(ModelVersion.product_id == product_id)
+    )
+    row = ModelVersion(
+        product_id=product_id,
+        version=(latest or 0) + 1,
+        created_at=dt.datetime.now(dt.UTC),
+        train_start=new.train_start,
+        train_end=new.train_end,
+        data_version=new.data_version,
+        params=new.params,
+        metrics=new.metrics,
+        prophet_version=new.prophet_version,
+        model_format=new.model_format,
+        model_blob=new.model_blob,
+    )
+    session.add(row)
+    session.flush()
+    if activate:
+        product.active_version = row.version
+    return _info(row, active=activate, model_bytes=len(new.model_blob))
+
+
 def _require_storable(product_id: str, version: int) -> None:
     if not 1 <= version <= MAX_VERSION:
         raise ModelVersionNotFoundError(product_id, version)
 
 
-def _get_product(session: Session, product_id: str) -> Product:
-    product = session.get(Product, product_id)
+def _get_product(session: Session, product_id: str, *, lock: bool = False) -> Product:
+    product = session.get(Product, product_id, with_for_update=lock)
     if product is None:
         raise ProductNotFoundError(product_id)
     return product

@@ -1,35 +1,65 @@
-"""Engine and session factory for the store, with the SQLite settings a server needs."""
+"""Engine and transactions for the store: SQLite or PostgreSQL, safe under concurrent writers."""
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import ClauseElement, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool, PoolProxiedConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from salescast.store.errors import StoreUnavailableError
 from salescast.store.schema import Base
+from salescast.store.urls import parse_database_url
+
+logger = logging.getLogger("salescast.store")
+
+T = TypeVar("T")
+
+# SQLSTATEs after which PostgreSQL has rolled the whole transaction back and
+# asks the client to run it again: serialization_failure, deadlock_detected.
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+_WRITE_ATTEMPTS = 5
+# Set on the engine that write transactions run on; the "begin" listener reads it.
+_WRITE_OPTION = "salescast_write"
 
 
 class Database:
     """Owns one SQLAlchemy engine; `session()` gives a transaction that commits or rolls back.
 
     The schema is created on construction (idempotent), so a fresh SQLite file
-    is usable at once. SQLite runs in WAL mode with a busy timeout so that the
-    server's readers and a concurrent `salescast ingest` or training process do
-    not fail with "database is locked".
+    or PostgreSQL database is usable at once.
+
+    Writers: `write(work)` runs a read-modify-write transaction that is safe
+    against other processes writing at the same time. On SQLite it starts with
+    `BEGIN IMMEDIATE`, so the write lock is taken before the first read: two
+    deferred transactions that both read and then both write would fail one of
+    them with "database is locked" at once (SQLite cannot wait there, since the
+    waiter's snapshot is already stale), whatever the busy timeout. On
+    PostgreSQL the callers lock the rows they change in one order (see
+    `SalesStore.ingest`), and a transaction that PostgreSQL still rolls back as
+    a deadlock or serialization failure is run again, up to 5 times.
+
+    A store that does not answer (PostgreSQL down or restarting, a dropped
+    connection, SQLite locked past its busy timeout) raises
+    `StoreUnavailableError`, which the API answers with 503. Pooled connections
+    are pinged before use, so the first request after a restart reconnects.
     """
 
     def __init__(self, url: str, *, create_schema: bool = True) -> None:
         self.url = url
         self.engine: Engine = _create_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(
+            self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
+        )
         # The hot path (one version read per request) gets its own engine whose
         # connections stay open, one per thread: no pool checkout, no session,
         # no transaction to reset (~15 us instead of ~400 us on SQLite).
@@ -51,11 +81,42 @@ class Database:
         """
         return self._read_engine.dialect.name == "sqlite"
 
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
+
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session in one transaction: committed on normal exit, rolled back on error."""
-        with self._sessions.begin() as session:
+        """A session in one transaction: committed on normal exit, rolled back on error.
+
+        For reads and for writes that do not read first (one INSERT or UPDATE);
+        a transaction that reads and then writes on what it read goes through
+        `write`. Raises StoreUnavailableError when the store does not answer.
+        """
+        with _unavailable_as_error(), self._sessions.begin() as session:
             yield session
+
+    def write(self, work: Callable[[Session], T]) -> T:
+        """Run `work(session)` in one write transaction and commit; return its result.
+
+        `work` may run more than once: PostgreSQL rolls back a transaction it
+        picks as a deadlock victim or as a serialization failure, and it is then
+        run again from the start (at most 5 times). Anything `work` does outside
+        the session must be safe to repeat. Other errors roll back and propagate;
+        StoreUnavailableError when the store does not answer.
+        """
+        for attempt in range(1, _WRITE_ATTEMPTS + 1):
+            try:
+                with _unavailable_as_error(), self._write_sessions.begin() as session:
+                    return work(session)
+            except StoreUnavailableError as exc:
+                if _sqlstate(exc.__cause__) not in _RETRYABLE_SQLSTATES or (
+                    attempt == _WRITE_ATTEMPTS
+                ):
+                    raise
+                logger.info("write transaction rolled back by the database (%s); retrying", exc)
+        raise AssertionError("unreachable")  # pragma: no cover  (the loop returns or raises)
 
     def ping(self) -> None:
         """Raise if the database does not answer a trivial query."""
@@ -68,7 +129,11 @@ class Database:
         For the small primary-key reads done on every request. The statement is
         compiled once per dialect and run on the raw driver connection, in
         autocommit, so every call sees everything committed before it started.
-        A connection that fails is dropped and the error raised.
+        A connection that fails is dropped. When the failure was a lost
+        connection (the database restarted, or closed it), the read is made once
+        more on a new connection: it is idempotent, and only the first read after
+        a restart meets the dead connection. Raises StoreUnavailableError when the
+        store does not answer.
         """
         compiled = self._compiled.get(statement)
         if compiled is None:
@@ -77,6 +142,17 @@ class Database:
         arguments: Any = compiled.construct_params(params)  # adds the statement's literals
         if compiled.positional:
             arguments = tuple(arguments[name] for name in compiled.positiontup or ())
+        for attempt in (1, 2):
+            try:
+                row = self._read_row(compiled.string, arguments)
+            except self._read_engine.dialect.loaded_dbapi.Error as exc:
+                if attempt == 1 and self._is_disconnect(exc):
+                    continue
+                raise StoreUnavailableError(_reason(exc)) from exc
+            return None if row is None else row[0]
+        raise AssertionError("unreachable")  # pragma: no cover  (the loop returns or raises)
+
+    def _read_row(self, sql: str, arguments: Any) -> Any:
         connection, lock = self._thread_connection()
         # `dispose` closes this connection from another thread; the lock keeps it
         # from doing so mid-statement, which crashed the process (a segfault in
@@ -87,15 +163,18 @@ class Database:
             try:
                 cursor = connection.cursor()
                 try:
-                    cursor.execute(compiled.string, arguments)
-                    row = cursor.fetchone()
+                    cursor.execute(sql, arguments)
+                    return cursor.fetchone()
                 finally:
                     cursor.close()
             except Exception:
                 self._local.connection = None
                 connection.invalidate()
                 raise
-        return None if row is None else row[0]
+
+    def _is_disconnect(self, exc: Any) -> bool:
+        dialect = self._read_engine.dialect
+        return bool(dialect.is_disconnect(exc, None, None)) or _sqlstate(exc) in _LOST_SQLSTATES
 
     def _thread_connection(self) -> tuple[PoolProxiedConnection, threading.Lock]:
         connection: PoolProxiedConnection | None = getattr(self._local, "connection", None)
@@ -128,20 +207,63 @@ class Database:
         self.engine.dispose()
 
 
+# Connection exceptions (class 08) and the server shutting down or restarting
+# (57P01-57P03): the connection is gone, nothing of a read was done.
+_LOST_SQLSTATES = frozenset({"08000", "08003", "08006", "57P01", "57P02", "57P03"})
+
+
+@contextmanager
+def _unavailable_as_error() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        raise StoreUnavailableError(_reason(exc.orig)) from exc
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        raise StoreUnavailableError(_reason(exc.orig)) from exc
+
+
+def _sqlstate(exc: BaseException | None) -> str | None:
+    """The SQLSTATE of a psycopg error, bare or wrapped by SQLAlchemy; None for others."""
+    if isinstance(exc, DBAPIError):
+        exc = exc.orig
+    sqlstate = getattr(exc, "sqlstate", None)
+    return sqlstate if isinstance(sqlstate, str) else None
+
+
+def _reason(exc: BaseException | None) -> str:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{type(exc).__name__}: {first_line}"
+
+
 def _create_engine(url: str, **options: Any) -> Engine:
-    parsed = make_url(url)
+    parsed = parse_database_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, **options)
+        return create_engine(parsed, pool_pre_ping=True, **options)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     # check_same_thread off: `dispose` closes the per-thread read connections
     # from whichever thread shuts the service down.
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **options)
+    engine = create_engine(
+        parsed, connect_args={"timeout": 30, "check_same_thread": False}, **options
+    )
     event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    # The driver's own implicit BEGIN is off (isolation_level=None in
+    # _sqlite_pragmas); SQLAlchemy's recipe for controlling it is to emit it here.
+    immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # sqlite3 would otherwise open transactions itself, deferred and only before
+    # DML, which leaves no way to ask for BEGIN IMMEDIATE (see Database.write).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers go on while a writer commits; NORMAL sync is durable
     # across process crashes in WAL mode (only an OS crash may lose the last commit).

@@ -11,3 +11,14 @@ class ProductNotFoundError(StoreError, LookupError):
     def __init__(self, product_id: str) -> None:
         super().__init__(f"unknown product {product_id!r}")
         self.product_id = product_id
+
+
+class StoreUnavailableError(StoreError):
+    """The database did not answer (down, restarting, connection lost, or locked too long).
+
+    Nothing was changed by the call that raised it; it can be tried again later.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the store is not answering ({reason}); try again shortly")
+        self.reason = reason

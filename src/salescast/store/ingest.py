@@ -36,7 +36,7 @@ import io
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter
 from typing import TYPE_CHECKING, Literal, NamedTuple
@@ -126,9 +126,20 @@ class IngestError(ValueError):
 
 @dataclass(frozen=True)
 class ParsedSales:
-    """A fully valid upload: (product_id, date, quantity) rows in file order."""
+    """A fully valid upload: (product_id, date, quantity) rows in file order.
+
+    `lines[i]` is where `rows[i]` came from (the CSV line or JSON row number, as
+    `unit` says), so a problem found later, when the rows meet the store, can
+    still name its line. Two uploads with the same rows compare equal.
+    """
 
     rows: list[tuple[str, datetime.date, float]]
+    lines: list[int] = field(default_factory=list, compare=False)
+    unit: Literal["line", "row"] = field(default="line", compare=False)
+
+    def line_of(self, index: int) -> int | None:
+        """The line (or row number) of `rows[index]`; None when it was not recorded."""
+        return self.lines[index] if index < len(self.lines) else None
 
     @cached_property
     def product_ids(self) -> list[str]:
@@ -231,6 +242,7 @@ class _RowChecker:
         self.spec = spec
         self.log = log
         self.rows: list[tuple[str, datetime.date, float]] = []
+        self.lines: list[int] = []
         # Caches of valid values only. An upload has few distinct dates, products and
         # quantities, so most rows cost dictionary lookups instead of parses (this keeps
         # the 913k-row store-item file near a second). Capped, because a file of
@@ -263,6 +275,7 @@ class _RowChecker:
             self.log.add(line, None, reason)
             return
         self.rows.append((product, day, qty))
+        self.lines.append(line)
 
     def _date(self, line: int, raw: str) -> datetime.date | None:
         day = _length_problem(raw) or _date_problem(raw)
@@ -338,12 +351,13 @@ def parse_csv(
             layout = _read_header(reader, spec, log)
         except csv.Error as err:
             raise log.reject(1, None, _csv_error_reason(err, 1, reader.line_num)) from None
-        rows = _read_csv_rows(reader, layout, _RowChecker(spec, log))
+        checker = _RowChecker(spec, log)
+        rows = _read_csv_rows(reader, layout, checker)
     if log.total:
         raise log.error()
     if not rows:
         raise log.reject(None, None, "no data rows: the file holds only a header")
-    return ParsedSales(rows)
+    return ParsedSales(rows, checker.lines, "line")
 
 
 def _check_text(data: bytes, log: _ProblemLog) -> None:
@@ -476,7 +490,7 @@ def parse_json_rows(
         raise log.error()
     if not checker.rows:
         raise log.reject(None, None, "no data rows: the list is empty")
-    return ParsedSales(checker.rows)
+    return ParsedSales(checker.rows, checker.lines, "row")
 
 
 def _json_type(value: object) -> str:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from salescast.store.database import Database
 from salescast.store.errors import ProductNotFoundError
@@ -61,12 +62,22 @@ class SalesStore:
         """Store `parsed`; in `append` mode a (product, day) already stored rejects the upload.
 
         `replace` overwrites the quantity of days already stored and adds the
-        rest. Raises IngestError (nothing stored) on conflicts.
+        rest. Raises IngestError (nothing stored) on conflicts, listing each
+        (product, day) already stored with the line it came from.
+
+        Safe under concurrent writers, in this process or others: the products
+        an upload touches are created if missing and then locked, in id order,
+        before any sale is read or written. Two uploads of one product therefore
+        run one after the other (the second sees the first's days, so two appends
+        of the same days store them once and reject the other), and two uploads
+        touching several products in opposite orders cannot deadlock.
         """
         products = parsed.product_ids
-        with self._db.session() as session:
+
+        def store(session: Session) -> dict[str, int]:
             conn = session.connection()
             _ensure_products(conn, products)
+            _lock_products(conn, products)
             if mode == "append":
                 _reject_conflicts(conn, parsed)
                 _insert_rows(conn, parsed.rows)
@@ -77,11 +88,10 @@ class SalesStore:
                 .where(Product.id.in_(products))
                 .values(data_version=Product.data_version + 1)
             )
-            versions = dict(
-                conn.execute(
-                    select(Product.id, Product.data_version).where(Product.id.in_(products))
-                ).all()
-            )
+            query = select(Product.id, Product.data_version).where(Product.id.in_(products))
+            return dict(conn.execute(query).all())
+
+        versions = self._db.write(store)
         return IngestResult(rows=len(parsed.rows), products=products, data_versions=versions)
 
     # --- reads
@@ -186,13 +196,25 @@ _DATA_VERSION = select(Product.data_version).where(Product.id == bindparam("prod
 
 
 def _ensure_products(conn: Connection, product_ids: Sequence[str]) -> None:
-    existing = set(conn.scalars(select(Product.id).where(Product.id.in_(product_ids))))
+    """Create the products not stored yet; a product created meanwhile by another
+    writer is left as it is (ON CONFLICT DO NOTHING), not an error."""
     now = dt.datetime.now(dt.UTC)
-    new = [
-        {"id": p, "data_version": 0, "created_at": now} for p in product_ids if p not in existing
-    ]
-    if new:
-        conn.execute(insert(Product), new)
+    new = [{"id": p, "data_version": 0, "created_at": now} for p in product_ids]
+    stmt = _dialect_insert(conn, Product).on_conflict_do_nothing(index_elements=[Product.id])
+    for start in range(0, len(new), _INSERT_CHUNK_ROWS):
+        conn.execute(stmt, new[start : start + _INSERT_CHUNK_ROWS])
+
+
+def _lock_products(conn: Connection, product_ids: Sequence[str]) -> None:
+    """Lock the products' rows until commit, in id order (PostgreSQL; SQLite's
+    BEGIN IMMEDIATE already holds the whole database)."""
+    if conn.dialect.name == "sqlite":
+        return
+    for start in range(0, len(product_ids), _INSERT_CHUNK_ROWS):
+        chunk = product_ids[start : start + _INSERT_CHUNK_ROWS]
+        conn.execute(
+            select(Product.id).where(Product.id.in_(chunk)).order_by(Product.id).with_for_update()
+        ).all()
 
 
 def _reject_conflicts(conn: Connection, parsed: ParsedSales) -> None:
@@ -210,15 +232,17 @@ def _reject_conflicts(conn: Connection, parsed: ParsedSales) -> None:
         return
     problems = [
         IngestProblem(
-            line=None,
+            line=parsed.line_of(index),
             column=None,
             reason=f"product {product!r} already has sales on {day.isoformat()} "
             "(mode append keeps stored days; use mode replace to overwrite them)",
+            unit=parsed.unit,
         )
-        for product, day, _ in parsed.rows
+        for index, (product, day, _) in enumerate(parsed.rows)
         if (product, day) in stored
     ]
-    raise IngestError(problems[:20], total=len(problems))
+    if problems:
+        raise IngestError(problems[:20], total=len(problems))
 
 
 def _row_params(rows: Iterable[tuple[str, dt.date, float]]) -> list[dict[str, Any]]:
@@ -231,18 +255,22 @@ def _insert_rows(conn: Connection, rows: list[tuple[str, dt.date, float]]) -> No
 
 
 def _upsert_rows(conn: Connection, rows: list[tuple[str, dt.date, float]]) -> None:
-    dialect = conn.dialect.name
-    if dialect == "sqlite":
-        stmt: Any = sqlite.insert(Sale)
-    elif dialect == "postgresql":
-        stmt = postgresql.insert(Sale)
-    else:  # pragma: no cover  (only SQLite and PostgreSQL are supported stores)
-        raise NotImplementedError(f"replace mode is not supported on {dialect}")
+    stmt = _dialect_insert(conn, Sale)
     stmt = stmt.on_conflict_do_update(
         index_elements=[Sale.product_id, Sale.day], set_={"quantity": stmt.excluded.quantity}
     )
     for start in range(0, len(rows), _INSERT_CHUNK_ROWS):
         conn.execute(stmt, _row_params(rows[start : start + _INSERT_CHUNK_ROWS]))
+
+
+def _dialect_insert(conn: Connection, table: type[Product] | type[Sale]) -> Any:
+    """An INSERT with the dialect's ON CONFLICT clauses (SQLite and PostgreSQL share them)."""
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    raise NotImplementedError(f"salescast does not store in {dialect}")  # settings refuse it
 
 
 def _resample(rows: Sequence[tuple[dt.date, float]], freq: Frequency) -> list[SalesPoint]:
