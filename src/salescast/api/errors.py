@@ -15,6 +15,7 @@ from salescast.forecasting import (
 )
 from salescast.forecasting.model_codec import ModelDecodeError
 from salescast.store import ProductNotFoundError
+from salescast.store.errors import StoreUnavailableError
 from salescast.store.ingest import IngestError
 
 logger = logging.getLogger("salescast.api")
@@ -64,6 +65,17 @@ async def _corrupt_model(_: Request, exc: Exception) -> JSONResponse:
     return _detail(status.HTTP_503_SERVICE_UNAVAILABLE, "the stored model could not be read")
 
 
+async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    # The database is down, restarting or unreachable: the request changed
+    # nothing and may be sent again. 503 with Retry-After, never a bare 500.
+    logger.warning("store unavailable: %s", exc)
+    return JSONResponse(
+        {"detail": str(exc)},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _busy(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ComputeBusyError)
     return JSONResponse(
@@ -82,3 +94,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IngestError, _ingest_error)
     app.add_exception_handler(ModelDecodeError, _corrupt_model)
     app.add_exception_handler(ComputeBusyError, _busy)
+    app.add_exception_handler(StoreUnavailableError, _store_unavailable)
