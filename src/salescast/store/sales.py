@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,9 +19,15 @@ from salescast.store.schema import Product, Sale
 
 IngestMode = Literal["append", "replace"]
 Frequency = Literal["D", "W", "M"]
+# How appended rows reach PostgreSQL: COPY FROM STDIN, or batched INSERT ... VALUES
+# (SQLAlchemy's insertmanyvalues). COPY is the default: bench/store_speed.py
+# measures both. SQLite always takes batched INSERTs.
+BulkInsert = Literal["copy", "values"]
 
 # SQLite allows 32,766 bound parameters per statement; 3 per row leaves room.
 _INSERT_CHUNK_ROWS = 5_000
+_COPY_CHUNK_ROWS = 50_000
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.-]+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -53,8 +60,9 @@ class SalesStore:
     touched product's `data_version` rises by one, or nothing changes.
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, bulk_insert: BulkInsert = "copy") -> None:
         self._db = database
+        self._bulk_insert = bulk_insert
 
     # --- writes
 
@@ -80,7 +88,7 @@ class SalesStore:
             _lock_products(conn, products)
             if mode == "append":
                 _reject_conflicts(conn, parsed)
-                _insert_rows(conn, parsed.rows)
+                _insert_rows(conn, parsed.rows, self._bulk_insert)
             else:
                 _upsert_rows(conn, parsed.rows)
             conn.execute(
@@ -249,9 +257,38 @@ def _row_params(rows: Iterable[tuple[str, dt.date, float]]) -> list[dict[str, An
     return [{"product_id": p, "day": d, "quantity": q} for p, d, q in rows]
 
 
-def _insert_rows(conn: Connection, rows: list[tuple[str, dt.date, float]]) -> None:
+def _insert_rows(
+    conn: Connection, rows: list[tuple[str, dt.date, float]], method: BulkInsert
+) -> None:
+    if method == "copy" and conn.dialect.name == "postgresql":
+        _copy_rows(conn, rows)
+        return
     for start in range(0, len(rows), _INSERT_CHUNK_ROWS):
         conn.execute(insert(Sale), _row_params(rows[start : start + _INSERT_CHUNK_ROWS]))
+
+
+def _copy_rows(conn: Connection, rows: list[tuple[str, dt.date, float]]) -> None:
+    """COPY the rows in PostgreSQL's text format, written in large chunks.
+
+    Formatting the text here is about 3x faster than psycopg's per-row
+    `write_row`. It needs no escaping: ingest admits product ids of ASCII
+    letters, digits, `_`, `.` and `-` only, dates are ISO and quantities finite
+    floats. Rows that break that rule (only a caller bypassing the parser could
+    make them) go through `write_row`, which escapes.
+    """
+    plain = all(_PLAIN_ID.fullmatch(product) for product in {row[0] for row in rows})
+    driver_connection: Any = conn.connection.driver_connection
+    with (
+        driver_connection.cursor() as cursor,
+        cursor.copy("COPY sales (product_id, day, quantity) FROM STDIN") as copy,
+    ):
+        for start in range(0, len(rows), _COPY_CHUNK_ROWS):
+            chunk = rows[start : start + _COPY_CHUNK_ROWS]
+            if plain:
+                copy.write("".join([f"{p}\t{d.isoformat()}\t{q!r}\n" for p, d, q in chunk]))
+            else:
+                for row in chunk:
+                    copy.write_row(row)
 
 
 def _upsert_rows(conn: Connection, rows: list[tuple[str, dt.date, float]]) -> None:
