@@ -70,7 +70,8 @@ class Database:
         self._compiled: dict[ClauseElement, SQLCompiler] = {}
         self._read_lock = threading.Lock()
         if create_schema:
-            Base.metadata.create_all(self.engine)
+            with _unavailable_as_error():
+                Base.metadata.create_all(self.engine)
 
     @property
     def reads_are_local(self) -> bool:
