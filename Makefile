@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench bench-quick bench-tools redis-server lock clean
+.PHONY: install run test lint format bench bench-quick bench-tools redis-server postgresql lock clean
 
 install: $(STAMP)
 
@@ -32,6 +32,15 @@ redis-server:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 	@# Debian's package starts a system service on 6379; the tests never use it.
 
+# The tests run every store test on SQLite and on a PostgreSQL server they
+# start themselves (initdb in a temp dir, a free loopback port); this only
+# makes sure the binaries are there (/usr/lib/postgresql/<N>/bin or PATH).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  echo "installing postgresql (Debian package)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@# Debian's package may start a system cluster on 5432; the tests never use it.
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -41,14 +50,14 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(STAMP) redis-server lint
+test: $(STAMP) redis-server postgresql lint
 	$(BIN)/python -m pytest
 
 # Long fault and fuzzing runs (tests marked chaos, deselected by make test):
 # schemathesis in process and against a live server, SIGKILL during ingest and
 # training. Prints the generated case counts; docs/reliability.md has the figures.
 .PHONY: chaos
-chaos: $(STAMP) redis-server
+chaos: $(STAMP) redis-server postgresql
 	$(BIN)/python -m pytest -m chaos
 
 # Benchmarks live outside the test run; results go to bench/RESULTS.md and

@@ -33,8 +33,7 @@ def test_state_changes_need_a_bearer_token(client: TestClient, method: str, path
 def test_state_changes_are_refused_when_no_token_is_configured(
     demo_service: SalescastService, method: str, path: str
 ) -> None:
-    settings = make_settings(demo_service.settings.database_url.removeprefix("sqlite:///"))
-    settings = settings.model_copy(update={"admin_token": None})
+    settings = make_settings(demo_service.settings.database_url, admin_token=None)
     with TestClient(create_app(settings, service=demo_service)) as client:
         response = client.request(method, path, headers={"Authorization": "Bearer anything"})
     assert response.status_code == 403

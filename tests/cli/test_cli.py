@@ -108,11 +108,10 @@ def test_a_bad_setting_fails_at_start_naming_the_variable(db: str, tmp_path: Pat
     assert "SALESCAST_REDIS_MAX_CONNECTIONS" in result.stderr
 
 
-def test_demo_loads_and_trains_an_empty_store_once(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'fresh.db'}"
-    first = run_cli(db, "demo")
+def test_demo_loads_and_trains_an_empty_store_once(database_url: str) -> None:
+    first = run_cli(database_url, "demo")
     assert first.returncode == 0, first.stderr
     assert "loaded demo data: 3646 rows, 5 products" in first.stdout
-    second = run_cli(db, "demo")
+    second = run_cli(database_url, "demo")
     assert "loaded demo data" not in second.stdout
-    assert run_cli(db, "models", "WI_3-FOODS_2").stdout.count("*") == 1
+    assert run_cli(database_url, "models", "WI_3-FOODS_2").stdout.count("*") == 1

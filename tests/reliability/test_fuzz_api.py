@@ -21,9 +21,7 @@ pytest 9 breaks schemathesis' lazy `from_fixture` loader (it sets the removed
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,10 +76,8 @@ def flatmap_path_parameters(_context: Any, path_parameters: dict[str, Any] | Non
 
 
 @pytest.fixture
-def fuzz_app(tmp_path: Path, trained_demo_db: Path) -> Iterator[FastAPI]:
-    path = tmp_path / "salescast.db"
-    shutil.copy(trained_demo_db, path)
-    service = SalescastService(make_settings(path, min_history_days=NO_TRAINING_DAYS))
+def fuzz_app(demo_database_url: str) -> Iterator[FastAPI]:
+    service = SalescastService(make_settings(demo_database_url, min_history_days=NO_TRAINING_DAYS))
     app = create_app(service.settings, service=service)
     try:
         yield app

@@ -8,7 +8,6 @@ product's history, so training endpoints answer without fitting.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,10 +26,9 @@ CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformanc
 
 
 @pytest.fixture
-def live_server(tmp_path: Path, trained_demo_db: Path) -> Iterator[UvicornServer]:
-    database = tmp_path / "salescast.db"
-    shutil.copy(trained_demo_db, database)
-    with UvicornServer(server_env(database, SALESCAST_MIN_HISTORY_DAYS="100000")) as server:
+def live_server(demo_database_url: str) -> Iterator[UvicornServer]:
+    env = server_env(demo_database_url, SALESCAST_MIN_HISTORY_DAYS="100000")
+    with UvicornServer(env) as server:
         yield server
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -32,17 +30,10 @@ def raw_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def store_path(tmp_path: Path, trained_demo_db: Path) -> Path:
-    path = tmp_path / "salescast.db"
-    shutil.copy(trained_demo_db, path)
-    return path
-
-
-@pytest.fixture
-def redis_settings(store_path: Path, redis_server: RedisServer) -> Settings:
+def redis_settings(demo_database_url: str, redis_server: RedisServer) -> Settings:
     """Settings over a private trained store and the shared redis-server, own key prefix."""
     return make_settings(
-        store_path,
+        demo_database_url,
         redis_url=redis_server.url,
         cache_prefix=f"t{uuid.uuid4().hex[:10]}",
     )

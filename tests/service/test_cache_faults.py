@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -37,9 +36,11 @@ def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
 
 
 def test_redis_killed_and_restarted_mid_test_fails_no_request(
-    make_client: MakeClient, store_path: Path, own_redis: RedisServer
+    make_client: MakeClient, demo_database_url: str, own_redis: RedisServer
 ) -> None:
-    settings = make_settings(store_path, redis_url=SecretStr(own_redis.url), cache_prefix="faults")
+    settings = make_settings(
+        demo_database_url, redis_url=SecretStr(own_redis.url), cache_prefix="faults"
+    )
     client = make_client(settings)
     assert get_forecast(client, P1)[:2] == (200, "MISS")
 
@@ -61,10 +62,10 @@ def test_redis_killed_and_restarted_mid_test_fails_no_request(
 
 
 def test_service_starts_and_answers_when_redis_is_down_at_start(
-    make_client: MakeClient, store_path: Path
+    make_client: MakeClient, demo_database_url: str
 ) -> None:
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
-    client = make_client(make_settings(store_path, redis_url=SecretStr(nowhere)))
+    client = make_client(make_settings(demo_database_url, redis_url=SecretStr(nowhere)))
     assert client.get("/healthz").status_code == 200
     statuses = [get_forecast(client, P1)[:2] for _ in range(3)]
     assert statuses == [(200, "MISS"), (200, "HIT-L1"), (200, "HIT-L1")]
@@ -73,10 +74,12 @@ def test_service_starts_and_answers_when_redis_is_down_at_start(
 
 
 def test_redis_that_comes_up_later_is_used_without_a_restart(
-    make_client: MakeClient, store_path: Path
+    make_client: MakeClient, demo_database_url: str
 ) -> None:
     server = RedisServer()
-    settings = make_settings(store_path, redis_url=SecretStr(server.url), cache_prefix="late")
+    settings = make_settings(
+        demo_database_url, redis_url=SecretStr(server.url), cache_prefix="late"
+    )
     client = make_client(settings)
     assert get_forecast(client, P1)[0] == 200
     with server:  # starts it now
@@ -86,9 +89,9 @@ def test_redis_that_comes_up_later_is_used_without_a_restart(
 
 
 def test_a_cold_request_beyond_the_compute_limit_gets_429_with_retry_after(
-    make_client: MakeClient, store_path: Path
+    make_client: MakeClient, demo_database_url: str
 ) -> None:
-    settings = make_settings(store_path, compute_max_running=1, compute_max_waiting=0)
+    settings = make_settings(demo_database_url, compute_max_running=1, compute_max_waiting=0)
     client = make_client(settings)
     assert get_forecast(client, P1)[0] == 200
     service = client.app.state.service  # type: ignore[attr-defined]
@@ -103,9 +106,9 @@ def test_a_cold_request_beyond_the_compute_limit_gets_429_with_retry_after(
 
 
 def test_warmup_at_start_loads_the_busiest_products_in_the_background(
-    make_client: MakeClient, store_path: Path
+    make_client: MakeClient, demo_database_url: str
 ) -> None:
-    settings = make_settings(store_path, warmup_on_startup=True, warmup_max_products=3)
+    settings = make_settings(demo_database_url, warmup_on_startup=True, warmup_max_products=3)
     client = make_client(settings)
     assert client.get("/healthz").status_code == 200
 
@@ -121,8 +124,8 @@ def test_warmup_at_start_loads_the_busiest_products_in_the_background(
         assert (status, source) == (200, "HIT-L1")
 
 
-def test_warmup_can_be_started_by_an_admin(make_client: MakeClient, store_path: Path) -> None:
-    client = make_client(make_settings(store_path))
+def test_warmup_can_be_started_by_an_admin(make_client: MakeClient, demo_database_url: str) -> None:
+    client = make_client(make_settings(demo_database_url))
     headers = {"Authorization": "Bearer test-admin-token"}
     first = client.post("/cache/warmup", headers=headers)
     assert first.status_code == 202

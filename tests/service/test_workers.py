@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -31,9 +30,9 @@ def own_redis() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def server(store_path: Path, own_redis: RedisServer) -> Iterator[UvicornServer]:
+def server(demo_database_url: str, own_redis: RedisServer) -> Iterator[UvicornServer]:
     env = {
-        "SALESCAST_DATABASE_URL": f"sqlite:///{store_path}",
+        "SALESCAST_DATABASE_URL": demo_database_url,
         "SALESCAST_REDIS_URL": own_redis.url,
         "SALESCAST_ADMIN_TOKEN": ADMIN_TOKEN,
         "SALESCAST_WARMUP_ON_STARTUP": "false",

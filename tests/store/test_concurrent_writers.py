@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing as mp
+import threading
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 
 from salescast.config import Settings
 from salescast.service import SalescastService
 from salescast.store import Database, SalesStore
 from salescast.store.ingest import ColumnSpec, IngestError, parse_csv
-from tests.conftest import make_settings
+from tests.conftest import ADMIN_TOKEN, make_settings
+from tests.reliability.servers import server_env
+from tests.support.uvicorn_server import UvicornServer
 
 ROUNDS = 3
 START = dt.date(2020, 1, 1)
@@ -174,3 +178,38 @@ def test_an_ingest_while_the_product_trains_keeps_both(
     assert service.registry.get_active_version(product) == 1
     assert len(service.store.get_history(product)) == 120
     service.close()
+
+
+def test_concurrent_uploads_to_two_uvicorn_workers_never_answer_500(database_url: str) -> None:
+    Database(database_url).dispose()  # the schema, before two workers race to make it
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "text/csv"}
+    with UvicornServer(server_env(database_url), workers=2) as server:
+        for _ in range(ROUNDS):
+            a, b = fresh("HA"), fresh("HB")
+            same = [csv_of([a, b], range(28), 1.0)] * 2
+            crossed = [csv_of([a, b], range(28), 2.0), csv_of([b, a], range(28), 3.0)]
+
+            appends = post_at_once(server.url, same, "append", headers)
+            replaces = post_at_once(server.url, crossed, "replace", headers)
+
+            assert sorted(r.status_code for r in appends) == [201, 400], [r.text for r in appends]
+            [rejected] = [r for r in appends if r.status_code == 400]
+            assert rejected.json()["detail"]["total"] == 56
+            assert all(p["line"] is not None for p in rejected.json()["detail"]["problems"])
+            assert [r.status_code for r in replaces] == [201, 201], [r.text for r in replaces]
+            products = {p["product_id"]: p for p in httpx.get(f"{server.url}/products").json()}
+            assert products[a]["sales_days"] == products[b]["sales_days"] == 28
+
+
+def post_at_once(
+    base: str, bodies: list[bytes], mode: str, headers: dict[str, str]
+) -> list[httpx.Response]:
+    barrier = threading.Barrier(len(bodies))
+
+    def post(body: bytes) -> httpx.Response:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            barrier.wait(timeout=30)
+            return client.post(f"/sales?mode={mode}", content=body, headers=headers)
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        return list(pool.map(post, bodies))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
-from pathlib import Path
 
+import pytest
 from sqlalchemy import bindparam, select, update
 
 from salescast.service import SalescastService
@@ -26,8 +27,10 @@ def test_fast_reads_see_a_commit_made_on_another_connection(service: SalescastSe
     assert db.read_scalar(DATA_VERSION, {"pid": "missing"}) is None
 
 
-def test_each_thread_reads_on_its_own_connection_and_dispose_closes_them(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+def test_each_thread_reads_on_its_own_connection_and_dispose_closes_them(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
     with db.session() as session:
         session.add(Product(id="p", data_version=3, created_at=dt.datetime.now(dt.UTC)))
     results: list[object] = []
@@ -43,3 +46,35 @@ def test_each_thread_reads_on_its_own_connection_and_dispose_closes_them(tmp_pat
     assert len(db._read_connections) == 4
     db.dispose()  # closes every thread's connection: no ResourceWarning under filterwarnings=error
     assert db._read_connections == []
+
+
+def test_a_session_still_open_when_the_store_is_disposed_is_closed_when_it_ends(
+    database_url: str,
+) -> None:
+    # A forecast computed on a worker thread while the app shuts down: its
+    # connection goes back to the discarded pool after `dispose`.
+    db = Database(database_url)
+    checked_out = threading.Event()
+    disposed = threading.Event()
+    raw: list[object] = []
+
+    def work() -> None:
+        with db.session() as session:
+            raw.append(session.connection().connection.driver_connection)
+            checked_out.set()
+            disposed.wait(10)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    assert checked_out.wait(10)
+    db.dispose()
+    disposed.set()
+    thread.join(10)
+
+    [connection] = raw
+    closed = getattr(connection, "closed", None)  # psycopg: a bool
+    if closed is None:  # sqlite3: a closed connection refuses to run anything
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            connection.execute("SELECT 1")  # type: ignore[attr-defined]
+    else:
+        assert closed is True

@@ -1,4 +1,4 @@
-"""SalesStore against a real SQLite file: all-or-nothing ingest, data versions, queries."""
+"""SalesStore on SQLite and PostgreSQL: all-or-nothing ingest, data versions, queries."""
 
 from __future__ import annotations
 

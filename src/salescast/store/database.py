@@ -69,6 +69,12 @@ class Database:
         self._disposed = False
         self._compiled: dict[ClauseElement, SQLCompiler] = {}
         self._read_lock = threading.Lock()
+        # A connection still checked out when `dispose` runs (a forecast computed
+        # on a worker thread while the app shuts down) goes back to the discarded
+        # pool when that work ends, and would stay open until the pool is
+        # garbage-collected (psycopg then warns "deleted while still open").
+        # Once disposed, a connection is closed as it is checked in.
+        event.listen(self.engine, "checkin", self._close_if_disposed)
         if create_schema:
             with _unavailable_as_error():
                 Base.metadata.create_all(self.engine)
@@ -193,6 +199,10 @@ class Database:
             self._local.lock = lock
         lock_of_thread: threading.Lock = self._local.lock
         return connection, lock_of_thread
+
+    def _close_if_disposed(self, dbapi_connection: Any, _record: Any) -> None:
+        if self._disposed and dbapi_connection is not None:
+            dbapi_connection.close()
 
     def dispose(self) -> None:
         """Close every connection. Afterwards `read_scalar` raises RuntimeError; a read

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,17 +38,18 @@ def poison_redis() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def workers(
-    tmp_path: Path, trained_demo_db: Path, poison_redis: RedisServer
+    demo_database_url: str, poison_redis: RedisServer
 ) -> Iterator[Callable[..., TestClient]]:
     """Fresh apps (fresh L1) over one store and one Redis prefix, like new workers."""
-    store = tmp_path / "salescast.db"
-    shutil.copy(trained_demo_db, store)
     prefix = f"poison{uuid.uuid4().hex[:8]}"
     opened: list[tuple[TestClient, SalescastService]] = []
 
     def make(**overrides: object) -> TestClient:
         settings: Settings = make_settings(
-            store, redis_url=SecretStr(poison_redis.url), cache_prefix=prefix, **overrides
+            demo_database_url,
+            redis_url=SecretStr(poison_redis.url),
+            cache_prefix=prefix,
+            **overrides,
         )
         service = SalescastService(settings)
         client = TestClient(create_app(settings, service=service))

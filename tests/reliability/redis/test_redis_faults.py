@@ -89,8 +89,8 @@ FAULTS = {
 
 
 @pytest.fixture
-def server(store_copy: Path, own_redis: RedisServer) -> Iterator[UvicornServer]:
-    env = server_env(store_copy, SALESCAST_REDIS_URL=own_redis.url)
+def server(demo_database_url: str, own_redis: RedisServer) -> Iterator[UvicornServer]:
+    env = server_env(demo_database_url, SALESCAST_REDIS_URL=own_redis.url)
     with UvicornServer(env, workers=2) as running:
         assert len(status_by_worker(running.url)) == 2
         yield running

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -39,8 +38,8 @@ class Change:
 
 
 @pytest.fixture
-def server(store_copy: Path, own_redis: RedisServer) -> Iterator[UvicornServer]:
-    env = server_env(store_copy, SALESCAST_REDIS_URL=own_redis.url)
+def server(demo_database_url: str, own_redis: RedisServer) -> Iterator[UvicornServer]:
+    env = server_env(demo_database_url, SALESCAST_REDIS_URL=own_redis.url)
     with UvicornServer(env, workers=2) as running:
         for product in PRODUCTS:  # a second version to roll back and forth between
             trained = httpx.post(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -46,8 +45,10 @@ def redis_for_stampede() -> Iterator[RedisServer]:
         yield server
 
 
-def run_stampede(store: Path, redis_url: str, label: str) -> tuple[int, list[tuple[int, str]]]:
-    env = server_env(store, SALESCAST_REDIS_URL=redis_url)
+def run_stampede(
+    database_url: str, redis_url: str, label: str
+) -> tuple[int, list[tuple[int, str]]]:
+    env = server_env(database_url, SALESCAST_REDIS_URL=redis_url)
     with UvicornServer(env, workers=2) as server:
         assert len(stats_by_worker(server.url)) == 2, server.log_text()[-2000:]
         results = burst(server.url, f"/products/{PRODUCT}/forecast?horizon=45", CALLERS)
@@ -62,16 +63,16 @@ def run_stampede(store: Path, redis_url: str, label: str) -> tuple[int, list[tup
 
 
 def test_a_cold_forecast_asked_100_times_at_once_is_computed_once(
-    store_copy: Path, redis_for_stampede: RedisServer
+    demo_database_url: str, redis_for_stampede: RedisServer
 ) -> None:
-    runs, results = run_stampede(store_copy, redis_for_stampede.url, "Redis up")
+    runs, results = run_stampede(demo_database_url, redis_for_stampede.url, "Redis up")
     assert [status for status, _ in results] == [200] * CALLERS
     assert runs == 1
 
 
 @pytest.mark.chaos
-def test_with_redis_down_each_worker_computes_at_most_once(store_copy: Path) -> None:
+def test_with_redis_down_each_worker_computes_at_most_once(demo_database_url: str) -> None:
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
-    runs, results = run_stampede(store_copy, nowhere, "Redis down")
+    runs, results = run_stampede(demo_database_url, nowhere, "Redis down")
     assert [status for status, _ in results] == [200] * CALLERS
     assert 1 <= runs <= 2
