@@ -66,3 +66,12 @@ def test_settings_read_a_dot_env_file(tmp_path: pytest.TempPathFactory) -> None:
 
     pathlib.Path(".env").write_text("SALESCAST_PORT=8123\n")
     assert Settings().port == 8123
+
+
+def test_a_job_timeout_shorter_than_its_heartbeat_is_refused_naming_both_variables() -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(_env_file=None, job_heartbeat_seconds=10, job_stale_after_seconds=5)
+
+    message = str(refused.value)
+    assert "SALESCAST_JOB_STALE_AFTER_SECONDS must be longer than" in message
+    assert "SALESCAST_JOB_HEARTBEAT_SECONDS" in message

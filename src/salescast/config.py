@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The password of a URL (scheme://user:PASSWORD@host): never repeated in a message.
@@ -75,7 +75,21 @@ class Settings(BaseSettings):
     holdout_days: int = Field(default=28, ge=7)
     uncertainty_samples: int = Field(default=1000, ge=0, le=5000)
     train_jobs: int = Field(default=1, ge=1, le=64)
+    # Training jobs are rows in the store; a worker refreshes its jobs' heartbeat
+    # this often, and a job whose heartbeat is older than the second figure is
+    # marked failed (its process died). See salescast.api.jobs.JobManager.
+    job_heartbeat_seconds: float = Field(default=5.0, gt=0, le=3600)
+    job_stale_after_seconds: float = Field(default=60.0, gt=0, le=86_400)
     default_horizon_days: int = Field(default=30, ge=1, le=730)
+
+    @model_validator(mode="after")
+    def _stale_after_heartbeats(self) -> Settings:
+        if self.job_stale_after_seconds <= self.job_heartbeat_seconds:
+            raise ValueError(
+                "SALESCAST_JOB_STALE_AFTER_SECONDS must be longer than "
+                "SALESCAST_JOB_HEARTBEAT_SECONDS (a live job would be marked failed)"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -117,7 +131,10 @@ def load_settings(**overrides: object) -> Settings:
 def describe_settings_error(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        field = ".".join(str(p) for p in err["loc"])
+        if not field:  # a rule across settings: its message names the variables
+            parts.append(err["msg"].removeprefix("Value error, "))
+            continue
         shown = _URL_PASSWORD.sub(r"\1***@", repr(err.get("input")))
         parts.append(f"SALESCAST_{field.upper()}: {err['msg']} (got {shown})")
     return "invalid setting " + "; ".join(parts)

@@ -1,8 +1,11 @@
 """SIGKILL a real server mid-training and mid-ingest; after a restart the store is whole.
 
 The server is a real `salescast serve` subprocess (tests/support/uvicorn_server.py)
-over a SQLite file in the test's temp dir. SIGKILL goes to its whole process group:
-no shutdown handler, no rollback, no flush runs. After the restart:
+over a private copy of the trained demo store: for the training kill, on SQLite
+and on PostgreSQL; for the ingest kill, on a SQLite file only, since the moment
+of the kill is read from the growth of SQLite's WAL file. SIGKILL goes to the
+server's whole process group: no shutdown handler, no rollback, no flush runs.
+After the restart:
 
 - an ingest is in the store entirely or not at all (rows of table `sales`, every
   product's data version);
@@ -29,7 +32,7 @@ from sqlalchemy import text
 from salescast.forecasting.model_codec import decode_model
 from salescast.forecasting.registry import ModelRegistry
 from salescast.store import Database
-from tests.conftest import ADMIN_TOKEN, STORE_ITEM_CSV, require_shared_data
+from tests.conftest import ADMIN_TOKEN, STORE_ITEM_CSV, require_shared_data, sqlite_url
 from tests.reliability.figures import CRASH_LINES
 from tests.reliability.servers import server_env
 from tests.support.uvicorn_server import UvicornServer
@@ -41,6 +44,7 @@ STORE_ITEM_COLUMNS = {"date_col": "date", "product_cols": "store,item", "quantit
 
 @pytest.fixture
 def demo_copy(tmp_path: Path, trained_demo_db: Path) -> Path:
+    """A private SQLite copy of the trained demo store, alone in its directory (WAL beside it)."""
     path = tmp_path / "store" / "salescast.db"
     path.parent.mkdir()
     shutil.copy(trained_demo_db, path)
@@ -78,9 +82,9 @@ class StoreState:
     versions: dict[str, list[int]] = field(default_factory=dict)
 
 
-def read_store(database: Path) -> StoreState:
-    """Read the SQLite file directly, and decode every stored model version."""
-    db = Database(f"sqlite:///{database}", create_schema=False)
+def read_store(database_url: str) -> StoreState:
+    """Read the store directly, not through the server, and decode every stored model version."""
+    db = Database(database_url, create_schema=False)
     try:
         registry = ModelRegistry(db)
         with db.session() as session:
@@ -120,10 +124,15 @@ def products(client: httpx2.Client) -> dict[str, dict[str, object]]:
 
 @pytest.mark.parametrize("moment", ["after-the-first-new-version", "during-the-first-fit"])
 def test_a_server_killed_during_a_training_job_restarts_with_whole_versions(
-    demo_copy: Path, start_server: Callable[..., UvicornServer], moment: str
+    demo_database_url: str,
+    store_kind: str,
+    start_server: Callable[..., UvicornServer],
+    moment: str,
 ) -> None:
-    server = start_server(server_env(demo_copy))
-    before = read_store(demo_copy)
+    # Short job heartbeats, so the killed job is seen as dead within seconds.
+    beats = {"SALESCAST_JOB_HEARTBEAT_SECONDS": "0.2", "SALESCAST_JOB_STALE_AFTER_SECONDS": "2"}
+    server = start_server(server_env(demo_database_url, **beats))
+    before = read_store(demo_database_url)
     assert set(before.active.values()) == {1}
     with httpx2.Client(base_url=server.url, headers=ADMIN, timeout=30) as client:
         job = client.post("/train")
@@ -145,11 +154,17 @@ def test_a_server_killed_during_a_training_job_restarts_with_whole_versions(
         assert at_kill["status"] == "running"  # killed with work left
     server.kill()
 
-    after = read_store(demo_copy)
+    after = read_store(demo_database_url)
     server.restart()
     with httpx2.Client(base_url=server.url, headers=ADMIN, timeout=30) as client:
         assert_registry_is_whole(after, client)
-        assert client.get(job_url).status_code == 404  # job records die with the process
+        # The job is a row in the store: the restarted server marks it failed.
+        wait_for(
+            lambda: client.get(job_url).json()["status"] == "failed",
+            timeout=30,
+            what="the killed job is marked failed",
+        )
+        assert client.get(job_url).json()["error"].startswith("the worker running this job stopped")
         # Each product got its new version and activation together, or neither.
         for product, active in after.active.items():
             assert after.versions[product] == list(range(1, (active or 0) + 1))
@@ -164,7 +179,8 @@ def test_a_server_killed_during_a_training_job_restarts_with_whole_versions(
         assert moved >= 1
     stored = sum(len(numbers) for numbers in after.versions.values())
     CRASH_LINES.append(
-        f"training job killed {moment} (job done {at_kill['done']} of {at_kill['total']}): "
+        f"training job killed {moment} on {store_kind} "
+        f"(job done {at_kill['done']} of {at_kill['total']}): "
         f"{moved} of {len(after.active)} products on version 2, "
         f"{stored} stored versions all decode, {len(after.active)} forecasts answered 200"
     )
@@ -223,8 +239,9 @@ def test_a_server_killed_during_a_large_ingest_keeps_all_or_none_of_it(
     demo_copy: Path, start_server: Callable[..., UvicornServer], moment: str
 ) -> None:
     body = require_shared_data(STORE_ITEM_CSV).read_bytes()
-    server = start_server(server_env(demo_copy, SALESCAST_MAX_UPLOAD_BYTES=str(32 * MB)))
-    before = read_store(demo_copy)
+    database_url = sqlite_url(demo_copy)
+    server = start_server(server_env(database_url, SALESCAST_MAX_UPLOAD_BYTES=str(32 * MB)))
+    before = read_store(database_url)
     wal_at_start = wal_bytes(demo_copy)
     upload = UploadInFlight(server, body).start()
     if moment == "while-parsing":
@@ -243,7 +260,7 @@ def test_a_server_killed_during_a_large_ingest_keeps_all_or_none_of_it(
     server.kill()
     upload.join()
 
-    after = read_store(demo_copy)
+    after = read_store(database_url)
     server.restart()
     if moment == "right-after-the-answer":
         assert upload.status == 201

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,7 +36,12 @@ def create_app(settings: Settings, *, service: SalescastService | None = None) -
     """
     owned = service is None
     service = service or SalescastService(settings)
-    jobs = JobManager(service, jobs=settings.train_jobs)
+    jobs = JobManager(
+        service,
+        jobs=settings.train_jobs,
+        heartbeat_interval_seconds=settings.job_heartbeat_seconds,
+        stale_after_seconds=settings.job_stale_after_seconds,
+    )
     warmup = Warmup(
         service,
         max_products=settings.warmup_max_products,
@@ -45,6 +51,9 @@ def create_app(settings: Settings, *, service: SalescastService | None = None) -
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Marks failed the jobs of dead workers and starts this one's heartbeats;
+        # on a thread, since a store that does not answer may take a while to say so.
+        await asyncio.to_thread(jobs.start)
         if settings.warmup_on_startup:
             warmup.start()  # in the background: /healthz answers at once
         try:

@@ -1,107 +1,250 @@
-"""Background training jobs with progress, run one at a time on a worker thread."""
+"""Background training jobs, stored as rows and run one at a time on a worker thread."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import threading
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Literal
 
 from salescast.service import SalescastService, TrainingSummary
+from salescast.store.jobs import JobOwner, JobRecord, JobResult, JobStatus, JobStore
 
 logger = logging.getLogger("salescast.jobs")
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+__all__ = ["JobCancelledError", "JobManager", "JobRecord", "JobStatus"]
+
+HEARTBEAT_INTERVAL_SECONDS = 5.0
+STALE_AFTER_SECONDS = 60.0
 
 
 class JobCancelledError(Exception):
     """The server is shutting down; the job stops between two products."""
 
 
-@dataclass
-class Job:
-    id: str
-    kind: str
-    total: int
-    status: JobStatus = "queued"
-    done: int = 0
-    failed: int = 0
-    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-    finished_at: dt.datetime | None = None
-    error: str | None = None
-    results: list[TrainingSummary] = field(default_factory=list)
+class JobLostError(Exception):
+    """The job's row is no longer running (another worker marked it failed); stop working on it."""
 
 
 class JobManager:
-    """Runs training jobs in the background of one server process.
+    """Runs training jobs in the background of one server process; the store holds their state.
 
-    Jobs queue behind each other on one thread (each may fan out to `jobs`
-    processes), since two batches training at once would only compete for the
-    same cores. Job records live in this process's memory: they are lost on
-    restart, and with several workers `GET /jobs/{id}` must reach the worker
-    that accepted the job (the response says which job ids it knows).
+    Jobs queue behind each other on one thread of the process that accepted
+    them (each may fan out to `jobs` processes), since two batches training at
+    once would only compete for the same cores. Every job is a row of the
+    store's `jobs` table (`JobStore`), written when it is queued, starts,
+    finishes each product (one single-row UPDATE, no transaction held across
+    training) and ends, so any worker or API instance answers `GET /jobs/{id}`
+    and `GET /jobs`, and jobs outlive a restart. The store keeps the newest 100
+    finished jobs (`JobStore(keep_finished=...)`).
+
+    Liveness: `start()` (the app's start-up) marks failed the unfinished jobs
+    of an earlier process with this host and pid, and any unfinished job whose
+    heartbeat is older than `stale_after_seconds`; then a daemon thread calls
+    `heartbeat()` every `heartbeat_interval_seconds`, which refreshes the
+    heartbeat of this manager's queued and running jobs and sweeps stale ones
+    again. So a job whose process died ends as failed ("the worker running this
+    job stopped (no heartbeat since ...)") within about `stale_after_seconds`
+    plus one interval, found by whichever worker ticks first. The defaults (5 s,
+    60 s) keep the idle cost at one small indexed SELECT per worker every 5 s,
+    and the timeout longer than SQLite's 30 s busy timeout, so a heartbeat held
+    up behind a long ingest's write lock is not taken for a dead process (and
+    instances' clocks only need to agree to within tens of seconds). A job
+    found marked failed while it still runs here stops at its next product:
+    a finished job never changes status again.
+
+    `shutdown()` stops after the product being trained now: the running job
+    ends as "cancelled" with what it finished, queued ones as "cancelled"
+    without starting.
     """
 
-    def __init__(self, service: SalescastService, *, jobs: int = 1, keep: int = 100) -> None:
+    def __init__(
+        self,
+        service: SalescastService,
+        *,
+        store: JobStore | None = None,
+        jobs: int = 1,
+        heartbeat_interval_seconds: float = HEARTBEAT_INTERVAL_SECONDS,
+        stale_after_seconds: float = STALE_AFTER_SECONDS,
+        owner: JobOwner | None = None,
+    ) -> None:
+        if heartbeat_interval_seconds <= 0 or stale_after_seconds <= heartbeat_interval_seconds:
+            raise ValueError("need 0 < heartbeat_interval_seconds < stale_after_seconds")
         self._service = service
+        self._store = store if store is not None else JobStore(service.database)
         self._jobs_per_batch = jobs
-        self._keep = keep
+        self._interval = heartbeat_interval_seconds
+        self._stale_after = dt.timedelta(seconds=stale_after_seconds)
+        self._owner = owner or JobOwner.of_this_process()
         self._lock = threading.Lock()
-        self._jobs: dict[str, Job] = {}
+        self._unfinished: set[str] = set()  # accepted here, not yet written as finished
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salescast-train")
         self._stopping = threading.Event()
+        self._heartbeats: threading.Thread | None = None
 
-    def submit_training(self, product_ids: Sequence[str]) -> Job:
-        job = Job(id=uuid.uuid4().hex, kind="train", total=len(product_ids))
+    @property
+    def store(self) -> JobStore:
+        return self._store
+
+    def start(self) -> None:
+        """Sweep jobs left by dead processes, then start the heartbeat thread; idempotent."""
         with self._lock:
-            self._jobs[job.id] = job
-            self._forget_old()
-        self._executor.submit(self._run_training, job, list(product_ids))
+            if self._heartbeats is not None or self._stopping.is_set():
+                return
+            self._heartbeats = threading.Thread(
+                target=self._beat_until_stopped, name="salescast-job-heartbeat", daemon=True
+            )
+        try:
+            lost = self._store.mark_previous_boot_lost(self._owner)
+            if lost:
+                logger.warning("marked %d jobs of this process's previous run failed", len(lost))
+        except Exception:  # the store may be down at start-up; the ticks sweep later
+            logger.exception("could not sweep the jobs of this process's previous run")
+        self.heartbeat()
+        self._heartbeats.start()
+
+    def submit_training(self, product_ids: Sequence[str]) -> JobRecord:
+        """Queue a training job of `product_ids` and return it as stored (status "queued")."""
+        if self._stopping.is_set():
+            raise RuntimeError("the job manager is shut down")
+        self.start()
+        job = self._store.create_job(kind="train", total=len(product_ids), owner=self._owner)
+        with self._lock:
+            self._unfinished.add(job.id)
+        try:
+            self._executor.submit(self._run_training, job.id, list(product_ids))
+        except RuntimeError:  # shut down meanwhile
+            self._finish(job.id, "cancelled", error="the server shut down before the job started")
+            raise
         return job
 
-    def get(self, job_id: str) -> Job | None:
+    def get(self, job_id: str) -> JobRecord | None:
+        """The job as stored, whichever process runs it; None when unknown (or pruned)."""
+        return self._store.get_job(job_id)
+
+    def list_recent(self, *, limit: int = 20) -> list[JobRecord]:
+        """The `limit` newest jobs of every process, newest first."""
+        return self._store.list_jobs(limit=limit)
+
+    def heartbeat(self) -> list[str]:
+        """Refresh this manager's unfinished jobs, then mark stale jobs failed; returns those ids.
+
+        Called by the heartbeat thread; tests call it directly. Store errors
+        are logged, never raised: the next tick tries again.
+        """
         with self._lock:
-            return self._jobs.get(job_id)
+            mine = set(self._unfinished)
+        try:
+            self._store.heartbeat(mine)
+            lost = self._store.mark_stale_lost(stale_after=self._stale_after)
+        except Exception:
+            logger.exception("job heartbeat failed; trying again in %.0f s", self._interval)
+            return []
+        for job_id in lost:
+            logger.warning("job %s marked failed: no heartbeat from its worker", job_id)
+        return lost
 
     def shutdown(self) -> None:
-        """Stop after the product being trained now: queued jobs are dropped, the
-        running one ends as "cancelled" with what it finished, so the service
+        """Stop after the product being trained now: queued jobs end "cancelled" without
+        starting, the running one "cancelled" with what it finished, so the service
         can close its store without pulling it from under a training."""
         self._stopping.set()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            never_started = sorted(self._unfinished)
+        for job_id in never_started:
+            self._finish(job_id, "cancelled", error="the server shut down before the job started")
+        if self._heartbeats is not None and self._heartbeats.is_alive():
+            self._heartbeats.join(timeout=30)  # at most one store write in flight
 
-    def _run_training(self, job: Job, product_ids: list[str]) -> None:
-        job.status = "running"
+    def _beat_until_stopped(self) -> None:
+        while not self._stopping.wait(self._interval):
+            self.heartbeat()
+
+    def _run_training(self, job_id: str, product_ids: list[str]) -> None:
+        if self._stopping.is_set():
+            return  # left to shutdown(), which marks it cancelled
+        try:
+            started = self._store.start_job(job_id)
+        except Exception:
+            logger.exception("training job %s could not start", job_id)
+            self._finish(job_id, "failed", error="the store did not answer when the job started")
+            return
+        if not started:  # marked failed while it waited in the queue
+            logger.warning("training job %s was no longer queued; not started", job_id)
+            self._forget(job_id)
+            return
+        results: list[JobResult] = []
+        failed = 0
 
         def progress(done: int, _total: int, summary: TrainingSummary) -> None:
-            job.done = done
-            job.failed += summary.error is not None
-            job.results.append(summary)
+            nonlocal failed
+            failed += summary.error is not None
+            results.append(
+                JobResult(summary.product_id, summary.version, summary.error, summary.metrics)
+            )
+            self._write_progress(job_id, done, failed, results)
             if self._stopping.is_set():
-                raise JobCancelledError(job.id)
+                raise JobCancelledError(job_id)
 
+        status: JobStatus = "succeeded"
+        error: str | None = None
         try:
             self._service.train_products(
                 product_ids, jobs=self._jobs_per_batch, on_progress=progress
             )
-            job.status = "succeeded"
+        except JobLostError:
+            logger.warning("training job %s stopped: it was marked failed meanwhile", job_id)
+            self._forget(job_id)
+            return
         except JobCancelledError:
             logger.warning(
-                "training job %s cancelled at shutdown after %d products", job.id, job.done
+                "training job %s cancelled at shutdown after %d products", job_id, len(results)
             )
-            job.status = "cancelled"
+            status = "cancelled"
+            error = f"the server shut down after {len(results)} of {len(product_ids)} products"
         except Exception as exc:  # the job reports it; the server goes on
-            logger.exception("training job %s failed", job.id)
-            job.status = "failed"
-            job.error = str(exc)
-        finally:
-            job.finished_at = dt.datetime.now(dt.UTC)
+            logger.exception("training job %s failed", job_id)
+            status, error = "failed", str(exc)
+        self._finish(job_id, status, error=error, failed=failed, results=results)
 
-    def _forget_old(self) -> None:
-        finished = [j for j in self._jobs.values() if j.finished_at is not None]
-        for job in finished[: max(0, len(self._jobs) - self._keep)]:
-            del self._jobs[job.id]
+    def _write_progress(
+        self, job_id: str, done: int, failed: int, results: list[JobResult]
+    ) -> None:
+        try:
+            running = self._store.update_progress(job_id, done=done, failed=failed, results=results)
+        except Exception:  # progress is advisory; the final write carries it all
+            logger.warning("could not store the progress of job %s", job_id, exc_info=True)
+            return
+        if not running:
+            raise JobLostError(job_id)
+
+    def _finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        error: str | None = None,
+        failed: int | None = None,
+        results: list[JobResult] | None = None,
+    ) -> None:
+        try:
+            written = self._store.finish_job(
+                job_id,
+                status=status,
+                error=error,
+                done=None if results is None else len(results),
+                failed=failed,
+                results=results,
+            )
+            if not written:
+                logger.warning("job %s had already finished; %s not stored", job_id, status)
+        except Exception:  # its heartbeat stops now, so a sweep marks it failed later
+            logger.exception("could not store the end (%s) of job %s", status, job_id)
+        finally:
+            self._forget(job_id)
+
+    def _forget(self, job_id: str) -> None:
+        with self._lock:
+            self._unfinished.discard(job_id)

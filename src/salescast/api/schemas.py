@@ -88,22 +88,78 @@ class TrainRequest(BaseModel):
 
 class TrainingSummaryModel(BaseModel):
     product_id: str
-    version: int | None
+    version: int | None = Field(description="the new model version; null when training failed")
     error: str | None
     metrics: dict[str, Any] | None
 
 
+class JobOwnerModel(BaseModel):
+    host: str = Field(description="host name of the server process running the job")
+    pid: int
+
+
+_JOB_EXAMPLE: dict[str, Any] = {
+    "id": "4f0c9a6e2b7d4e51a3c8d9f1b2e3a4c5",
+    "kind": "train",
+    "status": "running",
+    "total": 3,
+    "done": 2,
+    "failed": 1,
+    "created_at": "2024-06-03T09:15:02.417000Z",
+    "started_at": "2024-06-03T09:15:02.431000Z",
+    "finished_at": None,
+    "error": None,
+    "results": [
+        {
+            "product_id": "CA_1-FOODS_3",
+            "version": 4,
+            "error": None,
+            "metrics": {
+                "holdout_start": "2016-04-25",
+                "holdout_end": "2016-05-22",
+                "holdout_days": 28,
+                "mae": 212.4,
+                "mae_seasonal_naive": 301.9,
+                "mase": 0.71,
+                "mase_seasonal_naive": 1.01,
+                "sales_days": 1941,
+            },
+        },
+        {
+            "product_id": "tiny",
+            "version": None,
+            "error": "product 'tiny' has 12 day(s) of sales; training needs at least 60",
+            "metrics": None,
+        },
+    ],
+    "owner": {"host": "api-2", "pid": 4711},
+    "heartbeat_at": "2024-06-03T09:16:40.002000Z",
+}
+
+
 class JobModel(BaseModel):
+    """A background job as stored: any worker or instance answers with the same record."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_JOB_EXAMPLE]})
+
     id: str
     kind: str
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
-    total: int
-    done: int
-    failed: int
+    total: int = Field(description="products in the job")
+    done: int = Field(description="products finished, trained or failed")
+    failed: int = Field(description="products that could not be trained (see `results`)")
     created_at: dt.datetime
+    started_at: dt.datetime | None = None
     finished_at: dt.datetime | None
-    error: str | None
-    results: list[TrainingSummaryModel]
+    error: str | None = Field(
+        description="why the job as a whole failed or was cancelled; a job whose worker "
+        "stopped says 'the worker running this job stopped (no heartbeat since ...)'"
+    )
+    results: list[TrainingSummaryModel] = Field(description="one per finished product")
+    owner: JobOwnerModel | None = Field(default=None, description="the process running it")
+    heartbeat_at: dt.datetime | None = Field(
+        default=None, description="last sign of life of its process while unfinished"
+    )
 
 
 class ForecastPointModel(BaseModel):

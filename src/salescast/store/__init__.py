@@ -1,14 +1,21 @@
-"""Sales history and model storage: schema, ingest, queries (SQLAlchemy; SQLite or PostgreSQL)."""
+"""Sales, models and jobs: schema, ingest, queries (SQLAlchemy; SQLite or PostgreSQL)."""
 
 from salescast.store.database import Database
-from salescast.store.errors import ProductNotFoundError, StoreError
+from salescast.store.errors import ProductNotFoundError, StoreError, StoreUnavailableError
+from salescast.store.jobs import JobOwner, JobRecord, JobResult, JobStatus, JobStore
 from salescast.store.sales import ProductSummary, SalesPoint, SalesStore
 
 __all__ = [
     "Database",
+    "JobOwner",
+    "JobRecord",
+    "JobResult",
+    "JobStatus",
+    "JobStore",
     "ProductNotFoundError",
     "ProductSummary",
     "SalesPoint",
     "SalesStore",
     "StoreError",
+    "StoreUnavailableError",
 ]

@@ -1,4 +1,4 @@
-"""Tables: products (with their data version and active model), daily sales, model versions."""
+"""Tables: products (data version, active model), daily sales, model versions, jobs."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
+    Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -72,3 +74,38 @@ class ModelVersion(Base):
     prophet_version: Mapped[str] = mapped_column(String(32), nullable=False)
     model_format: Mapped[str] = mapped_column(String(32), nullable=False)
     model_blob: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class Job(Base):
+    """A background job (today: training many products), visible to every worker and instance.
+
+    Rows are written by `salescast.store.jobs.JobStore` only. `status` moves
+    queued -> running -> succeeded | failed | cancelled (or queued -> failed |
+    cancelled) and never leaves a finished state. The owner (host, pid and a
+    random id of that process's boot) refreshes `heartbeat_at` while the job is
+    unfinished; a row whose heartbeat is too old is marked failed by any
+    worker. `results` holds one object per finished product:
+    `{"product_id", "version", "error", "metrics"}`.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_status", "status"),
+        Index("ix_jobs_created_at", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    total: Mapped[int] = mapped_column(Integer, nullable=False)
+    done: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    failed: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    owner_host: Mapped[str] = mapped_column(String(255), nullable=False)
+    owner_pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    owner_boot_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)

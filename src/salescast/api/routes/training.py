@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, status
+from fastapi import APIRouter, Body, HTTPException, Query, status
 
 from salescast.api.auth import AdminOnly
 from salescast.api.dependencies import Jobs, Service
-from salescast.api.jobs import Job
+from salescast.api.jobs import JobRecord
 from salescast.api.routes.models import to_model
 from salescast.api.schemas import (
     ADMIN_ERRORS,
     ErrorResponse,
     JobModel,
+    JobOwnerModel,
     ModelVersionModel,
     TrainingSummaryModel,
     TrainRequest,
@@ -59,16 +60,29 @@ def train_many(
     return job_model(jobs.submit_training(ids))
 
 
+MAX_JOBS_LISTED = 100
+"""Upper bound of `GET /jobs?limit=`; the store keeps about as many finished jobs."""
+
+
+@router.get("/jobs", response_model=list[JobModel])
+def list_jobs(
+    jobs: Jobs,
+    limit: Annotated[int, Query(ge=1, le=MAX_JOBS_LISTED, description="how many")] = 20,
+) -> list[JobModel]:
+    """Recent background jobs of every worker and instance, newest first."""
+    return [job_model(job) for job in jobs.list_recent(limit=limit)]
+
+
 @router.get("/jobs/{job_id}", response_model=JobModel, responses={404: {"model": ErrorResponse}})
 def get_job(job_id: str, jobs: Jobs) -> JobModel:
-    """Progress and results of a background job."""
+    """Progress and results of a background job, whichever worker or instance runs it."""
     job = jobs.get(job_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown job {job_id!r}")
     return job_model(job)
 
 
-def job_model(job: Job) -> JobModel:
+def job_model(job: JobRecord) -> JobModel:
     return JobModel(
         id=job.id,
         kind=job.kind,
@@ -77,7 +91,10 @@ def job_model(job: Job) -> JobModel:
         done=job.done,
         failed=job.failed,
         created_at=job.created_at,
+        started_at=job.started_at,
         finished_at=job.finished_at,
         error=job.error,
-        results=[TrainingSummaryModel(**vars(s)) for s in list(job.results)],
+        results=[TrainingSummaryModel(**vars(result)) for result in job.results],
+        owner=JobOwnerModel(host=job.owner.host, pid=job.owner.pid),
+        heartbeat_at=job.heartbeat_at,
     )
