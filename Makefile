@@ -70,7 +70,7 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml requirements-bench.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -c requirements-bench.lock -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-bench-tools: redis-server
+bench-tools: redis-server postgresql
 	@command -v wrk >/dev/null 2>&1 || { \
 	  echo "installing wrk (Debian package)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }

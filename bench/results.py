@@ -27,7 +27,8 @@ from report import Section, command_for, load_section
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "RESULTS.md"
-# Priority order of the issue: claims, peers, HTTP, hit rates, stampede/outage, size/training.
+# Priority order of the issue: claims, peers, HTTP, hit rates, stampede/outage, size/training;
+# then PostgreSQL next to SQLite.
 SCRIPTS = [
     "claims.py",
     "peers.py",
@@ -37,6 +38,7 @@ SCRIPTS = [
     "outage.py",
     "sizes.py",
     "training_speed.py",
+    "store_speed.py",
 ]
 
 METHOD = (
