@@ -299,6 +299,13 @@ class SalescastService:
             raise NoActiveModelError(product_id)
         return version
 
+    async def aget_active_version(self, product_id: str) -> int:
+        """As `get_active_version`, awaited on the event loop (batched on PostgreSQL)."""
+        version = await self.registry.aget_active_version(product_id)
+        if version is None:
+            raise NoActiveModelError(product_id)
+        return version
+
     def load_model(self, product_id: str) -> LoadedModel:
         """The active model of a product (cached in namespace `model`)."""
         version = self.get_active_version(product_id)

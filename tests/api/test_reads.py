@@ -81,12 +81,13 @@ def test_if_none_match_with_the_current_etag_gets_304_without_a_body(client: Tes
     assert other.status_code == 200
 
 
-@pytest.mark.parametrize("local_reads", [True, False], ids=["sqlite-on-the-loop", "in-a-thread"])
+@pytest.mark.parametrize("local_reads", [True, False], ids=["read-on-the-loop", "awaited-read"])
 def test_forecast_tiers_etags_and_errors_are_the_same_on_both_paths(
     client: TestClient, local_reads: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # SQLite reads the version on the event loop and serves L1 hits there;
-    # other databases run the whole route on a worker thread. Same answers.
+    # Local reads (SQLite) are made synchronously on the event loop; others are
+    # awaited (on PostgreSQL a batched read; on SQLite the awaited read falls
+    # back to the synchronous one). Both serve L1 hits on the loop. Same answers.
     monkeypatch.setattr(Database, "reads_are_local", property(lambda _self: local_reads))
     url = f"/products/{PRODUCT}/forecast?horizon=9"
     first, second = client.get(url), client.get(url)

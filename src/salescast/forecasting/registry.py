@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import any_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from salescast.forecasting.errors import ModelVersionNotFoundError
@@ -109,6 +109,17 @@ class ModelRegistry:
         # -1 stands for "product exists, no active version" (NULL would look like no row)
         return None if row < 0 else int(row)
 
+    async def aget_active_version(self, product_id: str) -> int | None:
+        """As `get_active_version`, for an event loop: on PostgreSQL the read joins the
+        loop's next batch (`Database.read_scalar_batched`); on SQLite it is the same
+        synchronous read."""
+        if self._db.dialect != "postgresql":  # the batched read is psycopg's
+            return self.get_active_version(product_id)
+        row = await self._db.read_scalar_batched(_ACTIVE_VERSIONS, product_id)
+        if row is None:
+            raise ProductNotFoundError(product_id)
+        return None if row < 0 else int(row)
+
     def activate(self, product_id: str, version: int) -> ModelVersionInfo:
         """Make an existing version active (promote or roll back). Idempotent."""
         _require_storable(product_id, version)
@@ -145,6 +156,9 @@ class ModelRegistry:
 
 _ACTIVE_VERSION = select(func.coalesce(Product.active_version, -1)).where(
     Product.id == bindparam("product_id")
+)
+_ACTIVE_VERSIONS = select(Product.id, func.coalesce(Product.active_version, -1)).where(
+    Product.id == any_(bindparam("keys"))
 )
 
 

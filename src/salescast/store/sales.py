@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Select, any_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -131,6 +131,17 @@ class SalesStore:
             raise ProductNotFoundError(product_id)
         return int(version)
 
+    async def aget_data_version(self, product_id: str) -> int:
+        """As `get_data_version`, for an event loop: on PostgreSQL the read joins the
+        loop's next batch (`Database.read_scalar_batched`); on SQLite it is the same
+        synchronous read."""
+        if self._db.dialect != "postgresql":  # the batched read is psycopg's
+            return self.get_data_version(product_id)
+        version = await self._db.read_scalar_batched(_DATA_VERSIONS, product_id)
+        if version is None:
+            raise ProductNotFoundError(product_id)
+        return int(version)
+
     def get_history(
         self,
         product_id: str,
@@ -201,6 +212,9 @@ def _summaries() -> Select[str, int, dt.date, dt.date, int | None, int]:
 
 
 _DATA_VERSION = select(Product.data_version).where(Product.id == bindparam("product_id"))
+_DATA_VERSIONS = select(Product.id, Product.data_version).where(
+    Product.id == any_(bindparam("keys"))
+)
 
 
 def _ensure_products(conn: Connection, product_ids: Sequence[str]) -> None:

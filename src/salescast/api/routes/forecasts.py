@@ -84,15 +84,16 @@ async def get_forecast(product_id: str, request: Request) -> Response:
     settings: Settings = request.app.state.settings
     width = settings.interval_width if interval is None else interval
     if_none_match = _if_none_match(request)
-    if not service.database.reads_are_local:
-        # The version read is network I/O: all of it on a worker thread.
-        return await run_in_threadpool(
-            _forecast_response, service, product_id, horizon, width, if_none_match
-        )
-    # SQLite: the version read is a ~15 us file read, and an L1 hit does no
-    # I/O at all, so a warm forecast never leaves the event loop (a thread
-    # hop costs more than the whole hit). Only a miss takes a thread.
-    version = service.get_active_version(product_id)
+    if service.database.reads_are_local:
+        # SQLite: the version read is a ~15 us file read, and an L1 hit does no
+        # I/O at all, so a warm forecast never leaves the event loop (a thread
+        # hop costs more than the whole hit). Only a miss takes a thread.
+        version = service.get_active_version(product_id)
+    else:
+        # PostgreSQL: the read joins this loop's next batch of version reads,
+        # one query for all of them (Database.read_scalar_batched).
+        version = await service.aget_active_version(product_id)
+    # The version is read once: the ETag, the cache key and the body all name it.
     etag = forecast_etag(product_id, version, horizon, width)
     if etag in if_none_match:
         return _not_modified(etag)
@@ -103,22 +104,6 @@ async def get_forecast(product_id: str, request: Request) -> Response:
         _forecast_with_source, service, product_id, version, horizon, width
     )
     return _forecast_body(computed, etag, source)
-
-
-def _forecast_response(
-    service: SalescastService,
-    product_id: str,
-    horizon: int,
-    width: float,
-    if_none_match: set[str],
-) -> Response:
-    # The version is read once: the ETag, the cache key and the body all name it.
-    version = service.get_active_version(product_id)
-    etag = forecast_etag(product_id, version, horizon, width)
-    if etag in if_none_match:
-        return _not_modified(etag)
-    forecast, source = _forecast_with_source(service, product_id, version, horizon, width)
-    return _forecast_body(forecast, etag, source)
 
 
 def _forecast_with_source(
