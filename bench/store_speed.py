@@ -10,8 +10,10 @@ runs it.
 - Ingest: parse + validate + store of each real file into an empty store, in
   one transaction. PostgreSQL is measured twice: COPY (the default) and batched
   ``INSERT ... VALUES`` (SQLAlchemy's insertmanyvalues), to show which is faster.
-- Version read: ``ModelRegistry.get_active_version``, the one store read of a
-  warm forecast, in alternating blocks.
+- Version read: the one store read of a warm forecast, in alternating blocks:
+  ``ModelRegistry.get_active_version`` (synchronous: what SQLite's forecasts
+  use) on both stores, and on PostgreSQL the awaited, batched read its
+  forecasts use (16 at once, per read).
 - HTTP: a real ``salescast serve`` (1 worker, in-process cache) on each store,
   wrk alternating between them on a warm ``GET /products/{id}/forecast``; and
   ``GET /products`` with 5,000 products, timed request by request.
@@ -19,6 +21,7 @@ runs it.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import sys
 import tempfile
@@ -115,7 +118,8 @@ def interleaved(
     """Median microseconds per call of each candidate over alternating blocks."""
     per_call: dict[str, list[float]] = {name: [] for name in candidates}
     for block in range(blocks):
-        order = list(candidates)[block % 2 :] + list(candidates)[: block % 2]
+        shift = block % len(candidates)
+        order = list(candidates)[shift:] + list(candidates)[:shift]
         for name in order:
             call = candidates[name]
             started = time.perf_counter()
@@ -135,12 +139,35 @@ def measure_version_read(urls: dict[str, str], *, quick: bool) -> dict[str, floa
     }
     product = workspace.M5_PRODUCTS[0]
     candidates: dict[str, Callable[[], object]] = {
-        name: (lambda s=service: s.registry.get_active_version(product))
+        f"{name}, synchronous": (lambda s=service: s.registry.get_active_version(product))
         for name, service in services.items()
     }
+    # What a warm forecast does on PostgreSQL: awaited reads, batched per event
+    # loop. 16 at once (wrk's connections); one call here is one read of the 16.
+    loop = asyncio.new_event_loop()
+    registry = services["PostgreSQL"].registry
+
+    async def sixteen() -> None:
+        await asyncio.gather(*(registry.aget_active_version(product) for _ in range(16)))
+
+    awaited_calls = 0
+
+    def awaited() -> None:
+        nonlocal awaited_calls
+        awaited_calls += 1
+        if awaited_calls % 16 == 1:
+            loop.run_until_complete(sixteen())
+
+    candidates["PostgreSQL, awaited, 16 at once (batched)"] = awaited
     try:
-        return interleaved(candidates, blocks=5 if quick else 9, calls=500 if quick else 2_000)
+        return interleaved(candidates, blocks=5 if quick else 9, calls=512 if quick else 2_048)
     finally:
+        # The batch task of the loop ends on its own loop, before the loop closes.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
         for service in services.values():
             service.close()
 
