@@ -78,3 +78,21 @@ def test_a_session_still_open_when_the_store_is_disposed_is_closed_when_it_ends(
             connection.execute("SELECT 1")  # type: ignore[attr-defined]
     else:
         assert closed is True
+
+
+def test_a_read_whose_connection_died_without_a_word_is_made_again(
+    database_url: str, store_kind: str
+) -> None:
+    # A socket that died (a firewall dropped it, the server host vanished)
+    # fails with no SQLSTATE; psycopg only marks the connection broken.
+    if store_kind != "postgresql":
+        pytest.skip("sqlite3 has no socket to lose")
+    db = Database(database_url)
+    with db.session() as session:
+        session.add(Product(id="p", data_version=3, created_at=dt.datetime.now(dt.UTC)))
+    assert db.read_scalar(DATA_VERSION, {"pid": "p"}) == 3
+    own = db._local.connection.driver_connection  # this thread's read connection
+    own.pgconn.finish()  # the socket closes under psycopg's feet
+
+    assert db.read_scalar(DATA_VERSION, {"pid": "p"}) == 3
+    db.dispose()

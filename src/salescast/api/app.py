@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 import salescast
 from salescast.api.errors import install_error_handlers
@@ -81,6 +82,7 @@ def create_app(settings: Settings, *, service: SalescastService | None = None) -
     for module in (forecasts, health, products, sales, training, models, cache, metrics):
         app.include_router(module.router)
     app.add_middleware(_MetricsMiddleware, metrics=exporter)
+    app.add_middleware(_RejectNulPaths)
     return app
 
 
@@ -91,6 +93,25 @@ class _MetricsMiddleware:
         self._app = metrics.middleware(app)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._app(scope, receive, send)
+
+
+class _RejectNulPaths:
+    """404 for a path holding a NUL character (``%00``), before any route runs.
+
+    No product id, version or job id can hold one (ingest admits letters,
+    digits, ``_ . -``), and PostgreSQL refuses NUL in any text parameter with a
+    DataError: a lookup with one would answer 500 or 503 instead of 404, and on
+    the forecast route fail every other read batched with it.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and "\x00" in scope["path"]:
+            await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
+            return
         await self._app(scope, receive, send)
 
 

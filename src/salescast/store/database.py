@@ -177,6 +177,10 @@ class Database:
         for attempt in (1, 2):
             try:
                 row = self._read_row(sql, arguments)
+            except _ConnectionLostError as lost:
+                if attempt == 1:
+                    continue
+                raise StoreUnavailableError(_reason(lost.__cause__)) from lost.__cause__
             except self._read_engine.dialect.loaded_dbapi.Error as exc:
                 if attempt == 1 and self._is_disconnect(exc):
                     continue
@@ -317,9 +321,15 @@ class Database:
                     return cursor.fetchone()
                 finally:
                     cursor.close()
-            except Exception:
+            except Exception as exc:
+                # psycopg marks a connection whose socket died `broken`; such an
+                # error carries no SQLSTATE, and SQLAlchemy's is_disconnect cannot
+                # tell without the connection, so it is read here, before it goes.
+                lost = bool(getattr(connection.driver_connection, "broken", False))
                 self._local.connection = None
                 connection.invalidate()
+                if lost:
+                    raise _ConnectionLostError(exc) from exc
                 raise
 
     def _is_disconnect(self, exc: Any) -> bool:
@@ -429,6 +439,10 @@ def _cancel_batches(loop: asyncio.AbstractEventLoop, reads: _LoopReads) -> None:
 # Connection exceptions (class 08) and the server shutting down or restarting
 # (57P01-57P03): the connection is gone, nothing of a read was done.
 _LOST_SQLSTATES = frozenset({"08000", "08003", "08006", "57P01", "57P02", "57P03"})
+
+
+class _ConnectionLostError(Exception):
+    """A read failed because its connection died (the driver says so); safe to make again."""
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from salescast.store.database import Database
-from salescast.store.errors import ProductNotFoundError
+from salescast.store.errors import ProductNotFoundError, StoreUnavailableError
 from salescast.store.ingest import IngestError, IngestProblem, ParsedSales
 from salescast.store.schema import Product, Sale
 
@@ -290,19 +290,27 @@ def _copy_rows(conn: Connection, rows: list[tuple[str, dt.date, float]]) -> None
     floats. Rows that break that rule (only a caller bypassing the parser could
     make them) go through `write_row`, which escapes.
     """
+    import psycopg  # only PostgreSQL stores get here
+
     plain = all(_PLAIN_ID.fullmatch(product) for product in {row[0] for row in rows})
     driver_connection: Any = conn.connection.driver_connection
-    with (
-        driver_connection.cursor() as cursor,
-        cursor.copy("COPY sales (product_id, day, quantity) FROM STDIN") as copy,
-    ):
-        for start in range(0, len(rows), _COPY_CHUNK_ROWS):
-            chunk = rows[start : start + _COPY_CHUNK_ROWS]
-            if plain:
-                copy.write("".join([f"{p}\t{d.isoformat()}\t{q!r}\n" for p, d, q in chunk]))
-            else:
-                for row in chunk:
-                    copy.write_row(row)
+    try:
+        with (
+            driver_connection.cursor() as cursor,
+            cursor.copy("COPY sales (product_id, day, quantity) FROM STDIN") as copy,
+        ):
+            for start in range(0, len(rows), _COPY_CHUNK_ROWS):
+                chunk = rows[start : start + _COPY_CHUNK_ROWS]
+                if plain:
+                    copy.write("".join([f"{p}\t{d.isoformat()}\t{q!r}\n" for p, d, q in chunk]))
+                else:
+                    for row in chunk:
+                        copy.write_row(row)
+    except psycopg.OperationalError as exc:
+        # The raw cursor's errors bypass SQLAlchemy's wrapping: a lost server, a
+        # timeout or a deadlock here is the same StoreUnavailableError (and the
+        # same retry in Database.write) as anywhere else.
+        raise StoreUnavailableError(f"{type(exc).__name__}: {exc}") from exc
 
 
 def _upsert_rows(conn: Connection, rows: list[tuple[str, dt.date, float]]) -> None:
