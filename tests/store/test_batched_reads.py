@@ -221,3 +221,27 @@ def test_dispose_closes_the_connection_of_a_loop_running_in_another_thread(
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+def test_a_read_the_store_does_not_answer_fails_after_its_timeout_and_the_next_one_works(
+    db: Database,
+) -> None:
+    # Another session holds the products table: every read of it waits.
+    db.batched_read_timeout_seconds = 0.5
+    registry = ModelRegistry(db)
+    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def scenario() -> float:
+        assert await registry.aget_active_version("a") == 2
+        with psycopg.connect(url) as holder:
+            holder.execute("LOCK TABLE products IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError, match=r"no answer within 0\.5 s"):
+                await registry.aget_active_version("a")
+            waited = time.monotonic() - started
+            holder.rollback()
+        assert await registry.aget_active_version("a") == 2
+        return waited
+
+    waited = asyncio.run(scenario())
+    assert 0.4 < waited < 5  # the timeout, not the lock, ended the wait

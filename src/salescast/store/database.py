@@ -43,6 +43,8 @@ _WRITE_OPTION = "salescast_write"
 # The application_name of the batched reads' connections (unless the URL names
 # one), so that they can be told apart in pg_stat_activity.
 BATCHED_READS_APPLICATION = "salescast batched reads"
+# A primary-key read that takes this long means the store is not answering.
+BATCHED_READ_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,9 @@ class Database:
         event.listen(self.engine, "checkin", self._close_if_disposed)
         self._loop_reads: dict[asyncio.AbstractEventLoop, _LoopReads] = {}
         self._batched = [0, 0, 0]  # requests, queries, connections (BatchedReadStats)
+        # A batched version read (connect included) that takes longer fails its
+        # callers with StoreUnavailableError (503) and drops the connection.
+        self.batched_read_timeout_seconds = BATCHED_READ_TIMEOUT_SECONDS
         if create_schema:
             with _unavailable_as_error():
                 Base.metadata.create_all(self.engine)
@@ -271,11 +276,18 @@ class Database:
         for attempt in (1, 2):
             connection = reads.connection
             try:
-                if connection is None:
-                    connection = reads.connection = await self._connect_batched()
-                self._batched[1] += 1
-                cursor = await connection.execute(sql, arguments, prepare=True)
-                rows = await cursor.fetchall()
+                # A store that stops answering (a hung network, a lock held on
+                # the table) must not hold every forecast of this loop for ever.
+                async with asyncio.timeout(self.batched_read_timeout_seconds):
+                    if connection is None:
+                        connection = reads.connection = await self._connect_batched()
+                    self._batched[1] += 1
+                    cursor = await connection.execute(sql, arguments, prepare=True)
+                    rows = await cursor.fetchall()
+            except TimeoutError:
+                await self._drop_batched_connection(reads)
+                seconds = self.batched_read_timeout_seconds
+                _fail(waiters, _unavailable(TimeoutError(f"no answer within {seconds:g} s")))
             except self._read_engine.dialect.loaded_dbapi.Error as exc:
                 lost = reads.connection is not None and (
                     reads.connection.broken or self._is_disconnect(exc)
