@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from salescast.api.app import create_app
 from salescast.api.jobs import JobManager
 from salescast.service import SalescastService, TrainingSummary
-from salescast.store import JobOwner, JobStore
+from salescast.store import JobOwner, JobStore, StoreUnavailableError
 from tests.cache.polling import eventually
 from tests.conftest import make_settings
 
@@ -345,3 +345,47 @@ def test_the_heartbeat_thread_refreshes_the_managers_unfinished_jobs(
     finally:
         trainer.gate.release()
         manager.shutdown()
+
+
+class OutageJobStore(JobStore):
+    """The real store, whose heartbeat writes fail while `down` (the database out of reach)."""
+
+    down = False
+
+    def heartbeat(self, job_ids: Any) -> Any:
+        if self.down:
+            raise StoreUnavailableError("OperationalError: connection refused")
+        return super().heartbeat(job_ids)
+
+
+def test_after_a_store_outage_live_jobs_of_other_workers_get_time_to_beat_before_a_sweep(
+    service: SalescastService, clock: Clock
+) -> None:
+    # Another worker's job, running; its last heartbeat is now.
+    store = OutageJobStore(service.database, clock=clock)
+    job = store.create_job(kind="train", total=3, owner=JobOwner("api-2", 2, "x"))
+    assert store.start_job(job.id)
+    sweeper = JobManager(
+        SlowTrainer(),  # type: ignore[arg-type]  # duck-typed service
+        store=store,
+        heartbeat_interval_seconds=30,
+        stale_after_seconds=60,
+    )
+    store.down = True
+    clock.advance(2 * MINUTE)  # an outage: nobody's heartbeat reaches the store
+    assert sweeper.heartbeat() == []
+    store.down = False
+
+    # Back: the other worker's heartbeat is two minutes old only because of the
+    # outage. No sweep until every worker has had a timeout's length to beat.
+    assert sweeper.heartbeat() == []
+    clock.advance(dt.timedelta(seconds=5))
+    store.heartbeat([job.id])  # the other worker beats again
+    clock.advance(dt.timedelta(seconds=56))
+    assert sweeper.heartbeat() == []
+    assert status_of(sweeper, job.id) == "running"
+
+    # A worker that never comes back is still found, a timeout later.
+    clock.advance(2 * MINUTE)
+    assert sweeper.heartbeat() == [job.id]
+    assert status_of(sweeper, job.id) == "failed"

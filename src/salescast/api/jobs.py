@@ -77,6 +77,8 @@ class JobManager:
         self._interval = heartbeat_interval_seconds
         self._stale_after = dt.timedelta(seconds=stale_after_seconds)
         self._owner = owner or JobOwner.of_this_process()
+        # When this manager's own heartbeat last failed (store time), if ever.
+        self._last_failed_beat: dt.datetime | None = None
         self._lock = threading.Lock()
         self._unfinished: set[str] = set()  # accepted here, not yet written as finished
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salescast-train")
@@ -137,13 +139,23 @@ class JobManager:
             mine = set(self._unfinished)
         try:
             self._store.heartbeat(mine)
+            if not self._may_sweep():
+                return []
             lost = self._store.mark_stale_lost(stale_after=self._stale_after)
         except Exception:
+            self._last_failed_beat = self._store.now()
             logger.exception("job heartbeat failed; trying again in %.0f s", self._interval)
             return []
         for job_id in lost:
             logger.warning("job %s marked failed: no heartbeat from its worker", job_id)
         return lost
+
+    def _may_sweep(self) -> bool:
+        # If this manager's own heartbeat failed lately, the store was probably
+        # out of reach for every worker, and their heartbeats are stale for that
+        # reason alone: sweep only once they have had `stale_after` to beat again.
+        failed = self._last_failed_beat
+        return failed is None or self._store.now() - failed >= self._stale_after
 
     def shutdown(self) -> None:
         """Stop after the product being trained now: queued jobs end "cancelled" without
