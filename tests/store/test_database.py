@@ -34,10 +34,13 @@ def test_each_thread_reads_on_its_own_connection_and_dispose_closes_them(
     with db.session() as session:
         session.add(Product(id="p", data_version=3, created_at=dt.datetime.now(dt.UTC)))
     results: list[object] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(db.read_scalar(DATA_VERSION, {"pid": "p"})))
-        for _ in range(4)
-    ]
+    all_read = threading.Barrier(4)
+
+    def read() -> None:
+        results.append(db.read_scalar(DATA_VERSION, {"pid": "p"}))
+        all_read.wait(10)  # alive until every thread has its connection
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -46,6 +49,28 @@ def test_each_thread_reads_on_its_own_connection_and_dispose_closes_them(
     assert len(db._read_connections) == 4
     db.dispose()  # closes every thread's connection: no ResourceWarning under filterwarnings=error
     assert db._read_connections == []
+
+
+def test_the_read_connections_of_ended_threads_are_closed_when_a_new_thread_reads(
+    database_url: str,
+) -> None:
+    # A thread pool ends idle threads and starts new ones: their connections
+    # must not pile up (on PostgreSQL, toward max_connections).
+    db = Database(database_url)
+    with db.session() as session:
+        session.add(Product(id="p", data_version=3, created_at=dt.datetime.now(dt.UTC)))
+    for _ in range(5):
+        thread = threading.Thread(target=db.read_scalar, args=(DATA_VERSION, {"pid": "p"}))
+        thread.start()
+        thread.join()
+    ended = [connection for connection, _lock, _thread in db._read_connections]
+
+    assert db.read_scalar(DATA_VERSION, {"pid": "p"}) == 3  # this thread's first read
+
+    assert len(db._read_connections) == 1
+    assert len(ended) == 1  # each new thread had closed the one before it
+    assert ended[0].driver_connection is None or getattr(ended[0], "is_valid", True) is False
+    db.dispose()
 
 
 def test_a_session_still_open_when_the_store_is_disposed_is_closed_when_it_ends(

@@ -96,7 +96,10 @@ class Database:
         # no transaction to reset (~15 us instead of ~400 us on SQLite).
         self._read_engine: Engine = _create_engine(url, poolclass=NullPool)
         self._local = threading.local()
-        self._read_connections: list[tuple[PoolProxiedConnection, threading.Lock]] = []
+        # Each thread's read connection, with its lock and the thread that owns it.
+        self._read_connections: list[
+            tuple[PoolProxiedConnection, threading.Lock, threading.Thread]
+        ] = []
         self._disposed = False
         self._compiled: dict[ClauseElement, SQLCompiler] = {}
         self._read_lock = threading.Lock()
@@ -359,11 +362,25 @@ class Database:
                 connection.driver_connection.autocommit = True  # type: ignore[union-attr]
             lock = threading.Lock()
             with self._read_lock:
-                self._read_connections.append((connection, lock))
+                self._close_connections_of_ended_threads()
+                self._read_connections.append((connection, lock, threading.current_thread()))
             self._local.connection = connection
             self._local.lock = lock
         lock_of_thread: threading.Lock = self._local.lock
         return connection, lock_of_thread
+
+    def _close_connections_of_ended_threads(self) -> None:
+        # Thread pools end idle threads (anyio's after 10 s) and start new ones
+        # under the next burst; without this, every thread that ever read would
+        # keep a PostgreSQL connection open until dispose. Called with _read_lock.
+        kept = []
+        for connection, lock, thread in self._read_connections:
+            if thread.is_alive():
+                kept.append((connection, lock, thread))
+            else:
+                with lock:
+                    connection.close()
+        self._read_connections = kept
 
     def _close_if_disposed(self, dbapi_connection: Any, _record: Any) -> None:
         if self._disposed and dbapi_connection is not None:
@@ -381,7 +398,7 @@ class Database:
             _cancel_batches(loop, reads)
         with self._read_lock:
             connections, self._read_connections = self._read_connections, []
-        for conn, lock in connections:
+        for conn, lock, _thread in connections:
             with lock:  # waits for a statement running on it in another thread
                 self._disposed = True
                 conn.close()
