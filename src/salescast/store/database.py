@@ -45,6 +45,8 @@ _WRITE_OPTION = "salescast_write"
 # The application_name of the batched reads' connections (unless the URL names
 # one), so that they can be told apart in pg_stat_activity.
 BATCHED_READS_APPLICATION = "salescast batched reads"
+# The advisory lock key under which schema creation runs ("salescas" in ASCII).
+_SCHEMA_LOCK = 0x73616C6573636173
 # A primary-key read that takes this long means the store is not answering.
 BATCHED_READ_TIMEOUT_SECONDS = 5.0
 
@@ -117,8 +119,14 @@ class Database:
         # callers with StoreUnavailableError (503) and drops the connection.
         self.batched_read_timeout_seconds = BATCHED_READ_TIMEOUT_SECONDS
         if create_schema:
-            with _unavailable_as_error():
-                Base.metadata.create_all(self.engine)
+            with _unavailable_as_error(), self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    # Workers starting at once on an empty database would all
+                    # CREATE TABLE, and all but one fail (a pg_type unique
+                    # violation): they take turns, and the later ones find the
+                    # tables made. Released at commit.
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+                Base.metadata.create_all(conn)
 
     @property
     def reads_are_local(self) -> bool:
