@@ -198,11 +198,11 @@ class Database:
             except _ConnectionLostError as lost:
                 if attempt == 1:
                     continue
-                raise StoreUnavailableError(_reason(lost.__cause__)) from lost.__cause__
+                raise StoreUnavailableError.of(lost.__cause__) from lost.__cause__
             except self._read_engine.dialect.loaded_dbapi.Error as exc:
                 if attempt == 1 and self._is_disconnect(exc):
                     continue
-                raise StoreUnavailableError(_reason(exc)) from exc
+                raise StoreUnavailableError.of(exc) from exc
             return None if row is None else row[0]
         raise AssertionError("unreachable")  # pragma: no cover  (the loop returns or raises)
 
@@ -453,7 +453,7 @@ def _same(exc: BaseException) -> Callable[[], BaseException]:
 
 def _unavailable(exc: BaseException) -> Callable[[], BaseException]:
     def error() -> BaseException:
-        unavailable = StoreUnavailableError(_reason(exc))
+        unavailable = StoreUnavailableError.of(exc)
         unavailable.__cause__ = exc
         return unavailable
 
@@ -489,11 +489,11 @@ def _unavailable_as_error() -> Iterator[None]:
     try:
         yield
     except OperationalError as exc:
-        raise StoreUnavailableError(_reason(exc.orig)) from exc
+        raise StoreUnavailableError.of(exc.orig) from exc
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
-        raise StoreUnavailableError(_reason(exc.orig)) from exc
+        raise StoreUnavailableError.of(exc.orig) from exc
 
 
 def _sqlstate(exc: BaseException | None) -> str | None:
@@ -502,11 +502,6 @@ def _sqlstate(exc: BaseException | None) -> str | None:
         exc = exc.orig
     sqlstate = getattr(exc, "sqlstate", None)
     return sqlstate if isinstance(sqlstate, str) else None
-
-
-def _reason(exc: BaseException | None) -> str:
-    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"{type(exc).__name__}: {first_line}"
 
 
 def _create_engine(url: str, **options: Any) -> Engine:

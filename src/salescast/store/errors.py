@@ -1,5 +1,7 @@
 """Errors the store raises for conditions a caller can act on."""
 
+from __future__ import annotations
+
 
 class StoreError(Exception):
     """Base of the store's own errors."""
@@ -22,3 +24,10 @@ class StoreUnavailableError(StoreError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"the store is not answering ({reason}); try again shortly")
         self.reason = reason
+
+    @classmethod
+    def of(cls, exc: BaseException | None) -> StoreUnavailableError:
+        """The error for a driver's exception: its class and the first line of its message."""
+        text = str(exc).strip()
+        first_line = text.splitlines()[0] if text else type(exc).__name__
+        return cls(f"{type(exc).__name__}: {first_line}")

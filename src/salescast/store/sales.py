@@ -310,7 +310,7 @@ def _copy_rows(conn: Connection, rows: list[tuple[str, dt.date, float]]) -> None
         # The raw cursor's errors bypass SQLAlchemy's wrapping: a lost server, a
         # timeout or a deadlock here is the same StoreUnavailableError (and the
         # same retry in Database.write) as anywhere else.
-        raise StoreUnavailableError(f"{type(exc).__name__}: {exc}") from exc
+        raise StoreUnavailableError.of(exc) from exc
 
 
 def _upsert_rows(conn: Connection, rows: list[tuple[str, dt.date, float]]) -> None:
