@@ -380,3 +380,20 @@ async def test_aprime_stores_without_blocking_the_loop(cache: TieredCache) -> No
 
 def _product_tags(product_id: str, *_args: object, **_kwargs: object) -> list[str]:
     return [f"product:{product_id}"]
+
+
+def test_lookup_says_which_tier_answered(make_cache: MakeCache) -> None:
+    writer, reader = make_cache(), make_cache()
+    calls: list[int] = []
+
+    def square(x: int) -> int:
+        calls.append(x)
+        return x * x
+
+    on_writer = cached(namespace="sq", ttl=60, cache=writer)(square)
+    on_reader = cached(namespace="sq", ttl=60, cache=reader)(square)
+    assert on_writer.lookup(3) == (9, CacheSource.MISS)
+    assert on_writer.lookup(3) == (9, CacheSource.HIT_L1)
+    assert on_reader.lookup(3) == (9, CacheSource.HIT_L2)
+    assert on_reader(3) == 9
+    assert calls == [3]

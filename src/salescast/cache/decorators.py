@@ -13,7 +13,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 from salescast.cache import tiered_async
 from salescast.cache.binding import UNKEYED, ArgumentBinder
 from salescast.cache.keys import check_namespace, hash_arguments
-from salescast.cache.lookup import MISSING, CacheSource, Missing, last_cache_source
+from salescast.cache.lookup import MISSING, CacheSource, Lookup, Missing, last_cache_source
 from salescast.cache.tiered import TieredCache
 
 P = ParamSpec("P")
@@ -45,6 +45,13 @@ class CachedFunction(Protocol[P, R_co]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
         """Call through the cache."""
+        ...
+
+    def lookup(self, *args: P.args, **kwargs: P.kwargs) -> Lookup[R_co]:
+        """As a call, but says who answered: ``(value, HIT-L1|HIT-L2|MISS)``.
+
+        Plain (non-``async``) functions only; the same entry as a call.
+        """
         ...
 
     def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool:
@@ -321,6 +328,18 @@ class _CallSpec:
             tags=self.tags(args, kwargs),
         )
 
+    def lookup(
+        self, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Lookup[Any]:
+        return self.cache().get_or_compute_hashed(
+            self.namespace,
+            self.digest(args, kwargs),
+            lambda: function(*args, **kwargs),
+            ttl=self.ttl,
+            version=self.version(args, kwargs),
+            tags=self.tags(args, kwargs),
+        )
+
     def invalidate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         return self.cache().delete(
             self.namespace,
@@ -393,6 +412,9 @@ def _sync_wrapper(function: Callable[P, R], spec: _CallSpec) -> CachedFunction[P
         )
         return value
 
+    def lookup(*args: P.args, **kwargs: P.kwargs) -> Lookup[R]:
+        return spec.lookup(function, args, kwargs)
+
     def invalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
         return spec.invalidate(args, kwargs)
 
@@ -408,6 +430,7 @@ def _sync_wrapper(function: Callable[P, R], spec: _CallSpec) -> CachedFunction[P
     async def aprime(value: Any, /, *args: P.args, **kwargs: P.kwargs) -> bool:
         return await spec.aprime(value, args, kwargs)
 
+    wrapper.lookup = lookup  # type: ignore[attr-defined]
     wrapper.invalidate = invalidate  # type: ignore[attr-defined]
     wrapper.ainvalidate = ainvalidate  # type: ignore[attr-defined]
     wrapper.peek = peek  # type: ignore[attr-defined]

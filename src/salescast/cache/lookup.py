@@ -6,7 +6,7 @@ from contextvars import ContextVar
 from enum import StrEnum
 from typing import Final, Generic, NamedTuple, TypeVar
 
-T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 class CacheSource(StrEnum):
@@ -17,10 +17,10 @@ class CacheSource(StrEnum):
     MISS = "MISS"
 
 
-class Lookup(NamedTuple, Generic[T]):
+class Lookup(NamedTuple, Generic[T_co]):
     """``(value, source)``; unpacks as a tuple: ``value, source = cache.get_or_compute(...)``."""
 
-    value: T
+    value: T_co
     source: CacheSource
 
 
