@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench bench-quick bench-tools redis-server postgresql lock clean
+.PHONY: install run test lint unasync format bench bench-quick bench-tools redis-server postgresql lock clean
 
 install: $(STAMP)
 
@@ -41,7 +41,13 @@ postgresql:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	@# Debian's package may start a system cluster on 5432; the tests never use it.
 
+# The sync face of the cache's control flow is generated from its asyncio
+# source (src/salescast/cache/_async -> _sync); lint fails when it is stale.
+unasync: $(STAMP)
+	$(BIN)/python scripts/unasync.py
+
 lint: $(STAMP)
+	$(BIN)/python scripts/unasync.py --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

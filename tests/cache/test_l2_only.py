@@ -60,7 +60,7 @@ def test_a_hit_does_not_wait_for_a_computation_in_flight(l2_only: TieredCache) -
     leading, release = threading.Event(), threading.Event()
 
     def lead() -> None:  # holds single-flight for the key, as a slow miss would
-        l2_only._flight.do(entry_key, lambda: leading.set() or release.wait(10))
+        l2_only.flow.flight.do(entry_key, lambda: leading.set() or release.wait(10))
 
     leader = threading.Thread(target=lead)
     leader.start()
@@ -73,7 +73,7 @@ def test_a_hit_does_not_wait_for_a_computation_in_flight(l2_only: TieredCache) -
         reader.start()
         reader.join(5)
         assert found == [("stored", CacheSource.HIT_L2)]
-        assert l2_only._flight.in_flight() == 1  # the leader is still running
+        assert l2_only.flow.flight.in_flight() == 1  # the leader is still running
     finally:
         release.set()
         leader.join()
@@ -252,7 +252,7 @@ async def test_an_async_hit_does_not_wait_for_a_computation_in_flight(
             await release.wait()
             return True
 
-        leader = asyncio.create_task(l2_only.aflight.do(entry_key, slow))
+        leader = asyncio.create_task(l2_only.aflow.flight.do(entry_key, slow))
         await leading.wait()
         found = await asyncio.wait_for(l2_only.aget_or_compute("data", "k", _fresh, ttl=60), 5)
         assert found == ("stored", CacheSource.HIT_L2)

@@ -22,14 +22,8 @@ from salescast.cache.codecs import (
     default_registry,
     register_codec,
 )
-from salescast.cache.decorators import (
-    CachedFunction,
-    cached,
-    cached_model,
-    cached_prediction,
-    configure,
-    get_default_cache,
-)
+from salescast.cache.decorators import CachedFunction, cached
+from salescast.cache.default_cache import configure, get_default_cache
 from salescast.cache.errors import (
     BackendTimeoutError,
     BackendUnavailableError,
@@ -43,6 +37,7 @@ from salescast.cache.health import CacheHealth, CacheStats
 from salescast.cache.json_codec import JsonCodec
 from salescast.cache.keys import KeyBuilder, hash_arguments
 from salescast.cache.lookup import MISSING, CacheSource, Lookup, last_cache_source
+from salescast.cache.presets import cached_model, cached_prediction
 from salescast.cache.redis_cache import ModelCache, RedisCache, product_tag
 from salescast.cache.stats import LatencySummary, NamespaceStats, TierStats
 from salescast.cache.tiered import TieredCache

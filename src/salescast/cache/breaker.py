@@ -1,4 +1,7 @@
-"""A circuit breaker around L2: skip Redis at once after repeated failures, probe, recover."""
+"""A circuit breaker around L2: skip Redis at once after repeated failures, probe, recover.
+
+Its snapshot names every counter field by field, as the statistics' do.
+"""
 
 from __future__ import annotations
 

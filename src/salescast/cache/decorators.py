@@ -1,18 +1,23 @@
-"""Decorators that cache a function's results in a TieredCache: @cached and friends."""
+"""``@cached``: a function's results in a TieredCache, for plain and ``async def`` functions.
+
+The call key (bound arguments and its memoized digest) is ``call_keys.py``'s,
+the default cache ``default_cache.py``'s, the named presets
+(``@cached_model``, ``@cached_prediction``) ``presets.py``'s. The plain and
+the ``async`` wrapper read alike on purpose: each inlines its hit path (an
+L1 hit is one dict read away, with no call to a shared helper), and what
+both offer beside the call is attached once by ``_attach_operations``.
+"""
 
 from __future__ import annotations
 
-import datetime
 import functools
 import inspect
-import logging
-import threading
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
-from salescast.cache import tiered_async
-from salescast.cache.binding import UNKEYED, ArgumentBinder
-from salescast.cache.keys import check_namespace, hash_arguments
+from salescast.cache.call_keys import CallSpec
+from salescast.cache.default_cache import get_default_cache
+from salescast.cache.keys import check_namespace
 from salescast.cache.lookup import MISSING, CacheSource, Lookup, Missing, last_cache_source
 from salescast.cache.tiered import TieredCache
 
@@ -20,24 +25,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
 
-logger = logging.getLogger("salescast.cache")
-
-MODEL_TTL_SECONDS = 21600.0
-PREDICTION_TTL_SECONDS = 3600.0
-
-# Distinct argument tuples whose digests one decorated function remembers.
-_DIGEST_MEMO_LIMIT = 4096
-# Exact types (not subclasses) whose equal values always encode identically
-# once the type is part of the memo key (``1 == True == 1.0`` otherwise).
-# (``datetime.date`` qualifies; ``datetime`` does not: aware datetimes in
-# different zones are equal but encode differently.)
-_SCALARS = frozenset({str, int, bool, float, type(None), datetime.date})
-
 # Read once: an enum member looked up on its class costs a tenth of a microsecond.
 _HIT_L1 = CacheSource.HIT_L1
-
-_default_lock = threading.Lock()
-_default_cache: TieredCache | None = None
 
 
 class CachedFunction(Protocol[P, R_co]):
@@ -90,26 +79,6 @@ class CachedFunction(Protocol[P, R_co]):
         ...
 
 
-def configure(cache: TieredCache | None) -> None:
-    """Make ``cache`` the one decorators use when they name none (``None`` resets)."""
-    global _default_cache
-    with _default_lock:
-        _default_cache = cache
-
-
-def get_default_cache() -> TieredCache:
-    """The configured cache; an in-process-only one if ``configure`` was never called."""
-    global _default_cache
-    cache = _default_cache  # read once: the hit path takes no lock
-    if cache is not None:
-        return cache
-    with _default_lock:
-        if _default_cache is None:
-            logger.info("no cache configured; using an in-process cache (no Redis tier)")
-            _default_cache = TieredCache(prefix="salescast")
-        return _default_cache
-
-
 @overload
 def cached(func: Callable[P, R], /) -> CachedFunction[P, R]: ...
 
@@ -157,7 +126,7 @@ def cached(
     check_namespace(namespace)
 
     def decorate(function: Callable[P, R]) -> CachedFunction[P, R]:
-        spec = _CallSpec(function, namespace, ttl, cache, version, tags)
+        spec = CallSpec(function, namespace, ttl, cache, version, tags)
         if inspect.iscoroutinefunction(function):
             return cast(CachedFunction[P, R], _async_wrapper(function, spec))
         return _sync_wrapper(function, spec)
@@ -167,217 +136,7 @@ def cached(
     return decorate
 
 
-@overload
-def cached_model(func: Callable[P, R], /) -> CachedFunction[P, R]: ...
-
-
-@overload
-def cached_model(
-    func: None = None,
-    /,
-    *,
-    ttl: float = MODEL_TTL_SECONDS,
-    cache: TieredCache | None = None,
-    version: Callable[..., Any] | None = None,
-    tags: Callable[..., Iterable[str]] | None = None,
-) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
-
-
-def cached_model(
-    func: Callable[P, R] | None = None,
-    /,
-    *,
-    ttl: float = MODEL_TTL_SECONDS,
-    cache: TieredCache | None = None,
-    version: Callable[..., Any] | None = None,
-    tags: Callable[..., Iterable[str]] | None = None,
-) -> CachedFunction[P, R] | Callable[[Callable[P, R]], CachedFunction[P, R]]:
-    """``@cached`` with namespace ``model`` and a 6-hour TTL."""
-    decorator: Callable[[Callable[P, R]], CachedFunction[P, R]] = cached(
-        namespace="model", ttl=ttl, cache=cache, version=version, tags=tags
-    )
-    return decorator(func) if func is not None else decorator
-
-
-@overload
-def cached_prediction(func: Callable[P, R], /) -> CachedFunction[P, R]: ...
-
-
-@overload
-def cached_prediction(
-    func: None = None,
-    /,
-    *,
-    ttl: float = PREDICTION_TTL_SECONDS,
-    cache: TieredCache | None = None,
-    version: Callable[..., Any] | None = None,
-    tags: Callable[..., Iterable[str]] | None = None,
-) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
-
-
-def cached_prediction(
-    func: Callable[P, R] | None = None,
-    /,
-    *,
-    ttl: float = PREDICTION_TTL_SECONDS,
-    cache: TieredCache | None = None,
-    version: Callable[..., Any] | None = None,
-    tags: Callable[..., Iterable[str]] | None = None,
-) -> CachedFunction[P, R] | Callable[[Callable[P, R]], CachedFunction[P, R]]:
-    """``@cached`` with namespace ``prediction`` and a 1-hour TTL."""
-    decorator: Callable[[Callable[P, R]], CachedFunction[P, R]] = cached(
-        namespace="prediction", ttl=ttl, cache=cache, version=version, tags=tags
-    )
-    return decorator(func) if func is not None else decorator
-
-
-class _CallSpec:
-    """What a decorated function needs at each call: key digest, version, tags, cache."""
-
-    def __init__(
-        self,
-        function: Callable[..., Any],
-        namespace: str,
-        ttl: float | None,
-        cache: TieredCache | None,
-        version: Callable[..., Any] | None,
-        tags: Callable[..., Iterable[str]] | None,
-    ) -> None:
-        self.name = f"{function.__module__}.{function.__qualname__}"
-        self.signature = inspect.signature(function)
-        self.binder = ArgumentBinder.for_signature(self.signature)
-        self.namespace = namespace
-        self.ttl = ttl
-        self.fixed_cache = cache
-        self.version_of = version
-        self.tags_of = tags
-        # Argument tuple -> digest, for calls whose arguments are plain
-        # scalars (see ``digest``): hashing them again would give the same
-        # digest, and skipping it is most of the cost of an L1 hit.
-        self._digests: dict[tuple[Any, ...], str] = {}
-        # (cache, memo key -> full entry key) for calls without version/tags.
-        self._plain_keys: tuple[TieredCache | None, dict[tuple[Any, ...], str]] = (None, {})
-
-    def cache(self) -> TieredCache:
-        return self.fixed_cache if self.fixed_cache is not None else get_default_cache()
-
-    def key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
-        arguments = self.binder.bind(args, kwargs) if self.binder is not None else None
-        if arguments is None:
-            # Anything the fast binder does not handle, including calls that
-            # do not fit the signature (``bind`` raises the usual TypeError).
-            bound = self.signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            arguments = {
-                name: value for name, value in bound.arguments.items() if name not in UNKEYED
-            }
-        return [self.name, arguments]
-
-    def digest(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-        """``hash_arguments(self.key(args, kwargs))``, remembered for scalar arguments.
-
-        A call's digest is remembered only under a memo key (see
-        ``_memo_key``) for which equal memo keys mean identical canonical
-        encodings, so the remembered digest is exactly the one hashing
-        would give (``f(1)``, ``f(True)``, ``f(1.0)`` stay apart).
-        """
-        memo = _memo_key(args, kwargs)
-        if memo is None:
-            return hash_arguments(self.key(args, kwargs))
-        digest = self._digests.get(memo)
-        if digest is None:
-            digest = hash_arguments(self.key(args, kwargs))
-            if len(self._digests) >= _DIGEST_MEMO_LIMIT:
-                self._digests.clear()
-            self._digests[memo] = digest
-        return digest
-
-    def plain_key(self, cache: TieredCache, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-        """The full entry key in ``cache`` of a call without ``version``/``tags``.
-
-        Such a key depends only on the arguments and the cache's prefix, so
-        it is remembered per cache like the digest (a ``configure()`` that
-        swaps the default cache starts a new memo).
-        """
-        owner, keys = self._plain_keys
-        if owner is not cache:
-            keys = {}
-            self._plain_keys = (cache, keys)
-        memo = _memo_key(args, kwargs)
-        if memo is None:
-            return cache.keys.entry_key(self.namespace, hash_arguments(self.key(args, kwargs)))
-        entry_key = keys.get(memo)
-        if entry_key is None:
-            entry_key = cache.keys.entry_key(self.namespace, self.digest(args, kwargs))
-            if len(keys) >= _DIGEST_MEMO_LIMIT:
-                keys.clear()
-            keys[memo] = entry_key
-        return entry_key
-
-    def version(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return self.version_of(*args, **kwargs) if self.version_of is not None else None
-
-    def tags(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, ...]:
-        return tuple(self.tags_of(*args, **kwargs)) if self.tags_of is not None else ()
-
-    def peek(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return self.cache().peek_hashed(
-            self.namespace,
-            self.digest(args, kwargs),
-            version=self.version(args, kwargs),
-            tags=self.tags(args, kwargs),
-        )
-
-    def lookup(
-        self, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Lookup[Any]:
-        return self.cache().get_or_compute_hashed(
-            self.namespace,
-            self.digest(args, kwargs),
-            lambda: function(*args, **kwargs),
-            ttl=self.ttl,
-            version=self.version(args, kwargs),
-            tags=self.tags(args, kwargs),
-        )
-
-    def invalidate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-        return self.cache().delete(
-            self.namespace,
-            self.key(args, kwargs),
-            version=self.version(args, kwargs),
-            tags=self.tags(args, kwargs),
-        )
-
-    async def ainvalidate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-        return await self.cache().adelete(
-            self.namespace,
-            self.key(args, kwargs),
-            version=self.version(args, kwargs),
-            tags=self.tags(args, kwargs),
-        )
-
-    def prime(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-        return self.cache().set(
-            self.namespace,
-            self.key(args, kwargs),
-            value,
-            ttl=self.ttl,
-            version=self.version(args, kwargs),
-            tags=self.tags(args, kwargs),
-        )
-
-    async def aprime(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-        return await self.cache().aset(
-            self.namespace,
-            self.key(args, kwargs),
-            value,
-            ttl=self.ttl,
-            version=self.version(args, kwargs),
-            tags=self.tags(args, kwargs),
-        )
-
-
-def _sync_wrapper(function: Callable[P, R], spec: _CallSpec) -> CachedFunction[P, R]:
+def _sync_wrapper(function: Callable[P, R], spec: CallSpec) -> CachedFunction[P, R]:
     namespace, ttl = spec.namespace, spec.ttl
     version_of, tags_of = spec.version_of, spec.tags_of
 
@@ -412,35 +171,12 @@ def _sync_wrapper(function: Callable[P, R], spec: _CallSpec) -> CachedFunction[P
         )
         return value
 
-    def lookup(*args: P.args, **kwargs: P.kwargs) -> Lookup[R]:
-        return spec.lookup(function, args, kwargs)
-
-    def invalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
-        return spec.invalidate(args, kwargs)
-
-    async def ainvalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
-        return await spec.ainvalidate(args, kwargs)
-
-    def peek(*args: P.args, **kwargs: P.kwargs) -> Any:
-        return spec.peek(args, kwargs)
-
-    def prime(value: Any, /, *args: P.args, **kwargs: P.kwargs) -> bool:
-        return spec.prime(value, args, kwargs)
-
-    async def aprime(value: Any, /, *args: P.args, **kwargs: P.kwargs) -> bool:
-        return await spec.aprime(value, args, kwargs)
-
-    wrapper.lookup = lookup  # type: ignore[attr-defined]
-    wrapper.invalidate = invalidate  # type: ignore[attr-defined]
-    wrapper.ainvalidate = ainvalidate  # type: ignore[attr-defined]
-    wrapper.peek = peek  # type: ignore[attr-defined]
-    wrapper.prime = prime  # type: ignore[attr-defined]
-    wrapper.aprime = aprime  # type: ignore[attr-defined]
+    _attach_operations(wrapper, function, spec)
     return cast(CachedFunction[P, R], wrapper)
 
 
 def _async_wrapper(
-    function: Callable[P, Awaitable[Any]], spec: _CallSpec
+    function: Callable[P, Awaitable[Any]], spec: CallSpec
 ) -> Callable[P, Awaitable[Any]]:
     namespace, ttl = spec.namespace, spec.ttl
     plain = spec.version_of is None and spec.tags_of is None
@@ -455,10 +191,10 @@ def _async_wrapper(
                 if hit is not MISSING:
                     last_cache_source.set(_HIT_L1)
                     return hit
-            found = await tiered_async.alookup_below_l1(
-                cache, namespace, entry_key, lambda: function(*args, **kwargs), ttl, (), False
+            result, _ = await cache.aflow.lookup_below_l1(
+                namespace, entry_key, lambda: function(*args, **kwargs), ttl, (), False
             )
-            return found.value
+            return result
         lookup = await spec.cache().aget_or_compute_hashed(
             spec.namespace,
             spec.digest(args, kwargs),
@@ -469,53 +205,61 @@ def _async_wrapper(
         )
         return lookup.value
 
-    def invalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
-        return spec.invalidate(args, kwargs)
-
-    async def ainvalidate(*args: P.args, **kwargs: P.kwargs) -> bool:
-        return await spec.ainvalidate(args, kwargs)
-
-    def peek(*args: P.args, **kwargs: P.kwargs) -> Any:
-        return spec.peek(args, kwargs)
-
-    def prime(value: Any, /, *args: P.args, **kwargs: P.kwargs) -> bool:
-        return spec.prime(value, args, kwargs)
-
-    async def aprime(value: Any, /, *args: P.args, **kwargs: P.kwargs) -> bool:
-        return await spec.aprime(value, args, kwargs)
-
-    wrapper.invalidate = invalidate  # type: ignore[attr-defined]
-    wrapper.ainvalidate = ainvalidate  # type: ignore[attr-defined]
-    wrapper.peek = peek  # type: ignore[attr-defined]
-    wrapper.prime = prime  # type: ignore[attr-defined]
-    wrapper.aprime = aprime  # type: ignore[attr-defined]
+    _attach_operations(wrapper, function, spec)
     return wrapper
 
 
-def _memo_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
-    """A key under which a call's digest may be remembered, or ``None``.
+def _attach_operations(
+    wrapper: Callable[..., Any], function: Callable[..., Any], spec: CallSpec
+) -> None:
+    # What every cached function offers beside the call, plain or async.
+    def lookup(*args: Any, **kwargs: Any) -> Lookup[Any]:
+        cache = spec.cache()
+        return cache.get_or_compute_hashed(
+            spec.namespace,
+            spec.digest(args, kwargs),
+            lambda: function(*args, **kwargs),
+            ttl=spec.ttl,
+            version=spec.version(args, kwargs),
+            tags=spec.tags(args, kwargs),
+        )
 
-    Only calls whose arguments are all exact ``str``, ``int``, ``bool``,
-    ``float``, ``date`` or ``None`` have one, and it carries their types,
-    since ``1 == True == 1.0`` would otherwise share an entry. (``date``
-    qualifies; ``datetime`` does not: aware datetimes in different zones are
-    equal but encode differently.) Zero floats have none: ``0.0 == -0.0``
-    encode differently. Positional ``str`` arguments alone, the common
-    case, are their own memo key: no typed tuple can equal them.
-    """
-    if not kwargs:
-        for value in args:
-            if type(value) is not str:
-                break
-        else:
-            return args
-        values = args
-        types = tuple(map(type, args))
-        memo: tuple[Any, ...] = (types, args)
-    else:
-        values = args + tuple(kwargs.values())
-        types = tuple(map(type, values))
-        memo = (types, values, tuple(kwargs))
-    if _SCALARS.issuperset(types) and (float not in types or 0.0 not in values):
-        return memo
-    return None
+    def peek(*args: Any, **kwargs: Any) -> Any:
+        return spec.cache().peek_hashed(
+            spec.namespace,
+            spec.digest(args, kwargs),
+            version=spec.version(args, kwargs),
+            tags=spec.tags(args, kwargs),
+        )
+
+    def invalidate(*args: Any, **kwargs: Any) -> bool:
+        cache, key, version, tags = _entry_of(spec, args, kwargs)
+        return cache.delete(spec.namespace, key, version=version, tags=tags)
+
+    async def ainvalidate(*args: Any, **kwargs: Any) -> bool:
+        cache, key, version, tags = _entry_of(spec, args, kwargs)
+        return await cache.adelete(spec.namespace, key, version=version, tags=tags)
+
+    def prime(value: Any, /, *args: Any, **kwargs: Any) -> bool:
+        cache, key, version, tags = _entry_of(spec, args, kwargs)
+        return cache.set(spec.namespace, key, value, ttl=spec.ttl, version=version, tags=tags)
+
+    async def aprime(value: Any, /, *args: Any, **kwargs: Any) -> bool:
+        cache, key, version, tags = _entry_of(spec, args, kwargs)
+        return await cache.aset(
+            spec.namespace, key, value, ttl=spec.ttl, version=version, tags=tags
+        )
+
+    if not inspect.iscoroutinefunction(function):
+        wrapper.lookup = lookup  # type: ignore[attr-defined]
+    wrapper.peek = peek  # type: ignore[attr-defined]
+    wrapper.invalidate = invalidate  # type: ignore[attr-defined]
+    wrapper.ainvalidate = ainvalidate  # type: ignore[attr-defined]
+    wrapper.prime = prime  # type: ignore[attr-defined]
+    wrapper.aprime = aprime  # type: ignore[attr-defined]
+
+
+def _entry_of(
+    spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[TieredCache, list[Any], Any, tuple[str, ...]]:
+    return spec.cache(), spec.key(args, kwargs), spec.version(args, kwargs), spec.tags(args, kwargs)

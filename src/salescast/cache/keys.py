@@ -27,7 +27,6 @@ from typing import Any
 
 import orjson
 
-from salescast.cache.backends.redis import escape_glob
 from salescast.cache.errors import KeyArgumentError
 
 Version = str | int | Iterable[str | int] | None
@@ -175,3 +174,8 @@ def version_text(version: Version) -> str | None:
     if isinstance(version, str | int):
         return str(version)
     return ",".join(str(part) for part in version)
+
+
+def escape_glob(text: str) -> str:
+    """Escape ``text`` so a Redis ``MATCH`` pattern takes it literally."""
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)

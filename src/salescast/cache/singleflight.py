@@ -125,3 +125,7 @@ class AsyncSingleFlight:
             return result, True
         finally:
             del self._calls[slot]
+
+    def in_flight(self) -> int:
+        """Keys being computed now, on every event loop."""
+        return len(self._calls)

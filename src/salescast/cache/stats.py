@@ -1,4 +1,9 @@
-"""Counters and latency histograms per namespace and tier, read as typed snapshots."""
+"""Counters and latency histograms per namespace and tier, read as typed snapshots.
+
+The recorder's methods (one per event: hit, miss, error, eviction, ...) and
+the snapshots' constructors (every counter named, like the breaker's) read
+alike by design: one short locked increment, or one field per counter.
+"""
 
 from __future__ import annotations
 

@@ -1,42 +1,58 @@
-"""Tag generations, L1 tag index, clearing and pub/sub invalidation of a TieredCache.
+"""Tag generations and the L1 tag index of a TieredCache: the state, no I/O.
 
 A tag (``product:p1``) has a generation counter in Redis
 (``prefix:_tag:{prefix:product:p1}``). The generations of an entry's tags are
-part of its key, so ``invalidate_tag`` (INCR) makes every entry of the tag
+part of its key, so invalidating a tag (INCR) makes every entry of the tag
 unreachable at once in every process, with no scan. Each process keeps the
 generations it has read; they are trusted while the invalidation
 subscription is live (every bump is published) and re-read after
-``generation_ttl`` seconds otherwise.
+``generation_ttl`` seconds otherwise. The reads, bumps and publishes
+themselves are the control flow's (``_async/flow.py``, both faces); this
+book only remembers what they learnt and applies other processes' messages.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from salescast.cache.backends.redis import RedisBackend, escape_glob
-from salescast.cache.guard import FAILED, Unavailable
-from salescast.cache.invalidation import InvalidationSubscriber, encode_message
-
-if TYPE_CHECKING:
-    from salescast.cache.tiered import TieredCache
-
-logger = logging.getLogger("salescast.cache")
+from salescast.cache.backends.memory import MemoryBackend
+from salescast.cache.guard import Unavailable
+from salescast.cache.invalidation import InvalidationSubscriber
+from salescast.cache.keys import KeyBuilder
 
 
 class TagBook:
-    """Generations and the L1 entries of each tag, for one ``TieredCache``. Thread-safe."""
+    """Known generations and the L1 entries of each tag, for one cache. Thread-safe.
 
-    def __init__(self, cache: TieredCache, *, generation_ttl: float) -> None:
-        self._cache = cache
+    ``shared``: there is an L2 (generations live in Redis); without one,
+    this process is the only authority and every known generation is
+    trusted. ``subscriber`` is set by the cache once it listens.
+    """
+
+    def __init__(
+        self,
+        *,
+        keys: KeyBuilder,
+        l1: MemoryBackend | None,
+        shared: bool,
+        instance_id: str,
+        generation_ttl: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self._keys = keys
+        self._l1 = l1
+        self._shared = shared
+        self.instance_id = instance_id
         self._generation_ttl = generation_ttl
+        self._clock = clock
+        self.subscriber: InvalidationSubscriber | None = None
         self._lock = threading.Lock()
         # tag -> (generation, read at); see the module docstring for trust.
         self._generations: dict[str, tuple[int, float]] = {}
-        # Bumped whenever known generations are forgotten (see _after_read).
-        self._epoch = 0
+        # Bumped whenever known generations are forgotten (see after_read).
+        self.epoch = 0
         # Bumped whenever a known generation changes or is forgotten, so a
         # key built from known generations stays valid while it is unchanged.
         self.changes = 0
@@ -50,10 +66,9 @@ class TagBook:
         """``True`` when known generations need no timestamp check: there is
         no Redis tier, or the invalidation subscription is live (every bump
         reaches this process)."""
-        cache = self._cache
-        if cache.l2 is None:
+        if not self._shared:
             return True
-        subscriber = cache.subscriber
+        subscriber = self.subscriber
         return subscriber is not None and subscriber.live  # listening(), minus a call
 
     def known_generations(self, tags: tuple[str, ...]) -> list[int] | None:
@@ -71,51 +86,27 @@ class TagBook:
             generations.append(item[0])
         return generations
 
-    def generation(self, tag: str) -> int:
-        """The current generation of ``tag`` (0 when never bumped or unknown)."""
-        return self.read_generation(tag)[0]
-
-    def read_generation(self, tag: str) -> tuple[int, bool]:
-        """``(generation, redis_failed)``: the flag tells the caller to spare Redis
-        for the rest of its call (one timeout per call, not one per operation)."""
-        known = self._known(tag)
-        if known is not None:
-            return known, False
-        cache = self._cache
-        if cache.l2 is None:
-            return self._remember_generation(tag, 0), False
-        l2 = cache.l2
-        counter_key = cache.keys.tag_counter_key(tag)
-        epoch = self._epoch
-        result = cache.guard.call(lambda: l2.get_counter(counter_key))
-        return self._after_read(tag, result, epoch), result is FAILED
-
-    async def aread_generation(self, tag: str) -> tuple[int, bool]:
-        """As :meth:`read_generation`, reading Redis with the asyncio client."""
-        known = self._known(tag)
-        if known is not None:
-            return known, False
-        cache = self._cache
-        if cache.l2 is None:
-            return self._remember_generation(tag, 0), False
-        l2 = cache.l2
-        counter_key = cache.keys.tag_counter_key(tag)
-        epoch = self._epoch
-        result = await cache.guard.acall(lambda: l2.aget_counter(counter_key))
-        return self._after_read(tag, result, epoch), result is FAILED
-
-    def _known(self, tag: str) -> int | None:
+    def known(self, tag: str) -> int | None:
+        """The generation of ``tag`` if it may be used without asking Redis."""
         with self._lock:
             item = self._generations.get(tag)
         if item is None:
             return None
-        if self._cache.l2 is None or self._subscribed():
+        if not self._shared or self._subscribed():
             return item[0]
-        if self._cache.clock() - item[1] < self._generation_ttl:
+        if self._clock() - item[1] < self._generation_ttl:
             return item[0]
         return None
 
-    def _after_read(self, tag: str, result: int | Unavailable, epoch: int) -> int:
+    def remember(self, tag: str, generation: int) -> int:
+        """Note ``generation`` as ``tag``'s; return it."""
+        with self._lock:
+            self._set(tag, generation)
+        return generation
+
+    def after_read(self, tag: str, result: int | Unavailable, epoch: int) -> int:
+        """The generation to use after reading ``tag``'s counter (``epoch`` as it
+        was before the read), remembered unless an invalidation came meanwhile."""
         if isinstance(result, Unavailable):
             # Redis unknown: keep using what we last knew (L2 is skipped anyway).
             with self._lock:
@@ -124,97 +115,45 @@ class TagBook:
         with self._lock:
             # An invalidation heard while we were reading may have made our
             # answer old: use it for this call, but do not remember it.
-            if self._epoch == epoch:
+            if self.epoch == epoch:
                 self._set(tag, result)
         return result
 
-    def _remember_generation(self, tag: str, generation: int) -> int:
+    def local_bump(self, tag: str) -> int:
+        """The next generation as this process alone knows it (no Redis)."""
         with self._lock:
-            self._set(tag, generation)
-        return generation
+            item = self._generations.get(tag)
+            return (item[0] if item is not None else 0) + 1
 
     def _set(self, tag: str, generation: int) -> None:
         # Caller holds the lock.
         old = self._generations.get(tag)
         if old is not None and old[0] != generation:
             self.changes += 1
-        self._generations[tag] = (generation, self._cache.clock())
+        self._generations[tag] = (generation, self._clock())
 
     def _subscribed(self) -> bool:
-        subscriber = self._cache.subscriber
+        subscriber = self.subscriber
         return subscriber is not None and subscriber.listening()
 
-    # -- invalidation -------------------------------------------------------
+    def apply_tag(self, tag: str, generation: int | None) -> None:
+        """Take ``generation`` as ``tag``'s and drop the tag's L1 entries.
 
-    def invalidate(self, tag: str) -> int:
-        """Bump ``tag``'s generation, drop its L1 entries, tell every process."""
-        cache = self._cache
-        generation: int | Unavailable
-        if cache.l2 is not None:
-            l2 = cache.l2
-            counter_key = cache.keys.tag_counter_key(tag)
-            generation = cache.guard.call(lambda: l2.incr(counter_key))
-        else:
-            generation = self._local_bump(tag)
-        if isinstance(generation, Unavailable):
-            # Without Redis only this process can forget; others keep their L1
-            # until they reconnect (which empties it) or the TTL ends.
-            logger.warning("invalidate_tag(%r): Redis unavailable, invalidated locally only", tag)
-            generation = self._local_bump(tag)
-        self._apply_tag(tag, generation)
-        self.publish({"op": "tag", "tag": tag, "gen": generation})
-        return generation
-
-    def _local_bump(self, tag: str) -> int:
-        with self._lock:
-            item = self._generations.get(tag)
-            return (item[0] if item is not None else 0) + 1
-
-    def _apply_tag(self, tag: str, generation: int | None) -> None:
-        # ``None``: forget the generation so the next lookup reads it from
-        # Redis. Used for other processes' messages: PUBLISHes of concurrent
-        # bumps can arrive out of INCR order, and Redis may have been reset,
-        # so the counter itself is the only authority.
+        ``None``: forget the generation so the next lookup reads it from
+        Redis. Used for other processes' messages: PUBLISHes of concurrent
+        bumps can arrive out of INCR order, and Redis may have been reset,
+        so the counter itself is the only authority.
+        """
         with self._lock:
             if generation is None:
                 self._generations.pop(tag, None)
-                self._epoch += 1
+                self.epoch += 1
                 self.changes += 1
             else:
                 self._set(tag, generation)
             keys = self._l1_keys.pop(tag, set())
-        if self._cache.l1 is not None and keys:
-            self._cache.l1.delete_many(list(keys))
-
-    def clear(self, *, namespace: str | None, tag: str | None) -> int:
-        """See ``TieredCache.clear``."""
-        cache = self._cache
-        removed = 0
-        if tag is not None:
-            cache.invalidate_tag(tag)
-            pattern = cache.keys.tag_pattern(tag, namespace)
-            removed += self._l2_delete(lambda l2: l2.delete_matching(pattern))
-            return removed
-        prefix = cache.keys.namespace_prefix(namespace) if namespace else cache.keys.prefix + ":"
-        if cache.l1 is not None:
-            removed += cache.l1.delete_prefix(prefix)
-        # Tag counters stay: resetting them could make old generations current again.
-        counters = (cache.keys.prefix + ":_tag:").encode()
-        removed += self._l2_delete(
-            lambda l2: l2.delete_matching(
-                _glob_prefix(prefix), keep=lambda key: key.startswith(counters)
-            )
-        )
-        self.publish({"op": "clear", "namespace": namespace})
-        return removed
-
-    def _l2_delete(self, operation: Callable[[RedisBackend], int]) -> int:
-        cache = self._cache
-        if cache.l2 is None:
-            return 0
-        l2 = cache.l2
-        result = cache.guard.call(lambda: operation(l2))
-        return 0 if isinstance(result, Unavailable) else int(result)
+        if self._l1 is not None and keys:
+            self._l1.delete_many(list(keys))
 
     # -- L1 index -----------------------------------------------------------
 
@@ -226,7 +165,7 @@ class TagBook:
             for tag in tags:
                 self._l1_keys.setdefault(tag, set()).add(entry_key)
             self._indexed += 1
-            prune = self._cache.l1 is not None and self._indexed > self._cache.l1.max_entries
+            prune = self._l1 is not None and self._indexed > self._l1.max_entries
             if prune:
                 self._indexed = 0
         if prune:
@@ -235,7 +174,7 @@ class TagBook:
     def _prune(self) -> None:
         # Evicted and expired L1 entries leave stale index entries behind;
         # sweeping once per max_entries inserts keeps the index bounded.
-        l1 = self._cache.l1
+        l1 = self._l1
         assert l1 is not None
         with self._lock:
             snapshot = {tag: list(keys) for tag, keys in self._l1_keys.items()}
@@ -250,59 +189,22 @@ class TagBook:
                 if not current:
                     del self._l1_keys[tag]
 
-    # -- pub/sub ------------------------------------------------------------
-
-    def publish(self, message: dict[str, Any]) -> None:
-        """Send an invalidation to every process (best effort, through the breaker)."""
-        cache = self._cache
-        if cache.l2 is None:
-            return
-        l2 = cache.l2
-        payload = encode_message({**message, "origin": cache.instance_id})
-        cache.guard.call(lambda: l2.publish(cache.keys.channel, payload))
-
-    async def apublish(self, message: dict[str, Any]) -> None:
-        """As :meth:`publish`, on the asyncio Redis client."""
-        cache = self._cache
-        if cache.l2 is None:
-            return
-        l2 = cache.l2
-        payload = encode_message({**message, "origin": cache.instance_id})
-        await cache.guard.acall(lambda: l2.apublish(cache.keys.channel, payload))
-
-    def start_subscriber(self, l2: RedisBackend, *, ping_interval: float) -> InvalidationSubscriber:
-        """Listen for other processes' invalidations in a daemon thread.
-
-        A subscription whose PING goes unanswered opens the breaker at once
-        (``CircuitBreaker.trip``): once the subscription is lost, lookups
-        re-read tag generations, and against a frozen Redis each of the
-        first ``failure_threshold`` reads would wait a socket timeout.
-        """
-        subscriber = InvalidationSubscriber(
-            l2.client,
-            self._cache.keys.channel,
-            on_message=self.on_message,
-            on_resubscribe=self.forget_everything,
-            ping_interval=ping_interval,
-            on_silence=self._cache.breaker.trip,
-        )
-        subscriber.start()
-        return subscriber
+    # -- other processes' messages -------------------------------------------
 
     def on_message(self, message: dict[str, Any]) -> None:
         """Apply another process's invalidation to this process."""
-        if message.get("origin") == self._cache.instance_id:
+        if message.get("origin") == self.instance_id:
             return
         op = message.get("op")
-        l1 = self._cache.l1
+        l1 = self._l1
         if op == "tag":
-            self._apply_tag(str(message["tag"]), None)
+            self.apply_tag(str(message["tag"]), None)
         elif op == "delete" and l1 is not None:
             l1.delete(str(message["key"]))
         elif op == "clear":
             namespace = message.get("namespace")
             if namespace and l1 is not None:
-                l1.delete_prefix(self._cache.keys.namespace_prefix(str(namespace)))
+                l1.delete_prefix(self._keys.namespace_prefix(str(namespace)))
             elif not namespace:
                 self.forget_everything()
 
@@ -310,12 +212,8 @@ class TagBook:
         """Empty L1 and the known generations (after a gap in the subscription)."""
         with self._lock:
             self._generations.clear()
-            self._epoch += 1
+            self.epoch += 1
             self.changes += 1
             self._l1_keys.clear()
-        if self._cache.l1 is not None:
-            self._cache.l1.clear()
-
-
-def _glob_prefix(prefix: str) -> str:
-    return escape_glob(prefix) + "*"
+        if self._l1 is not None:
+            self._l1.clear()

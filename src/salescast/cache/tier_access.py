@@ -1,6 +1,7 @@
-"""Reads and writes of values in L1 (objects) and L2 (framed bytes) for TieredCache.
+"""Counted tier bookkeeping without network I/O: L1 reads, encoding, decoding, counts.
 
-Counted, never raising. L1 keeps the decoded object with the size of its
+The control flow (``_async/flow.py``, both faces) does the L2 I/O and hands
+its results here. Counted, never raising. L1 keeps the decoded object with the size of its
 frame, so an L1 hit is a dict lookup: no decode, no copy (the object is
 shared by every reader; see docs/decisions/0004-l1-keeps-decoded-objects.md).
 """
@@ -10,19 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from time import perf_counter
-from typing import Any, TypeVar
+from typing import Any
 
 from salescast.cache.backends.base import StoredEntry
 from salescast.cache.backends.memory import MemoryBackend
-from salescast.cache.backends.redis import RedisBackend
 from salescast.cache.errors import DecodeError
 from salescast.cache.frames import FrameSerializer
-from salescast.cache.guard import FAILED, BreakerGuard, Unavailable
+from salescast.cache.guard import FAILED, Unavailable
 from salescast.cache.keys import KeyBuilder
 from salescast.cache.lookup import MISSING
 from salescast.cache.stats import StatsRecorder, Tier
 
-T = TypeVar("T")
 # L1 lookups whose count has any of these bits set are not timed: one in 16 is.
 _L1_UNTIMED_MASK = 15
 L1StoreListener = Callable[[str, tuple[str, ...]], None]
@@ -46,16 +45,12 @@ class TierAccess:
         self,
         *,
         l1: MemoryBackend | None,
-        l2: RedisBackend | None,
-        guard: BreakerGuard,
         serializer: FrameSerializer,
         stats: StatsRecorder,
         keys: KeyBuilder,
         on_l1_store: L1StoreListener,
     ) -> None:
         self.l1 = l1
-        self.l2 = l2
-        self.guard = guard
         self.serializer = serializer
         self.stats = stats
         self.keys = keys
@@ -64,21 +59,6 @@ class TierAccess:
         self._l1_reads = 0
         if l1 is not None:
             l1.set_eviction_listener(self.on_l1_evict)
-
-    def compute_and_store(
-        self,
-        namespace: str,
-        entry_key: str,
-        compute: Callable[[], T],
-        ttl: float | None,
-        tags: tuple[str, ...],
-        *,
-        l2: bool = True,
-    ) -> T:
-        value = compute()
-        self.stats.computed(namespace)
-        self.store(namespace, entry_key, value, ttl, tags, l2=l2)
-        return value
 
     def read_l1(self, namespace: str, entry_key: str) -> Any:
         """The object L1 holds for ``entry_key`` (shared: never mutate it), or ``MISSING``.
@@ -117,41 +97,18 @@ class TierAccess:
         self.stats.l1_hit(namespace, entry.nbytes, None)
         return entry.value
 
-    def read_l2(
-        self, namespace: str, entry_key: str, tags: tuple[str, ...], *, count: bool = True
-    ) -> Any:
-        """The value, ``MISSING`` (not there or undecodable), or ``SKIPPED``/``FAILED``."""
-        if self.l2 is None:
-            return MISSING
-        l2 = self.l2
-        started = perf_counter()
-        if self.l1 is None:
-            # Nothing to fill, so no need for the TTL: a plain GET.
-            entry = self.guard.call(lambda: untimed(l2.get_value(entry_key)))
-        else:
-            entry = self.guard.call(lambda: l2.get(entry_key))
-        return self.after_l2_read(namespace, entry_key, tags, entry, started, count=count)
-
-    def read_l2_hit(self, namespace: str, entry_key: str) -> Any:
-        """The hit path of a cache without L1: one GET, outside single-flight.
-
-        Returns the value, ``MISSING`` or ``SKIPPED``/``FAILED``, but counts
-        only what ends the lookup: a hit, or Redis unavailable (the caller
-        then does no more Redis I/O in this call). An absent or undecodable
-        entry comes back as an uncounted ``MISSING``: the caller reads again
-        under single-flight, where a concurrent caller's value may have
-        arrived, and that read counts it.
-        """
-        l2 = self.l2
-        assert l2 is not None
-        started = perf_counter()
-        data = self.guard.call(l2.get_value, entry_key)
-        return self.after_l2_hit_read(namespace, entry_key, data, started)
-
     def after_l2_hit_read(
         self, namespace: str, entry_key: str, data: bytes | Unavailable | None, started: float
     ) -> Any:
-        """The second half of :meth:`read_l2_hit`, shared with the asyncio path."""
+        """Count and decode what the hit path of a cache without L1 read (one GET).
+
+        Returns the value, ``MISSING`` or the ``SKIPPED``/``FAILED`` marker,
+        but counts only what ends the lookup: a hit, or Redis unavailable
+        (the caller then does no more Redis I/O in this call). An absent or
+        undecodable entry comes back as an uncounted ``MISSING``: the caller
+        reads again under single-flight, where a concurrent caller's value
+        may have arrived, and that read counts it.
+        """
         seconds = perf_counter() - started
         if data is None:
             return MISSING
@@ -175,6 +132,8 @@ class TierAccess:
         *,
         count: bool,
     ) -> Any:
+        """Count and decode what an L2 read returned; a hit is put into L1 with
+        the TTL it has left. The value, ``MISSING`` or the guard's marker."""
         seconds = perf_counter() - started
         if isinstance(entry, Unavailable):
             if count:
@@ -211,26 +170,6 @@ class TierAccess:
                 self._unencodable_logged.add(namespace)
                 logger.warning("namespace %s: a value is not cacheable (%s)", namespace, exc)
             return None
-
-    def store(
-        self,
-        namespace: str,
-        entry_key: str,
-        value: Any,
-        ttl: float | None,
-        tags: tuple[str, ...],
-        *,
-        l2: bool = True,
-    ) -> bool:
-        data = self.encode(namespace, entry_key, value)
-        if data is None:
-            return False
-        self.store_l1(namespace, entry_key, value, len(data), ttl, tags)
-        if self.l2 is not None and l2:
-            backend = self.l2
-            result = self.guard.call(lambda: backend.set(entry_key, data, ttl))
-            self.after_l2_write(namespace, result, len(data))
-        return True
 
     def after_l2_write(self, namespace: str, result: object, nbytes: int) -> None:
         if isinstance(result, Unavailable):

@@ -1,4 +1,12 @@
-"""The contract every cache backend keeps: bytes in, bytes out, by key."""
+"""The contract every cache backend keeps: bytes in, bytes out, by key.
+
+``CacheBackend`` is the byte store any tier can be (L1's ``MemoryBackend``,
+Redis). The shared tier's contract, a superset with counters, leases and
+pub/sub that the control flow uses, is ``SharedBackend`` /
+``AsyncSharedBackend`` (``_sync/contract.py``, ``_async/contract.py``); the
+methods both name (get, set, delete, ...) are stated in both, each with the
+contract of its own protocol.
+"""
 
 from __future__ import annotations
 

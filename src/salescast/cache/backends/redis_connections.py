@@ -1,0 +1,220 @@
+"""The connections under RedisBackend: pools, the hit path's own stacks, fork safety.
+
+Both faces of the Redis commands (``_async/redis_commands.py`` and the
+generated ``_sync/redis_commands.py``) stand on this base: it owns the sync
+pool, one asyncio client per event loop, the hit path's stacks of kept
+connections (see ``RedisBackend``'s docstring for why they exist), error
+mapping and the call counter. It sends no command itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from salescast.cache.backends.base import StoredEntry
+from salescast.cache.errors import (
+    BackendTimeoutError,
+    BackendUnavailableError,
+    PoolExhaustedError,
+)
+
+# redis-py's BlockingConnectionPool message when no connection frees up in time.
+_POOL_EXHAUSTED = "No connection available."
+
+
+@dataclass
+class HitConnections:
+    """A pool and the hit path's stack of connections taken from it and kept.
+
+    One for the threads of the process, one per event loop. ``lock`` makes
+    the bound check and the append one step across threads (an event loop's
+    stack never meets another thread, and no ``await`` falls in between, so
+    there it is uncontended). ``pool`` is a redis-py sync or asyncio pool.
+    """
+
+    pool: Any
+    idle: list[Any] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass(frozen=True)
+class _LoopClient:
+    """The asyncio client of one event loop and its hit connections."""
+
+    client: redis.asyncio.Redis
+    hits: HitConnections
+
+
+class RedisConnections:
+    """Connections and error mapping for ``RedisBackend`` (see its docstring)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 6379,
+        db: int = 0,
+        password: str | None = None,
+        username: str | None = None,
+        ssl: bool = False,
+        socket_timeout: float = 0.25,
+        socket_connect_timeout: float = 0.25,
+        max_connections: int = 50,
+    ) -> None:
+        if url is None:
+            scheme = "rediss" if ssl else "redis"
+            url = f"{scheme}://{quote(host, safe='')}:{port}/{db}"
+        self.url = url
+        self._options: dict[str, Any] = {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": socket_connect_timeout,
+            "max_connections": max_connections,
+            "timeout": socket_connect_timeout,
+            "protocol": 2,
+            "health_check_interval": 0,
+        }
+        if password is not None:
+            self._options["password"] = password
+        if username is not None:
+            self._options["username"] = username
+        self._pool = redis.BlockingConnectionPool.from_url(
+            url, retry=Retry(NoBackoff(), 0), **self._options
+        )
+        self._sync_client = redis.Redis(connection_pool=self._pool)
+        # At most half the pool, and never the last two connections: one is
+        # the invalidation subscriber's, one serves writes and leases.
+        self._idle_limit = max(0, min(max_connections // 2, max_connections - 2))
+        self._hits = HitConnections(self._pool)
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        _BACKENDS.add(self)
+        self._calls = 0
+        self._calls_lock = threading.Lock()
+
+    # -- the asyncio clients (the sync face uses _sync_client and _hits) ------
+
+    def _aclient(self) -> redis.asyncio.Redis:
+        """The asyncio client of the running event loop, made on first use."""
+        return self._loop_client().client
+
+    def _aconnections(self) -> HitConnections:
+        """The running loop's pool and its stack of kept hit connections."""
+        return self._loop_client().hits
+
+    def _loop_client(self) -> _LoopClient:
+        loop = asyncio.get_running_loop()
+        loop_client = self._async.get(loop)
+        if loop_client is None:
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                self.url, retry=AsyncRetry(NoBackoff(), 0), **self._options
+            )
+            client = redis.asyncio.Redis(connection_pool=pool)
+            loop_client = _LoopClient(client, HitConnections(pool))
+            self._async[loop] = loop_client
+        return loop_client
+
+    def _close_sync(self) -> None:
+        """Give kept connections back to the pool, then disconnect it."""
+        while True:  # back to the pool, which counts them as in use until then
+            try:
+                connection = self._hits.idle.pop()
+            except IndexError:
+                break
+            self._pool.release(connection)  # type: ignore[no-untyped-call]
+        self._sync_client.close()
+        self._pool.disconnect()
+
+    async def _close_loop(self) -> None:
+        """Close the running loop's client and pool, if one was made."""
+        loop_client = self._async.pop(asyncio.get_running_loop(), None)
+        if loop_client is not None:
+            loop_client.hits.idle.clear()
+            await loop_client.client.aclose(close_connection_pool=True)
+
+    def _forget_inherited_connections(self) -> None:
+        # In a forked child: the stacked sockets are the parent's, and another
+        # thread may have held the stack's lock at the fork.
+        self._hits = HitConnections(self._pool)
+        self._async = weakref.WeakKeyDictionary()
+
+    # -- counting and errors ------------------------------------------------
+
+    @contextmanager
+    def _io(self) -> Iterator[None]:
+        self._count_call()
+        try:
+            yield
+        except (redis.RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+
+    def _count_call(self) -> None:
+        with self._calls_lock:
+            self._calls += 1
+
+    def _unavailable(self, exc: Exception) -> BackendUnavailableError:
+        if isinstance(exc, redis.ConnectionError) and str(exc) == _POOL_EXHAUSTED:
+            return PoolExhaustedError(f"all {self._options['max_connections']} busy")
+        if isinstance(exc, redis.TimeoutError | TimeoutError):
+            return BackendTimeoutError(f"{type(exc).__name__}: {exc}")
+        return BackendUnavailableError(f"{type(exc).__name__}: {exc}")
+
+
+def closed_connection(exc: redis.ConnectionError) -> bool:
+    """Whether ``exc`` says the socket is gone (closed, reset, broken pipe), not that
+    Redis answered with a refusal (``BusyLoadingError``, authentication errors)."""
+    return type(exc) is redis.ConnectionError
+
+
+_BACKENDS: weakref.WeakSet[RedisConnections] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for backend in list(_BACKENDS):
+        backend._forget_inherited_connections()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# Compare-and-delete: only the holder of the token may release a lease, so a
+# slow owner whose lease already expired cannot delete its successor's lease.
+RELEASE_IF_OWNER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+SCAN_BATCH = 500
+
+
+def stored_entry(value: bytes | None, pttl: int) -> StoredEntry | None:
+    """A GET + PTTL reply as a backend entry."""
+    if value is None:
+        return None
+    if pttl == -1:
+        return StoredEntry(value, None)
+    # -2: the key expired between GET and PTTL. The value is still good for
+    # this caller, but with no time left it must not be copied into L1.
+    return StoredEntry(value, max(pttl, 0) / 1000.0)
+
+
+def millis(seconds: float) -> int:
+    """A TTL in whole milliseconds for PX, never 0 (which Redis refuses)."""
+    return max(1, round(seconds * 1000))
