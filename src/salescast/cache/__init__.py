@@ -2,6 +2,13 @@
 
 See docs/cache.md for the key layout, timeouts, breaker, lease and what
 counts as a miss.
+
+Reading the code: the I/O is written once, as asyncio, in ``_async/`` and
+generated for sync into ``_sync/`` (decision 0009); each generated file
+repeats its source, as its header says. The parts take their collaborators
+as keyword-only constructor parameters kept as attributes (``TagBook``,
+``TierAccess``, ``InvalidationSubscriber``), so their ``__init__`` bodies
+look alike: a convention, not copied logic.
 """
 
 from salescast.cache.backends import (

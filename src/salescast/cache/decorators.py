@@ -195,15 +195,15 @@ def _async_wrapper(
                 namespace, entry_key, lambda: function(*args, **kwargs), ttl, (), False
             )
             return result
-        lookup = await spec.cache().aget_or_compute_hashed(
-            spec.namespace,
+        value, _ = await spec.cache().aflow.lookup_hashed(
+            namespace,
             spec.digest(args, kwargs),
             lambda: function(*args, **kwargs),
-            ttl=spec.ttl,
-            version=spec.version(args, kwargs),
-            tags=spec.tags(args, kwargs),
+            ttl,
+            spec.version(args, kwargs),
+            spec.tags(args, kwargs),
         )
-        return lookup.value
+        return value
 
     _attach_operations(wrapper, function, spec)
     return wrapper
