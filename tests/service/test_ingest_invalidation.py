@@ -47,16 +47,16 @@ def test_an_ingest_bumps_the_products_tag_and_empties_every_workers_l1_of_its_hi
     before = writer.get_history(P1)
     assert reader.get_history(P1) == before  # now in both workers' L1 (the reader's from L2)
     assert (l1_entries(writer), l1_entries(reader)) == (1, 1)
-    generation = reader.cache.tags.generation(tag)
-    assert writer.cache.tags.generation(tag) == generation
+    generation = reader.cache.tag_generation(tag)
+    assert writer.cache.tag_generation(tag) == generation
 
     writer.ingest_rows(NEW_DAY, columns=ColumnSpec())
 
-    assert writer.cache.tags.generation(tag) == generation + 1
+    assert writer.cache.tag_generation(tag) == generation + 1
     assert l1_entries(writer) == 0
     # The other worker hears it over pub/sub: its old entry goes, its generation follows.
     assert eventually(lambda: l1_entries(reader) == 0)
-    assert reader.cache.tags.generation(tag) == generation + 1
+    assert reader.cache.tag_generation(tag) == generation + 1
     after = reader.get_history(P1)
     assert after.data_version == before.data_version + 1
     assert after.points[-1] == {"date": "2016-04-25", "quantity": 5.0}
@@ -69,12 +69,12 @@ def test_an_ingest_leaves_the_cached_history_of_other_products_alone(
     reader.get_history(P1)
     reader.get_history(P2)
     assert l1_entries(reader) == 2
-    other = reader.cache.tags.generation(product_tag(P2))
+    other = reader.cache.tag_generation(product_tag(P2))
 
     writer.ingest_rows(NEW_DAY, columns=ColumnSpec())
 
     assert eventually(lambda: l1_entries(reader) == 1)  # P1's entry went, P2's stayed
-    assert reader.cache.tags.generation(product_tag(P2)) == other
-    assert reader.cache.tags.generation(product_tag(P1)) == writer.cache.tags.generation(
+    assert reader.cache.tag_generation(product_tag(P2)) == other
+    assert reader.cache.tag_generation(product_tag(P1)) == writer.cache.tag_generation(
         product_tag(P1)
     )
