@@ -7,7 +7,9 @@ from collections.abc import Callable
 import redis
 from fastapi.testclient import TestClient
 
+from salescast.cache import product_tag
 from salescast.config import Settings
+from tests.cache.polling import eventually
 from tests.conftest import ADMIN_TOKEN
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -155,6 +157,10 @@ def test_invalidating_one_product_drops_its_entries_in_every_worker(
     forecast(b, P2)
     response = a.request("DELETE", f"/cache/products/{P1}", headers=ADMIN)
     assert response.status_code == 200
+    # b hears of it over pub/sub, a moment later: wait for the message, not a time.
+    caches = [client.app.state.service.cache for client in (a, b)]  # type: ignore[attr-defined]
+    tag = product_tag(P1)
+    assert eventually(lambda: caches[1].tag_generation(tag) == caches[0].tag_generation(tag))
     assert forecast(b, P1)[1] == "MISS"
     assert forecast(b, P2)[1] == "HIT-L1"
     assert a.request("DELETE", "/cache/products/nope", headers=ADMIN).status_code == 404
