@@ -62,7 +62,9 @@ class ForecastService:
     and only then `_look_up` (L2, or compute). The faces differ only in how
     they run the two steps that may block: the version read and the lookup.
     Written as shared steps rather than one generator both faces drive, so
-    each face reads top to bottom and mypy checks every value.
+    each face reads top to bottom and mypy checks every value. (In the sync
+    face the L1 peek is redundant, as the lookup checks L1 first; it stays so
+    both faces take, and count, the same steps.)
     """
 
     def __init__(
