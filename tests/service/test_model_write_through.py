@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from salescast.cache import MISSING, NamespaceStats
+from salescast.cache import NamespaceStats
 from salescast.config import Settings
 from salescast.forecasting.model_codec import encode_model
 from salescast.service import SalescastService
@@ -52,12 +52,12 @@ def test_a_primed_model_is_stored_under_the_new_version_only(
 ) -> None:
     demo_service.load_model(P1)  # version 1 cached, before the retrain
     demo_service.train_product(P1)
-    model_at = demo_service._model_at
-    primed = model_at.peek(P1, 2)
-    assert primed is not MISSING
-    assert model_at.peek(P1, 1) is MISSING  # the retrain's invalidation dropped it
-    assert model_at.peek(P1, 3) is MISSING
-    assert model_at.peek(P2, 2) is MISSING
+    models = demo_service.models
+    primed = models.peek(P1, 2)
+    assert primed is not None
+    assert models.peek(P1, 1) is None  # the retrain's invalidation dropped it
+    assert models.peek(P1, 3) is None
+    assert models.peek(P2, 2) is None
     blob = demo_service.registry.get_model_blob(P1, 2)
     assert encode_model(primed) == blob  # exactly what decoding the stored version gives
     assert demo_service.load_model(P1).model is primed
@@ -78,7 +78,7 @@ def test_a_rollback_primes_the_version_it_activates(demo_service: SalescastServi
     demo_service.train_product(P1)
     demo_service.predict_sales(P1, 7)
     demo_service.activate_model(P1, 1)
-    assert demo_service._model_at.peek(P1, 2) is MISSING
+    assert demo_service.models.peek(P1, 2) is None
     assert demo_service.predict_sales(P1, 7)["model_version"] == 1
     assert counts(demo_service) == (2, 0, 0)
 
@@ -103,7 +103,7 @@ def test_a_failed_write_through_leaves_the_retrain_in_place(
     def broken(blob: bytes) -> object:
         raise ValueError("cannot decode")
 
-    monkeypatch.setattr("salescast.service.decode_model", broken)
+    monkeypatch.setattr("salescast.service.training.decode_model", broken)
     info = demo_service.train_product(P1)
     assert (info.version, info.active) == (2, True)
     assert "writing it through to the cache failed" in caplog.text

@@ -186,7 +186,9 @@ def forecast(
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter("must be table, json or csv", param_hint="--format")
     output: OutputFormat = "json" if fmt == "json" else "csv" if fmt == "csv" else "table"
-    print_forecast(_service().predict_sales(product_id, horizon, interval), output)
+    read = _service().read_forecast(product_id, horizon=horizon, interval=interval)
+    assert read.forecast is not None  # "not modified" needs an ETag, and none was given
+    print_forecast(read.forecast, output)
 
 
 @app.command(context_settings={"ignore_unknown_options": False})

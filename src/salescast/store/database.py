@@ -132,8 +132,9 @@ class Database:
     def reads_are_local(self) -> bool:
         """``True`` for SQLite: a read is a file read in this process, no network.
 
-        The HTTP forecast route then reads the active version on the event
-        loop (about 15 us) instead of taking a thread for it.
+        The service's forecast read for an event loop (`aread_forecast`) then
+        reads the active version on the loop (about 15 us) instead of awaiting
+        the batched read.
         """
         return self._read_engine.dialect.name == "sqlite"
 

@@ -8,22 +8,15 @@ import orjson
 from fastapi import APIRouter, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field, TypeAdapter, ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from salescast.api.schemas import ErrorResponse, ForecastResponse
-from salescast.cache import CacheSource, last_cache_source
-from salescast.config import Settings
+from salescast.cache import CacheSource
 from salescast.forecasting.prediction import MAX_HORIZON_DAYS, Forecast
 from salescast.service import SalescastService
 
 router = APIRouter(tags=["forecasts"])
 T = TypeVar("T")
 DEFAULT_HORIZON = 30
-
-
-def forecast_etag(product_id: str, version: int, horizon: int, interval: float) -> str:
-    """Names the forecast by what determines it: a new active version changes the tag."""
-    return f'"{product_id}.v{version}.h{horizon}.i{interval:g}"'
 
 
 # The query is parsed by hand (see `_query`), so its parameters are documented
@@ -76,47 +69,17 @@ _INTERVAL: TypeAdapter[float | None] = TypeAdapter(Annotated[float | None, Field
 async def get_forecast(product_id: str, request: Request) -> Response:
     """Daily forecast after the active model's training window; `X-Cache` tells the tier."""
     horizon, interval = _query(request)
-    # The app's objects are read from app.state directly, not through the
-    # Service/AppSettings dependencies the other routes use: FastAPI resolves
-    # each dependency with its own parameter analysis, a good part of this
-    # route's whole cost on a cache hit.
+    # The service is read from app.state directly, not through the Service
+    # dependency the other routes use: FastAPI resolves each dependency with
+    # its own parameter analysis, a good part of this route's whole cost on a
+    # cache hit.
     service: SalescastService = request.app.state.service
-    settings: Settings = request.app.state.settings
-    width = settings.interval_width if interval is None else interval
-    if_none_match = _if_none_match(request)
-    if service.database.reads_are_local:
-        # SQLite: the version read is a ~15 us file read, and an L1 hit does no
-        # I/O at all, so a warm forecast never leaves the event loop (a thread
-        # hop costs more than the whole hit). Only a miss takes a thread.
-        version = service.get_active_version(product_id)
-    else:
-        # PostgreSQL: the read joins this loop's next batch of version reads,
-        # one query for all of them (Database.read_scalar_batched).
-        version = await service.aget_active_version(product_id)
-    # The version is read once: the ETag, the cache key and the body all name it.
-    etag = forecast_etag(product_id, version, horizon, width)
-    if etag in if_none_match:
-        return _not_modified(etag)
-    forecast = service.peek_forecast(product_id, version, horizon, width)
-    if forecast is not None:
-        return _forecast_body(forecast, etag, CacheSource.HIT_L1)
-    computed, source = await run_in_threadpool(
-        _forecast_with_source, service, product_id, version, horizon, width
+    read = await service.aread_forecast(
+        product_id, horizon=horizon, interval=interval, if_none_match=_if_none_match(request)
     )
-    return _forecast_body(computed, etag, source)
-
-
-def _forecast_with_source(
-    service: SalescastService, product_id: str, version: int, horizon: int, width: float
-) -> tuple[Forecast, CacheSource | None]:
-    # Run on a worker thread: the cache's source is set in that thread's
-    # context, so it is read there and carried back.
-    forecast = service.forecast_version(product_id, version, horizon, width)
-    return forecast, last_cache_source.get()
-
-
-def _not_modified(etag: str) -> Response:
-    return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+    if read.forecast is None:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": read.etag})
+    return _forecast_body(read.forecast, read.etag, read.source)
 
 
 def _forecast_body(forecast: Forecast, etag: str, source: CacheSource | None) -> Response:
@@ -126,7 +89,7 @@ def _forecast_body(forecast: Forecast, etag: str, source: CacheSource | None) ->
     return Response(
         orjson.dumps(forecast),
         media_type="application/json",
-        headers={"ETag": etag, "X-Cache": str(source or "MISS")},
+        headers={"ETag": etag, "X-Cache": str(source or CacheSource.MISS)},
     )
 
 

@@ -1,0 +1,226 @@
+"""The service layer: what HTTP, CLI and warm-up jobs call to ingest, train and forecast.
+
+`SalescastService` is a facade over one store and one two-tier cache. It
+builds the shared pieces (database, stores, cache, compute gate) and composes
+one object per room, each in its own module with its own docstring:
+
+- `sales.SalesService`: ingest, cached history, product listings, demo data;
+- `models.ModelService`: active versions and cached, decoded models;
+- `training.TrainingService`: train, version, activate, write-through;
+- `forecasts.ForecastService`: cached predictions and the ETag-aware read.
+
+Composition rather than mixins, so each room names what it depends on in its
+constructor and reads (and tests) on its own; the price is the one-line
+delegations below, which keep every existing method of the facade and which
+are where to look for the whole surface the API, CLI and bench use.
+
+The expensive reads (history queries, model loading, prediction) are
+cached in three namespaces, `data`, `model` and `prediction`. Their keys
+carry the durable version they depend on, read from the store first: the
+product's data version for history, the active model version for models
+and forecasts. A retrain, an activation or an ingest changes that version
+in the store, so the next read builds a new key and can never meet an
+entry of the superseded version, in any worker, whatever Redis or pub/sub
+do. The version is read *before* the value is computed, so an entry is
+never labelled with a version newer than its content. Every change also
+invalidates the product's tag, which reclaims the old entries in every
+worker's L1 (pub/sub) and in Redis.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Sequence, Set
+
+from salescast.cache import TieredCache
+from salescast.cache_factory import build_cache
+from salescast.compute_gate import ComputeGate
+from salescast.config import Settings
+from salescast.forecasting import Forecast, ModelRegistry, ModelVersionInfo
+from salescast.service.forecasts import ForecastRead, ForecastService, forecast_etag
+from salescast.service.models import LoadedModel, ModelService
+from salescast.service.product_cache import invalidate_products
+from salescast.service.sales import History, SalesService
+from salescast.service.training import (
+    ProgressCallback,
+    TrainingService,
+    TrainingSummary,
+    training_params_from,
+)
+from salescast.store import Database, SalesStore
+from salescast.store.ingest import ColumnSpec
+from salescast.store.sales import Frequency, IngestMode, IngestResult
+
+__all__ = [
+    "ForecastRead",
+    "ForecastService",
+    "History",
+    "LoadedModel",
+    "ModelService",
+    "ProgressCallback",
+    "SalesService",
+    "SalescastService",
+    "TrainingService",
+    "TrainingSummary",
+    "forecast_etag",
+    "training_params_from",
+]
+
+
+class SalescastService:
+    """Ingest, train, version and forecast, over one store, through one two-tier cache."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        database: Database | None = None,
+        cache: TieredCache | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database = database or Database(settings.database_url)
+        self.store = SalesStore(self.database)
+        self.registry = ModelRegistry(self.database)
+        self.training_params = training_params_from(settings)
+        self.cache = cache if cache is not None else build_cache(settings)
+        self.gate = ComputeGate(
+            max_running=settings.compute_max_running or os.cpu_count() or 2,
+            max_waiting=settings.compute_max_waiting,
+            max_wait_seconds=settings.compute_max_wait_seconds,
+        )
+        self.models = ModelService(settings, registry=self.registry, cache=self.cache)
+        self.forecasts = ForecastService(
+            settings, database=self.database, cache=self.cache, models=self.models, gate=self.gate
+        )
+        self.sales = SalesService(settings, store=self.store, cache=self.cache)
+        self.training = TrainingService(
+            store=self.store,
+            registry=self.registry,
+            cache=self.cache,
+            sales=self.sales,
+            models=self.models,
+            params=self.training_params,
+        )
+
+    def close(self) -> None:
+        self.cache.close()
+        self.database.dispose()
+
+    def invalidate_products(self, product_ids: Iterable[str]) -> None:
+        """Drop every cached entry of these products, in every worker (pub/sub) and in Redis."""
+        invalidate_products(self.cache, product_ids)
+
+    # --- sales (SalesService)
+
+    def ingest_csv(
+        self, data: bytes, *, columns: ColumnSpec, mode: IngestMode = "append"
+    ) -> IngestResult:
+        return self.sales.ingest_csv(data, columns=columns, mode=mode)
+
+    def ingest_rows(
+        self, rows: object, *, columns: ColumnSpec, mode: IngestMode = "append"
+    ) -> IngestResult:
+        return self.sales.ingest_rows(rows, columns=columns, mode=mode)
+
+    def get_history(
+        self,
+        product_id: str,
+        *,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        freq: Frequency = "D",
+    ) -> History:
+        return self.sales.get_history(product_id, start=start, end=end, freq=freq)
+
+    def list_product_ids(self) -> list[str]:
+        return self.sales.list_product_ids()
+
+    def resolve_products(self, product_ids: Sequence[str] | None) -> list[str]:
+        return self.sales.resolve_products(product_ids)
+
+    def list_untrained_product_ids(self) -> list[str]:
+        return self.sales.list_untrained_product_ids()
+
+    def load_demo_if_empty(self) -> IngestResult | None:
+        return self.sales.load_demo_if_empty()
+
+    # --- training and the registry (TrainingService)
+
+    def train_product(self, product_id: str) -> ModelVersionInfo:
+        return self.training.train_product(product_id)
+
+    def train_products(
+        self,
+        product_ids: Sequence[str] | None = None,
+        *,
+        jobs: int = 1,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[TrainingSummary]:
+        return self.training.train_products(product_ids, jobs=jobs, on_progress=on_progress)
+
+    def list_models(self, product_id: str) -> list[ModelVersionInfo]:
+        return self.training.list_models(product_id)
+
+    def activate_model(self, product_id: str, version: int) -> ModelVersionInfo:
+        return self.training.activate_model(product_id, version)
+
+    # --- models (ModelService)
+
+    def get_active_version(self, product_id: str) -> int:
+        return self.models.get_active_version(product_id)
+
+    async def aget_active_version(self, product_id: str) -> int:
+        return await self.models.aget_active_version(product_id)
+
+    def load_model(self, product_id: str) -> LoadedModel:
+        return self.models.load_model(product_id)
+
+    # --- forecasts (ForecastService)
+
+    def read_forecast(
+        self,
+        product_id: str,
+        *,
+        horizon: int,
+        interval: float | None = None,
+        if_none_match: Set[str] = frozenset(),
+    ) -> ForecastRead:
+        return self.forecasts.read_forecast(
+            product_id, horizon=horizon, interval=interval, if_none_match=if_none_match
+        )
+
+    async def aread_forecast(
+        self,
+        product_id: str,
+        *,
+        horizon: int,
+        interval: float | None = None,
+        if_none_match: Set[str] = frozenset(),
+    ) -> ForecastRead:
+        return await self.forecasts.aread_forecast(
+            product_id, horizon=horizon, interval=interval, if_none_match=if_none_match
+        )
+
+    def predict_sales(
+        self, product_id: str, horizon: int = 30, interval: float | None = None
+    ) -> Forecast:
+        return self.forecasts.predict_sales(product_id, horizon, interval)
+
+    def forecast_version(
+        self, product_id: str, version: int, horizon: int, interval: float | None = None
+    ) -> Forecast:
+        return self.forecasts.forecast_version(product_id, version, horizon, interval)
+
+    def peek_forecast(
+        self, product_id: str, version: int, horizon: int, interval: float | None = None
+    ) -> Forecast | None:
+        return self.forecasts.peek_forecast(product_id, version, horizon, interval)
+
+    # --- warm-up (salescast.warmup.WarmupTarget)
+
+    def list_warmup_products(self, limit: int) -> list[str]:
+        return self.sales.list_warmup_products(limit)
+
+    def warm_product(self, product_id: str) -> bool:
+        return self.forecasts.warm_product(product_id)

@@ -1,0 +1,197 @@
+"""Forecasts from a product's active model: the cached prediction and the ETag-aware read."""
+
+from __future__ import annotations
+
+from collections.abc import Set
+from dataclasses import dataclass
+from typing import cast
+
+import anyio.to_thread
+
+from salescast.cache import MISSING, CachedFunction, CacheSource, TieredCache, cached_prediction
+from salescast.compute_gate import ComputeGate
+from salescast.config import Settings
+from salescast.forecasting import Forecast, NoActiveModelError, make_forecast
+from salescast.service.models import ModelService
+from salescast.service.product_cache import product_tags
+from salescast.store import Database
+
+
+def forecast_etag(product_id: str, version: int, horizon: int, interval: float) -> str:
+    """Names the forecast by what determines it: a new active version changes the tag."""
+    return f'"{product_id}.v{version}.h{horizon}.i{interval:g}"'
+
+
+@dataclass(frozen=True)
+class ForecastRead:
+    """What to answer a forecast read: the forecast and who served it, or "not modified".
+
+    `forecast` and `source` are None exactly when the client's ETag names the
+    current forecast (`not_modified`, HTTP 304). `version` and `etag` are
+    always those of the active model the read saw.
+    """
+
+    forecast: Forecast | None
+    version: int
+    etag: str
+    source: CacheSource | None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.forecast is None
+
+
+@dataclass(frozen=True)
+class _ForecastKey:
+    """The arguments of one cached prediction, and the ETag that names it."""
+
+    product_id: str
+    version: int
+    horizon: int
+    interval: float
+    etag: str
+
+
+class ForecastService:
+    """Forecasts, cached in namespace `prediction` under the model version they come from.
+
+    `read_forecast` (sync: CLI, warm-up, batch callers) and `aread_forecast`
+    (async: the HTTP route) are two faces of one read, built from the same
+    steps in the same order: read the active version, name it (`_key`: the
+    ETag), then `_answer_without_computing` (not modified, or an L1 hit),
+    and only then `_look_up` (L2, or compute). The faces differ only in how
+    they run the two steps that may block: the version read and the lookup.
+    Written as shared steps rather than one generator both faces drive, so
+    each face reads top to bottom and mypy checks every value. (In the sync
+    face the L1 peek is redundant, as the lookup checks L1 first; it stays so
+    both faces take, and count, the same steps.)
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        database: Database,
+        cache: TieredCache,
+        models: ModelService,
+        gate: ComputeGate,
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._models = models
+        self._gate = gate
+        self._forecast_at: CachedFunction[[str, int, int, float], Forecast] = cached_prediction(
+            ttl=settings.cache_ttl_prediction_seconds, cache=cache, tags=product_tags
+        )(self._compute_forecast)
+
+    def read_forecast(
+        self,
+        product_id: str,
+        *,
+        horizon: int,
+        interval: float | None = None,
+        if_none_match: Set[str] = frozenset(),
+    ) -> ForecastRead:
+        """The forecast of the active model, or "not modified" if `if_none_match` holds its
+        ETag; raises ProductNotFoundError, NoActiveModelError, ComputeBusyError (on a miss)."""
+        version = self._models.get_active_version(product_id)
+        key = self._key(product_id, version, horizon, interval)
+        answer = self._answer_without_computing(key, if_none_match)
+        return answer if answer is not None else self._look_up(key)
+
+    async def aread_forecast(
+        self,
+        product_id: str,
+        *,
+        horizon: int,
+        interval: float | None = None,
+        if_none_match: Set[str] = frozenset(),
+    ) -> ForecastRead:
+        """As `read_forecast`, for an event loop: a warm forecast is answered on the loop
+        (on SQLite without leaving it at all); only a miss takes a worker thread."""
+        version = await self._active_version_on_loop(product_id)
+        key = self._key(product_id, version, horizon, interval)
+        answer = self._answer_without_computing(key, if_none_match)
+        if answer is not None:
+            return answer
+        # The lookup may wait on Redis or compute (Prophet, through the gate).
+        return await anyio.to_thread.run_sync(self._look_up, key)
+
+    async def _active_version_on_loop(self, product_id: str) -> int:
+        if self._database.reads_are_local:
+            # SQLite: the version read is a ~15 us file read, and an L1 hit does no
+            # I/O at all, so a warm forecast never leaves the event loop (a thread
+            # hop costs more than the whole hit).
+            return self._models.get_active_version(product_id)
+        # PostgreSQL: the read joins this loop's next batch of version reads,
+        # one query for all of them (Database.read_scalar_batched).
+        return await self._models.aget_active_version(product_id)
+
+    def _key(
+        self, product_id: str, version: int, horizon: int, interval: float | None
+    ) -> _ForecastKey:
+        # The version is read once: the ETag, the cache key and the body all name it.
+        width = self._settings.interval_width if interval is None else interval
+        etag = forecast_etag(product_id, version, horizon, width)
+        return _ForecastKey(product_id, version, horizon, width, etag)
+
+    def _answer_without_computing(
+        self, key: _ForecastKey, if_none_match: Set[str]
+    ) -> ForecastRead | None:
+        """Not modified, or this worker's L1 entry; None when the full lookup must run.
+
+        No I/O: an event loop may call it.
+        """
+        if key.etag in if_none_match:
+            return ForecastRead(None, key.version, key.etag, None)
+        forecast = self.peek_forecast(key.product_id, key.version, key.horizon, key.interval)
+        if forecast is None:
+            return None
+        return ForecastRead(forecast, key.version, key.etag, CacheSource.HIT_L1)
+
+    def _look_up(self, key: _ForecastKey) -> ForecastRead:
+        found = self._forecast_at.lookup(key.product_id, key.version, key.horizon, key.interval)
+        return ForecastRead(found.value, key.version, key.etag, found.source)
+
+    def predict_sales(
+        self, product_id: str, horizon: int = 30, interval: float | None = None
+    ) -> Forecast:
+        """Forecast `horizon` days after the active model's training window (cached)."""
+        return self.forecast_version(
+            product_id, self._models.get_active_version(product_id), horizon, interval
+        )
+
+    def forecast_version(
+        self, product_id: str, version: int, horizon: int, interval: float | None = None
+    ) -> Forecast:
+        """Forecast from one given model version (cached in namespace `prediction`).
+
+        On a miss the computation takes a slot of the compute gate and may
+        raise ComputeBusyError; hits never wait.
+        """
+        width = self._settings.interval_width if interval is None else interval
+        return self._forecast_at(product_id, version, horizon, width)
+
+    def peek_forecast(
+        self, product_id: str, version: int, horizon: int, interval: float | None = None
+    ) -> Forecast | None:
+        """The forecast `forecast_version` would return if this worker's L1 holds it, else
+        None; no I/O and no computation, so an event loop may call it."""
+        width = self._settings.interval_width if interval is None else interval
+        found = self._forecast_at.peek(product_id, version, horizon, width)
+        return None if found is MISSING else cast(Forecast, found)
+
+    def warm_product(self, product_id: str) -> bool:
+        """Load the model and the default forecast into the cache; False if untrained."""
+        try:
+            self.read_forecast(product_id, horizon=self._settings.default_horizon_days)
+        except NoActiveModelError:
+            return False
+        return True
+
+    def _compute_forecast(
+        self, product_id: str, version: int, horizon: int, interval: float
+    ) -> Forecast:
+        with self._gate.slot():
+            model = self._models.get_model(product_id, version)
+            return make_forecast(product_id, version, model, horizon=horizon, interval=interval)
