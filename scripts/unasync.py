@@ -29,6 +29,7 @@ NAMES = {
     "AsyncSingleFlight": "SingleFlight",
     "AsyncSharedBackend": "SharedBackend",
     "AsyncRedisCommands": "RedisCommands",
+    "AsyncRedisClusterCommands": "RedisClusterCommands",
     "asyncio face": "sync face",
     "acall": "call",
     "aget": "get",

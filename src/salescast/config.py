@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -48,6 +49,17 @@ class Settings(BaseSettings):
     redis_socket_timeout_seconds: float = Field(default=0.25, gt=0, le=30)
     redis_connect_timeout_seconds: float = Field(default=0.25, gt=0, le=30)
     redis_max_connections: int = Field(default=50, ge=1, le=10_000)
+    # Topologies beyond one server (each optional, at most one of the two):
+    # Sentinel finds the master by name; a cluster starts from its nodes. The
+    # URL then only carries credentials, database and rediss:// for TLS.
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str | None = None
+    redis_sentinel_password: SecretStr | None = None
+    redis_cluster_nodes: str | None = None
+    # TLS certificate files, for any topology (the URL, if any, says rediss://).
+    redis_ssl_ca_certs: str | None = None
+    redis_ssl_certfile: str | None = None
+    redis_ssl_keyfile: str | None = None
 
     # --- cache
     cache_prefix: str = Field(default="salescast", min_length=1, max_length=64)
@@ -91,6 +103,59 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("redis_sentinels", "redis_cluster_nodes")
+    @classmethod
+    def _addresses(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_addresses(value)  # raises ValueError naming the bad entry
+        return value
+
+    @field_validator("redis_ssl_ca_certs", "redis_ssl_certfile", "redis_ssl_keyfile")
+    @classmethod
+    def _existing_file(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not Path(value).is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_redis_topology(self) -> Settings:
+        if self.redis_sentinels and self.redis_cluster_nodes:
+            raise ValueError(
+                "SALESCAST_REDIS_SENTINELS and SALESCAST_REDIS_CLUSTER_NODES are both set: "
+                "choose one topology"
+            )
+        if bool(self.redis_sentinels) != bool(self.redis_sentinel_master):
+            raise ValueError(
+                "SALESCAST_REDIS_SENTINELS and SALESCAST_REDIS_SENTINEL_MASTER go together "
+                "(the sentinels' addresses and the name of the master they monitor)"
+            )
+        if self.redis_host and (self.redis_sentinels or self.redis_cluster_nodes):
+            raise ValueError(
+                "SALESCAST_REDIS_HOST names one server; with Sentinel or a cluster, give "
+                "credentials and rediss:// in SALESCAST_REDIS_URL instead"
+            )
+        if bool(self.redis_ssl_certfile) != bool(self.redis_ssl_keyfile):
+            raise ValueError(
+                "SALESCAST_REDIS_SSL_CERTFILE and SALESCAST_REDIS_SSL_KEYFILE go together "
+                "(a client certificate and its key)"
+            )
+        url = self.redis_url.get_secret_value() if self.redis_url is not None else ""
+        tls_files = self.redis_ssl_ca_certs or self.redis_ssl_certfile
+        if tls_files and url and not url.startswith("rediss://"):
+            raise ValueError(
+                "SALESCAST_REDIS_SSL_* files are set but SALESCAST_REDIS_URL is not rediss:// "
+                "(use rediss:// to connect with TLS)"
+            )
+        if tls_files and not url and not (self.redis_sentinels or self.redis_cluster_nodes):
+            raise ValueError(
+                "SALESCAST_REDIS_SSL_* files are set but no Redis is: set SALESCAST_REDIS_URL "
+                "(rediss://...), SALESCAST_REDIS_SENTINELS or SALESCAST_REDIS_CLUSTER_NODES"
+            )
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:
@@ -113,7 +178,27 @@ class Settings(BaseSettings):
 
     @property
     def redis_configured(self) -> bool:
-        return self.redis_url is not None or self.redis_host is not None
+        return bool(
+            self.redis_url is not None
+            or self.redis_host
+            or self.redis_sentinels
+            or self.redis_cluster_nodes
+        )
+
+
+def parse_addresses(text: str) -> list[tuple[str, int]]:
+    """``host:port,host:port`` as pairs; ``ValueError`` naming the entry that is not one."""
+    addresses = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        host, sep, port = entry.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"{entry!r} is not host:port")
+        addresses.append((host.strip("[]"), int(port)))
+    if not addresses:
+        raise ValueError("no host:port given")
+    return addresses
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -245,6 +245,19 @@ class CacheStatusResponse(BaseModel):
     subscription: str | None
     l1_entries: int
     l1_bytes: int
+    redis_topology: Literal["single", "sentinel", "cluster"] | None = Field(
+        default=None, description="how the shared tier is deployed"
+    )
+    redis_writable: bool | None = Field(
+        default=None,
+        description="false when the server taking writes answers as a replica (writes fail)",
+    )
+    redis_nodes: list[dict[str, Any]] | None = Field(
+        default=None, description="each Redis server: address, role, whether it answered"
+    )
+    breaker_last_error: str | None = Field(
+        default=None, description="what the latest Redis failure said"
+    )
     warmup: dict[str, Any]
 
 

@@ -39,6 +39,8 @@ class BreakerSnapshot:
     skipped: int
     probes: int
     open_for_seconds: float
+    last_error: str | None = None
+    """What the latest failure said (kept after recovery, for the record)."""
 
 
 class CircuitBreaker:
@@ -87,6 +89,7 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._probe_at = 0.0
         self._first_failure_at: float | None = None
+        self._last_error: str | None = None
 
     @property
     def state(self) -> BreakerState:
@@ -164,6 +167,7 @@ class CircuitBreaker:
     def record_failure(self, error: BaseException | str) -> None:
         """The call let through by ``allow()`` failed."""
         with self._lock:
+            self._last_error = str(error)
             self._failures += 1
             self._consecutive += 1
             if self._first_failure_at is None:
@@ -195,6 +199,7 @@ class CircuitBreaker:
         """
         with self._lock:
             if self._state is BreakerState.CLOSED:
+                self._last_error = f"timed out: {error}"
                 self._failures += 1
                 self._open_at_once(f"timed out: {error}", pause=0.0)
                 return
@@ -213,6 +218,7 @@ class CircuitBreaker:
         stays open for its pause, and a probe in flight decides for itself.
         """
         with self._lock:
+            self._last_error = reason
             self._failures += 1
             if self._state is BreakerState.CLOSED:
                 self._open_at_once(reason)
@@ -239,6 +245,7 @@ class CircuitBreaker:
                 skipped=self._skipped,
                 probes=self._probes,
                 open_for_seconds=open_for,
+                last_error=self._last_error,
             )
 
     def _trip(self, reason: str, *, pause: float | None = None) -> None:

@@ -43,12 +43,43 @@ class CacheStats:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeReport:
+    """One Redis server of the shared tier now: address, role, whether it answered."""
+
+    address: str
+    role: str | None
+    answers: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TopologyReport:
+    """What a shared backend says of itself (``describe()``): one round trip per node.
+
+    ``topology`` is ``single``, ``sentinel`` or ``cluster``; ``address`` the
+    server writes go to now (the current master under Sentinel, the startup
+    nodes of a cluster); ``writable`` is ``False`` when the server that takes
+    writes is in fact a replica (a demoted master), so "reachable" is never
+    mistaken for "working".
+    """
+
+    topology: str
+    address: str
+    version: str | None
+    writable: bool
+    nodes: tuple[NodeReport, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CacheHealth:
     """Whether the tiers work now (``TieredCache.health()``; does one PING at most).
 
     ``backend`` is ``"memory"`` (L1 only) or ``"redis"`` (L1 + L2).
     ``redis_reachable`` is ``None`` without Redis, and ``False`` without I/O
-    while the breaker is open. ``latency_ms`` is the PING round trip.
+    while the breaker is open. ``latency_ms`` is the round trip of the
+    report. ``redis_topology`` is ``single``, ``sentinel`` or ``cluster``;
+    ``redis_writable`` is ``False`` when the server taking writes answers
+    but as a replica; ``redis_nodes`` lists each server and its role;
+    ``breaker_last_error`` is what the latest failure said.
     """
 
     backend: str
@@ -60,6 +91,10 @@ class CacheHealth:
     subscription: str | None
     l1_entries: int
     l1_bytes: int
+    redis_topology: str | None = None
+    redis_writable: bool | None = None
+    redis_nodes: tuple[NodeReport, ...] | None = None
+    breaker_last_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

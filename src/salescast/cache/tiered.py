@@ -35,6 +35,7 @@ from salescast.cache.health import CacheHealth, CacheStats
 from salescast.cache.invalidation import InvalidationSubscriber
 from salescast.cache.keys import KeyBuilder, Version, hash_arguments
 from salescast.cache.lookup import MISSING, CacheSource, Lookup, last_cache_source
+from salescast.cache.shared_tier import SharedTier
 from salescast.cache.stats import StatsRecorder
 from salescast.cache.tags import TagBook
 from salescast.cache.tier_access import TierAccess
@@ -82,7 +83,7 @@ class TieredCache:
     def __init__(
         self,
         *,
-        l2: RedisBackend | None = None,
+        l2: SharedTier | None = None,
         l1: MemoryBackend | None = None,
         use_l1: bool = True,
         prefix: str = "salescast",
@@ -129,7 +130,7 @@ class TieredCache:
         )
         entry_keys = EntryKeys(self.keys, self.tags)
         self._entry_keys = entry_keys
-        # l2 is passed on its own, so mypy checks RedisBackend against both
+        # l2 is passed on its own, so mypy checks the SharedTier against both
         # faces of the L2 contract (SharedBackend, AsyncSharedBackend).
         common: dict[str, Any] = {
             "io": self.io,
@@ -177,9 +178,7 @@ class TieredCache:
         l1 = MemoryBackend(max_bytes=l1_max_bytes, max_entries=l1_max_entries)
         return cls(l2=l2, l1=l1, prefix=prefix, **options)
 
-    def _start_subscriber(
-        self, l2: RedisBackend, *, ping_interval: float
-    ) -> InvalidationSubscriber:
+    def _start_subscriber(self, l2: SharedTier, *, ping_interval: float) -> InvalidationSubscriber:
         # Listen for other processes' invalidations in a daemon thread. A
         # subscription whose PING goes unanswered opens the breaker at once
         # (CircuitBreaker.trip): once the subscription is lost, lookups re-read
@@ -407,31 +406,40 @@ class TieredCache:
         )
 
     def health(self) -> CacheHealth:
-        """Reachability now: one INFO round trip through the breaker (none while it is open)."""
-        reachable: bool | None = None
-        version: str | None = None
-        latency_ms: float | None = None
-        if self.l2 is not None:
-            l2 = self.l2
-            started = time.perf_counter()
-            info = self.guard.call(l2.server_info)
-            if isinstance(info, Unavailable):
-                reachable = False
-            else:
-                reachable = True
-                latency_ms = (time.perf_counter() - started) * 1000
-                version = str(info.get("redis_version"))
+        """Reachability now: the backend's report (``describe``, an INFO round trip per
+        server) through the breaker, none while it is open.
+
+        A server that answers but cannot take writes (a demoted master) is
+        reported ``redis_writable=False`` and counted as a failure by the
+        breaker: never "reachable and closed" while every write fails.
+        """
         usage = self.l1.usage() if self.l1 is not None else None
+        l2 = self.l2
+        report = None
+        latency_ms: float | None = None
+        if l2 is not None:
+            started = time.perf_counter()
+            described = self.guard.call(l2.describe)
+            if not isinstance(described, Unavailable):
+                report = described
+                latency_ms = (time.perf_counter() - started) * 1000
+                if not report.writable:
+                    self.breaker.record_failure(f"{report.address} answers as a replica")
+        breaker = self.breaker.snapshot() if l2 is not None else None
         return CacheHealth(
-            backend="redis" if self.l2 is not None else "memory",
-            redis_url=self.l2.address if self.l2 is not None else None,
-            redis_reachable=reachable,
-            redis_version=version,
+            backend="redis" if l2 is not None else "memory",
+            redis_url=l2.address if l2 is not None else None,
+            redis_reachable=None if l2 is None else report is not None,
+            redis_version=report.version if report is not None else None,
             latency_ms=latency_ms,
-            breaker_state=self.breaker.state.value if self.l2 is not None else None,
+            breaker_state=breaker.state.value if breaker is not None else None,
             subscription=self.subscriber.state.value if self.subscriber is not None else None,
             l1_entries=usage.entries if usage is not None else 0,
             l1_bytes=usage.bytes if usage is not None else 0,
+            redis_topology=l2.topology if l2 is not None else None,
+            redis_writable=report.writable if report is not None else None,
+            redis_nodes=report.nodes if report is not None else None,
+            breaker_last_error=breaker.last_error if breaker is not None else None,
         )
 
     def wait_subscribed(self, timeout: float = 5.0) -> bool:
@@ -454,5 +462,5 @@ class TieredCache:
         self.close()
 
 
-def _l2_name(l2: RedisBackend | None) -> str:
+def _l2_name(l2: SharedTier | None) -> str:
     return f"redis {l2.address}" if l2 is not None else "redis"

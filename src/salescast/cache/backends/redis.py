@@ -6,6 +6,7 @@ from typing import Any
 
 from salescast.cache._async.redis_commands import AsyncRedisCommands
 from salescast.cache._sync.redis_commands import RedisCommands
+from salescast.cache.health import NodeReport, TopologyReport
 from salescast.cache.keys import escape_glob
 
 __all__ = ["RedisBackend", "escape_glob"]
@@ -70,6 +71,28 @@ class RedisBackend(RedisCommands, AsyncRedisCommands):
     def client(self) -> Any:
         """The synchronous redis-py client (for pub/sub and diagnostics)."""
         return self._sync_client
+
+    @property
+    def topology(self) -> str:
+        """``single``: one server (possibly behind a proxy)."""
+        return "single"
+
+    def describe(self) -> TopologyReport:
+        """INFO server and replication of the server writes go to (one round trip)."""
+        with self._io():
+            pipe = self._sync_client.pipeline(transaction=False)
+            pipe.info("server")
+            pipe.info("replication")
+            server, replication = pipe.execute()
+        role = replication.get("role")
+        address = self.address
+        return TopologyReport(
+            topology=self.topology,
+            address=address,
+            version=server.get("redis_version"),
+            writable=role == "master",
+            nodes=(NodeReport(address, role, answers=True),),
+        )
 
     @property
     def address(self) -> str:

@@ -32,8 +32,9 @@ from salescast.cache.errors import (
     PoolExhaustedError,
 )
 
-# redis-py's BlockingConnectionPool message when no connection frees up in time.
-_POOL_EXHAUSTED = "No connection available."
+# redis-py's messages when no connection frees up in time (BlockingConnectionPool)
+# or none is left to make (ConnectionPool, under Sentinel).
+_POOL_EXHAUSTED = ("No connection available.", "Too many connections")
 
 
 @dataclass
@@ -75,6 +76,9 @@ class RedisConnections:
         socket_timeout: float = 0.25,
         socket_connect_timeout: float = 0.25,
         max_connections: int = 50,
+        ssl_ca_certs: str | None = None,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
     ) -> None:
         if url is None:
             scheme = "rediss" if ssl else "redis"
@@ -84,7 +88,6 @@ class RedisConnections:
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_connect_timeout,
             "max_connections": max_connections,
-            "timeout": socket_connect_timeout,
             "protocol": 2,
             "health_check_interval": 0,
         }
@@ -92,9 +95,10 @@ class RedisConnections:
             self._options["password"] = password
         if username is not None:
             self._options["username"] = username
-        self._pool = redis.BlockingConnectionPool.from_url(
-            url, retry=Retry(NoBackoff(), 0), **self._options
+        self._options.update(
+            tls_options(url, ca_certs=ssl_ca_certs, certfile=ssl_certfile, keyfile=ssl_keyfile)
         )
+        self._pool = self._new_pool()
         self._sync_client = redis.Redis(connection_pool=self._pool)
         # At most half the pool, and never the last two connections: one is
         # the invalidation subscriber's, one serves writes and leases.
@@ -106,6 +110,27 @@ class RedisConnections:
         _BACKENDS.add(self)
         self._calls = 0
         self._calls_lock = threading.Lock()
+
+    # -- pools (a topology that finds its server another way overrides these) --
+
+    def _new_pool(self) -> Any:
+        """The sync pool: blocking, waiting at most the connect timeout for a free
+        connection, no retries (the breaker decides when to try again)."""
+        return redis.BlockingConnectionPool.from_url(
+            self.url,
+            retry=Retry(NoBackoff(), 0),
+            timeout=self._options["socket_connect_timeout"],
+            **self._options,
+        )
+
+    def _new_loop_pool(self) -> Any:
+        """As :meth:`_new_pool`, for the running event loop."""
+        return redis.asyncio.BlockingConnectionPool.from_url(
+            self.url,
+            retry=AsyncRetry(NoBackoff(), 0),
+            timeout=self._options["socket_connect_timeout"],
+            **self._options,
+        )
 
     # -- the asyncio clients (the sync face uses _sync_client and _hits) ------
 
@@ -121,9 +146,7 @@ class RedisConnections:
         loop = asyncio.get_running_loop()
         loop_client = self._async.get(loop)
         if loop_client is None:
-            pool = redis.asyncio.BlockingConnectionPool.from_url(
-                self.url, retry=AsyncRetry(NoBackoff(), 0), **self._options
-            )
+            pool = self._new_loop_pool()
             client = redis.asyncio.Redis(connection_pool=pool)
             loop_client = _LoopClient(client, HitConnections(pool))
             self._async[loop] = loop_client
@@ -136,7 +159,7 @@ class RedisConnections:
                 connection = self._hits.idle.pop()
             except IndexError:
                 break
-            self._pool.release(connection)  # type: ignore[no-untyped-call]
+            self._pool.release(connection)
         self._sync_client.close()
         self._pool.disconnect()
 
@@ -168,11 +191,38 @@ class RedisConnections:
             self._calls += 1
 
     def _unavailable(self, exc: Exception) -> BackendUnavailableError:
-        if isinstance(exc, redis.ConnectionError) and str(exc) == _POOL_EXHAUSTED:
+        if isinstance(exc, redis.ConnectionError) and str(exc) in _POOL_EXHAUSTED:
             return PoolExhaustedError(f"all {self._options['max_connections']} busy")
         if isinstance(exc, redis.TimeoutError | TimeoutError):
             return BackendTimeoutError(f"{type(exc).__name__}: {exc}")
         return BackendUnavailableError(f"{type(exc).__name__}: {exc}")
+
+
+def tls_options(
+    url: str, *, ca_certs: str | None, certfile: str | None, keyfile: str | None
+) -> dict[str, Any]:
+    """redis-py's TLS options for ``url``; ``ValueError`` when they cannot apply.
+
+    Certificate files only make sense on a TLS connection, so with any of
+    them the URL must be ``rediss://``: a ``redis://`` URL with a CA file is
+    refused rather than silently connecting in clear text. A client
+    certificate needs its key.
+    """
+    given = {"ssl_ca_certs": ca_certs, "ssl_certfile": certfile, "ssl_keyfile": keyfile}
+    options = {name: value for name, value in given.items() if value}
+    if not options:
+        return {}
+    if not url.startswith("rediss://"):
+        raise ValueError(
+            "TLS certificate files are set but the Redis URL is not rediss:// "
+            "(use rediss:// to connect with TLS)"
+        )
+    if bool(certfile) != bool(keyfile):
+        raise ValueError("a TLS client certificate needs both the certificate and its key file")
+    for name, path in options.items():
+        if not os.path.isfile(path):
+            raise ValueError(f"TLS file {path!r} ({name}) does not exist")
+    return {**options, "ssl_cert_reqs": "required"}
 
 
 def closed_connection(exc: redis.ConnectionError) -> bool:

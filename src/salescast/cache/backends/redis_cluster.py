@@ -1,0 +1,98 @@
+"""L2 on a Redis Cluster: keys routed by slot, deletes and health across every master."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from salescast.cache._async.redis_cluster_commands import AsyncRedisClusterCommands
+from salescast.cache._sync.redis_cluster_commands import RedisClusterCommands
+from salescast.cache.health import NodeReport, TopologyReport
+
+
+class RedisClusterBackend(RedisClusterCommands, AsyncRedisClusterCommands):
+    """The shared tier on a Redis Cluster (sync and asyncio), through redis-py's cluster clients.
+
+    ``startup_nodes`` are ``(host, port)`` pairs of any nodes; the client
+    learns the rest (and every later change) from ``CLUSTER SLOTS``. ``url``
+    carries only credentials and the scheme (``rediss://`` for TLS, with the
+    certificate files as for ``RedisBackend``); clusters have one database.
+
+    What differs from one server, and why it is right:
+
+    - **Routing is not failure.** ``MOVED``/``ASK`` are followed inside the
+      client (the slot map refreshed), so the breaker only counts a cluster
+      that does not answer after its retries; its probe (``ping``) asks every
+      master, not the one node a single-server client knows.
+    - **One product, one slot.** Entry keys, tag counters and leases of a
+      product share its hash tag (``salescast.cache.keys``), so the lease's
+      compare-and-delete and GET+PTTL are single-slot scripts.
+    - **Clear and tag deletes reach every master**: SCAN runs on each
+      master, UNLINK is split by slot.
+    - **Invalidation reaches every worker**: PUBLISH on any node is carried
+      to the subscribers of every node by the cluster bus; a subscriber
+      whose node dies resubscribes on another and empties its L1.
+    - ``/cache/status`` lists each node, its role and whether it answered.
+
+    The hit path has no kept-connection stack of its own here (that is
+    ``RedisBackend``'s): the cluster client's own pools per node serve it.
+    """
+
+    @property
+    def topology(self) -> str:
+        return "cluster"
+
+    @property
+    def calls(self) -> int:
+        """Operations that went to the network since creation."""
+        return self._calls
+
+    @property
+    def client(self) -> Any:
+        """The synchronous cluster client (for pub/sub and diagnostics)."""
+        return self._sync_client
+
+    @property
+    def address(self) -> str:
+        """The startup nodes, without credentials."""
+        nodes = ",".join(f"{host}:{port}" for host, port in self.startup_nodes)
+        return f"cluster {nodes}"
+
+    def describe(self) -> TopologyReport:
+        """Every node the client knows, its role and whether it answered (an INFO each)."""
+        client = self._sync_client
+        reports = []
+        version = None
+        with self._io():
+            nodes = list(client.get_nodes())  # type: ignore[no-untyped-call]
+        for node in nodes:
+            address = f"{node.host}:{node.port}"
+            try:
+                info = client.info("replication", target_nodes=node)
+                role = info.get("role")
+                answers = True
+                if version is None:
+                    version = client.info("server", target_nodes=node).get("redis_version")
+            except (redis.RedisError, OSError):
+                role, answers = node.server_type, False
+            reports.append(NodeReport(address, role, answers))
+        with self._io():
+            state = client.cluster_info().get("cluster_state")
+        masters = [report for report in reports if report.role == "master"]
+        writable = state == "ok" and bool(masters) and all(report.answers for report in masters)
+        return TopologyReport(
+            topology=self.topology,
+            address=self.address,
+            version=version,
+            writable=writable,
+            nodes=tuple(sorted(reports, key=lambda report: report.address)),
+        )
+
+    def close(self) -> None:
+        """Disconnect the synchronous cluster client."""
+        self._sync_client.close()
+
+    async def aclose(self) -> None:
+        """Close the asyncio cluster client of the running event loop, if one was made."""
+        await self._close_loop()

@@ -1,0 +1,124 @@
+"""The clients under RedisClusterBackend: redis-py's cluster clients, sync and one per event loop.
+
+Both faces of the cluster commands (``_async/redis_cluster_commands.py`` and
+the generated ``_sync/redis_cluster_commands.py``) stand on this base. The
+cluster clients route each key to the master of its slot, follow ``MOVED``
+and ``ASK`` redirections and refresh the slot map themselves, so a
+redirection is routing, never an error the breaker sees; only a cluster that
+does not answer (every retry used up, a slot without a master) is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+import redis.asyncio.cluster
+import redis.cluster
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.connection import parse_url
+from redis.retry import Retry
+
+from salescast.cache.backends.redis_connections import tls_options
+from salescast.cache.errors import (
+    BackendTimeoutError,
+    BackendUnavailableError,
+    PoolExhaustedError,
+)
+
+# Retries of one command after a connection error or a cluster-down reply,
+# each after a refresh of the slot map: enough to step over a master that was
+# just replaced, few enough that a dead cluster costs a request little.
+_CLUSTER_RETRIES = 2
+
+
+class RedisClusterConnections:
+    """The cluster clients of ``RedisClusterBackend``, error mapping, call counting."""
+
+    def __init__(
+        self,
+        startup_nodes: Sequence[tuple[str, int]],
+        *,
+        url: str = "redis://",
+        socket_timeout: float = 0.25,
+        socket_connect_timeout: float = 0.25,
+        max_connections: int = 50,
+        ssl_ca_certs: str | None = None,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
+    ) -> None:
+        if not startup_nodes:
+            raise ValueError("a Redis Cluster needs at least one startup node")
+        self.startup_nodes = [(host, int(port)) for host, port in startup_nodes]
+        self.url = url
+        self._max_connections = max_connections
+        parsed = parse_url(url)  # type: ignore[no-untyped-call]
+        self._options: dict[str, Any] = {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": socket_connect_timeout,
+            "max_connections": max_connections,
+            "protocol": 2,
+        }
+        for name in ("username", "password"):
+            if parsed.get(name):
+                self._options[name] = parsed[name]
+        tls = tls_options(url, ca_certs=ssl_ca_certs, certfile=ssl_certfile, keyfile=ssl_keyfile)
+        if url.startswith("rediss://"):
+            self._options.update(tls, ssl=True)
+        self._sync_client = redis.cluster.RedisCluster(
+            startup_nodes=[
+                redis.cluster.ClusterNode(h, p)  # type: ignore[no-untyped-call]
+                for h, p in self.startup_nodes
+            ],
+            retry=Retry(NoBackoff(), _CLUSTER_RETRIES),
+            **self._options,
+        )
+        self._async: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, redis.asyncio.cluster.RedisCluster
+        ] = weakref.WeakKeyDictionary()
+        self._calls = 0
+        self._calls_lock = threading.Lock()
+
+    def _aclient(self) -> redis.asyncio.cluster.RedisCluster:
+        """The asyncio cluster client of the running event loop, made on first use."""
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            nodes = [redis.asyncio.cluster.ClusterNode(h, p) for h, p in self.startup_nodes]
+            client = redis.asyncio.cluster.RedisCluster(
+                startup_nodes=nodes,
+                retry=AsyncRetry(NoBackoff(), _CLUSTER_RETRIES),
+                **self._options,
+            )
+            self._async[loop] = client
+        return client
+
+    async def _close_loop(self) -> None:
+        client = self._async.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    @contextmanager
+    def _io(self) -> Iterator[None]:
+        self._count_call()
+        try:
+            yield
+        except (redis.RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+
+    def _count_call(self) -> None:
+        with self._calls_lock:
+            self._calls += 1
+
+    def _unavailable(self, exc: Exception) -> BackendUnavailableError:
+        if isinstance(exc, redis.ConnectionError) and "Too many connections" in str(exc):
+            return PoolExhaustedError(f"all {self._max_connections} busy on a node")
+        if isinstance(exc, redis.TimeoutError | TimeoutError):
+            return BackendTimeoutError(f"{type(exc).__name__}: {exc}")
+        return BackendUnavailableError(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,135 @@
+"""L2 on a Redis master found through Sentinel: the same commands, another way to connect."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio.sentinel
+import redis.sentinel
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.connection import parse_url
+from redis.retry import Retry
+
+from salescast.cache.backends.redis import RedisBackend
+from salescast.cache.health import TopologyReport
+
+
+class RedisSentinelBackend(RedisBackend):
+    """``RedisBackend`` whose connections go to the master Sentinel names now.
+
+    Every new connection asks the sentinels (``SENTINEL
+    get-master-addr-by-name``) for the current master of ``master_name``,
+    so after a failover the next connection reaches the promoted replica. A
+    connection still open to a demoted master turns its ``READONLY`` reply
+    into a dropped connection (redis-py's ``SentinelManagedConnection``):
+    a write to a master that became a replica is never "healthy", it is a
+    failure the breaker counts, and the retry or the next connection finds
+    the new master. A killed master fails the same way until the sentinels
+    promote its replica.
+
+    ``url`` carries what is not an address: credentials, database and the
+    scheme (``rediss://`` for TLS, with the certificate files as for
+    ``RedisBackend``); its host and port are ignored. ``sentinel_password``
+    authenticates to the sentinels themselves. Sentinel connections use the
+    same timeouts (and TLS) as data connections. The pools are redis-py's
+    ``SentinelConnectionPool`` (not blocking: when ``max_connections`` are
+    all in use a caller fails at once, counted as a busy pool, not an outage).
+    """
+
+    def __init__(
+        self,
+        sentinels: Sequence[tuple[str, int]],
+        master_name: str,
+        *,
+        url: str = "redis://",
+        sentinel_password: str | None = None,
+        **options: Any,
+    ) -> None:
+        if not sentinels:
+            raise ValueError("Sentinel needs at least one sentinel address")
+        if not master_name:
+            raise ValueError("Sentinel needs the name of the master it monitors")
+        self.sentinels = [(host, int(port)) for host, port in sentinels]
+        self.master_name = master_name
+        self._sentinel_password = sentinel_password
+        self._sentinel: redis.sentinel.Sentinel | None = None
+        super().__init__(url, **options)
+
+    @property
+    def topology(self) -> str:
+        return "sentinel"
+
+    @property
+    def address(self) -> str:
+        """The master's name and the address it had at the last connection."""
+        current = self._pool.master_address
+        where = f"{current[0]}:{current[1]}" if current else "not yet discovered"
+        return f"sentinel master {self.master_name} at {where}"
+
+    def describe(self) -> TopologyReport:
+        """The master Sentinel names now, and what that server says of itself."""
+        host, port = self.current_master()
+        report = super().describe()
+        master = f"{host}:{port}"
+        return dataclasses.replace(
+            report,
+            address=f"sentinel master {self.master_name} at {master}",
+            nodes=tuple(dataclasses.replace(node, address=master) for node in report.nodes),
+        )
+
+    def current_master(self) -> tuple[str, int]:
+        """Ask the sentinels now (raises ``BackendUnavailableError`` when none answers)."""
+        with self._io():
+            host, port = self._sentinel_manager().discover_master(self.master_name)  # type: ignore[no-untyped-call]
+        return str(host), int(port)
+
+    def _connection_kwargs(self) -> dict[str, Any]:
+        parsed = parse_url(self.url)  # type: ignore[no-untyped-call]
+        kwargs = {**self._options}
+        for name in ("username", "password", "db"):
+            if name in parsed and name not in kwargs:
+                kwargs[name] = parsed[name]
+        if self.url.startswith("rediss://"):
+            kwargs["ssl"] = True
+        return kwargs
+
+    def _sentinel_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "socket_timeout": self._options["socket_timeout"],
+            "socket_connect_timeout": self._options["socket_connect_timeout"],
+            "protocol": 2,
+        }
+        if self._sentinel_password:
+            kwargs["password"] = self._sentinel_password
+        for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"):
+            if name in self._options:
+                kwargs[name] = self._options[name]
+        if self.url.startswith("rediss://"):
+            kwargs["ssl"] = True
+        return kwargs
+
+    def _sentinel_manager(self) -> redis.sentinel.Sentinel:
+        if self._sentinel is None:
+            self._sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+                self.sentinels, sentinel_kwargs=self._sentinel_kwargs()
+            )
+        return self._sentinel
+
+    def _new_pool(self) -> Any:
+        return redis.sentinel.SentinelConnectionPool(  # type: ignore[no-untyped-call]
+            self.master_name,
+            self._sentinel_manager(),
+            retry=Retry(NoBackoff(), 0),
+            **self._connection_kwargs(),
+        )
+
+    def _new_loop_pool(self) -> Any:
+        manager = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            self.sentinels, sentinel_kwargs=self._sentinel_kwargs()
+        )
+        return redis.asyncio.sentinel.SentinelConnectionPool(  # type: ignore[no-untyped-call]
+            self.master_name, manager, retry=AsyncRetry(NoBackoff(), 0), **self._connection_kwargs()
+        )
