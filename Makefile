@@ -24,13 +24,18 @@ run: $(STAMP)
 	export SALESCAST_ADMIN_TOKEN="$$token"; \
 	$(BIN)/salescast demo && exec $(BIN)/salescast serve
 
-# The tests start and stop their own redis-server on a free loopback port;
-# this only makes sure the binary is there.
+# The tests start and stop their own redis-server processes on free loopback
+# ports (one server, a 6-node cluster, master + replica + 3 sentinels, a TLS
+# server); this only makes sure the binaries are there.
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "installing redis-server (Debian package)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 	@# Debian's package starts a system service on 6379; the tests never use it.
+	@# The Cluster, Sentinel and TLS fixtures also need redis-cli and openssl.
+	@command -v redis-cli >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 || { \
+	  echo "installing redis-tools and openssl (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools openssl >/dev/null; }
 
 # The tests run every store test on SQLite and on a PostgreSQL server they
 # start themselves (initdb in a temp dir, a free loopback port); this only

@@ -22,6 +22,9 @@ from salescast.config import Settings
 from salescast.service import SalescastService
 from tests.support.postgres_server import PostgresServer
 
+# Redis Cluster, Sentinel and TLS servers, started on first use (tests/support/).
+pytest_plugins = ["tests.support.topology_fixtures"]
+
 ADMIN_TOKEN = "test-admin-token"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 M5_CSV = SHARED_DATA / "m5_store_dept_daily" / "m5_store_dept_daily.csv"

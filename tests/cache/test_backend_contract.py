@@ -1,24 +1,54 @@
-"""One contract suite, run against every backend (memory and Redis)."""
+"""One contract suite, run against every backend: memory, one Redis, Sentinel, Cluster.
+
+``TestBackendContract`` is the byte store every tier keeps; ``TestSharedTierContract``
+is the L2 contract the control flow uses (counters, leases, deletes by
+pattern, publish, the topology report), on both faces, for every shared tier.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from salescast.cache import CacheBackend, MemoryBackend, RedisBackend
+from salescast.cache.backends.redis_cluster import RedisClusterBackend
+from salescast.cache.backends.redis_sentinel import RedisSentinelBackend
+from salescast.cache.shared_tier import SharedTier
 from tests.support.redis_server import RedisServer
 
+SHARED_TIERS = ["redis", "sentinel", "cluster"]
 
-@pytest.fixture(params=["memory", "redis"])
-def backend(request: pytest.FixtureRequest, redis_server: RedisServer) -> Iterator[CacheBackend]:
+
+def make_shared_tier(kind: str, request: pytest.FixtureRequest) -> SharedTier:
+    """A shared tier of ``kind`` on the session's servers of that topology."""
+    if kind == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        return RedisBackend(server.url)
+    if kind == "sentinel":
+        sentinels = request.getfixturevalue("redis_sentinels")
+        return RedisSentinelBackend(sentinels.sentinels, sentinels.master_name)
+    cluster = request.getfixturevalue("redis_cluster")
+    return RedisClusterBackend(cluster.startup_nodes)
+
+
+@pytest.fixture(params=["memory", *SHARED_TIERS])
+def backend(request: pytest.FixtureRequest) -> Iterator[CacheBackend]:
     if request.param == "memory":
         yield MemoryBackend()
         return
-    redis_backend = RedisBackend(redis_server.url)
-    yield redis_backend
-    redis_backend.close()
+    shared = make_shared_tier(request.param, request)
+    yield shared
+    shared.close()
+
+
+@pytest.fixture(params=SHARED_TIERS)
+def shared(request: pytest.FixtureRequest) -> Iterator[SharedTier]:
+    tier = make_shared_tier(request.param, request)
+    yield tier
+    tier.close()
 
 
 @pytest.fixture
@@ -128,3 +158,79 @@ class TestBackendContract:
         assert backend.delete_prefix(f"{key}[*]") == 1
         assert backend.get(f"{key}X:a") is not None
         backend.delete(f"{key}X:a")
+
+
+class TestSharedTierContract:
+    def test_counters_start_at_zero_and_count_up(self, shared: SharedTier, key: str) -> None:
+        assert shared.get_counter(key) == 0
+        assert [shared.incr(key), shared.incr(key)] == [1, 2]
+        assert shared.get_counter(key) == 2
+        shared.delete(key)
+
+    def test_a_lease_is_taken_once_and_released_only_by_its_holder(
+        self, shared: SharedTier, key: str
+    ) -> None:
+        assert shared.set_if_absent(key, b"mine", 30)
+        assert not shared.set_if_absent(key, b"theirs", 30)
+        assert not shared.delete_if_equals(key, b"theirs")
+        assert shared.exists(key)
+        assert shared.delete_if_equals(key, b"mine")
+        assert not shared.exists(key)
+
+    def test_delete_matching_reaches_every_slot_and_spares_what_it_keeps(
+        self, shared: SharedTier, prefix: str
+    ) -> None:
+        # Keys without a hash tag spread over the slots (every master of a cluster).
+        keys = [f"{prefix}:many:{index}" for index in range(60)]
+        for name in keys:
+            shared.set(name, b"v", 60)
+        kept = keys[0].encode()
+        removed = shared.delete_matching(f"{prefix}:many:*", lambda name: name == kept)
+        assert removed == 59
+        assert [name for name in keys if shared.exists(name)] == [keys[0]]
+        assert shared.delete_prefix(f"{prefix}:many:") == 1
+
+    def test_get_value_reads_without_the_ttl(self, shared: SharedTier, key: str) -> None:
+        shared.set(key, b"v", 60)
+        assert shared.get_value(key) == b"v"
+        shared.delete(key)
+        assert shared.get_value(key) is None
+
+    def test_the_report_names_the_topology_and_a_writable_server(self, shared: SharedTier) -> None:
+        report = shared.describe()
+        assert report.topology == shared.topology
+        assert report.writable
+        assert report.version
+        assert any(node.role == "master" and node.answers for node in report.nodes)
+        if shared.topology == "cluster":
+            assert sum(node.role == "master" for node in report.nodes) == 3
+            assert len(report.nodes) == 6
+
+    def test_publish_reaches_a_subscriber(self, shared: SharedTier, prefix: str) -> None:
+        pubsub = shared.client.pubsub()
+        try:
+            pubsub.subscribe(f"{prefix}:channel")
+            assert pubsub.get_message(timeout=2)["type"] == "subscribe"
+            assert shared.publish(f"{prefix}:channel", b"hello") >= 1
+            message = pubsub.get_message(timeout=2)
+            assert message is not None
+            assert message["data"] == b"hello"
+        finally:
+            pubsub.close()
+
+    def test_the_asyncio_face_keeps_the_same_contract(self, shared: SharedTier, key: str) -> None:
+        async def run() -> list[object]:
+            try:
+                await shared.aset(key, b"v", 60)
+                entry = await shared.aget(key)
+                got = [entry.value if entry else None, await shared.aget_value(key)]
+                got.append(await shared.aset_if_absent(key + ":lease", b"t", 30))
+                got.append(await shared.adelete_if_equals(key + ":lease", b"t"))
+                got.append(await shared.aincr(key + ":n"))
+                got.append(await shared.adelete_matching(key + "*"))
+                got.append(await shared.aexists(key))
+                return got
+            finally:
+                await shared.aclose()
+
+        assert asyncio.run(run()) == [b"v", b"v", True, True, 1, 2, False]

@@ -1,20 +1,68 @@
-"""The cache inside the service, through the real app: tiers, invalidation, admin, stats."""
+"""The cache inside the service, through the real app: tiers, invalidation, admin, stats.
+
+Every test runs on each Redis topology: one server, Sentinel (master + replica
++ 3 sentinels) and a 6-node Cluster, all real servers the fixtures start.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import pytest
 import redis
+import redis.cluster
 from fastapi.testclient import TestClient
 
 from salescast.cache import product_tag
-from salescast.config import Settings
+from salescast.config import Settings, parse_addresses
 from tests.cache.polling import eventually
 from tests.conftest import ADMIN_TOKEN
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 P1, P2 = "CA_1-FOODS_3", "CA_3-FOODS_3"
 MakeClient = Callable[[Settings], TestClient]
+ONE_SERVER = {"redis_url": None, "redis_sentinels": None, "redis_sentinel_master": None}
+NO_REDIS = {**ONE_SERVER, "redis_cluster_nodes": None}
+
+
+@pytest.fixture(params=["single", "sentinel", "cluster"])
+def redis_settings(request: pytest.FixtureRequest, redis_settings: Settings) -> Settings:
+    """The service's settings on one topology (overrides the conftest's one-server ones)."""
+    if request.param == "single":
+        return redis_settings
+    if request.param == "sentinel":
+        sentinels = request.getfixturevalue("redis_sentinels")
+        return redis_settings.model_copy(
+            update={
+                **NO_REDIS,
+                "redis_sentinels": sentinels.sentinels_setting,
+                "redis_sentinel_master": sentinels.master_name,
+            }
+        )
+    cluster = request.getfixturevalue("redis_cluster")
+    return redis_settings.model_copy(
+        update={**NO_REDIS, "redis_cluster_nodes": cluster.nodes_setting}
+    )
+
+
+@pytest.fixture
+def raw_redis(request: pytest.FixtureRequest, redis_settings: Settings) -> Iterator[Any]:
+    """A plain client of the topology the test runs on, for looking behind the cache."""
+    client: Any
+    if redis_settings.redis_cluster_nodes:
+        nodes = parse_addresses(redis_settings.redis_cluster_nodes)
+        client = redis.cluster.RedisCluster(
+            startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in nodes]
+        )
+    elif redis_settings.redis_sentinels:
+        sentinels = request.getfixturevalue("redis_sentinels")
+        client = sentinels.sentinel_client().master_for(sentinels.master_name)
+    else:
+        assert redis_settings.redis_url is not None
+        client = redis.Redis.from_url(redis_settings.redis_url.get_secret_value())
+    yield client
+    client.close()
 
 
 def forecast(client: TestClient, product: str = P1, **params: object) -> tuple[int, str]:
@@ -54,7 +102,7 @@ def test_another_worker_is_served_from_redis_then_from_its_own_l1(
 def test_the_in_process_cache_alone_serves_hits_without_redis(
     make_client: MakeClient, redis_settings: Settings
 ) -> None:
-    client = make_client(redis_settings.model_copy(update={"redis_url": None}))
+    client = make_client(redis_settings.model_copy(update=NO_REDIS))
     assert [forecast(client)[1] for _ in range(2)] == ["MISS", "HIT-L1"]
     assert client.get("/cache/status").json()["backend"] == "memory"
 
@@ -111,7 +159,7 @@ def test_new_sales_are_in_the_next_history_read_of_every_worker(
 
 
 def test_clear_removes_only_this_services_keys_and_empties_every_l1(
-    make_client: MakeClient, redis_settings: Settings, raw_redis: redis.Redis
+    make_client: MakeClient, redis_settings: Settings, raw_redis: Any
 ) -> None:
     a, b = make_client(redis_settings), make_client(redis_settings)
     neighbour = make_client(redis_settings.model_copy(update={"cache_prefix": "neighbour"}))
@@ -133,7 +181,7 @@ def test_clear_removes_only_this_services_keys_and_empties_every_l1(
 
 
 def test_clear_of_one_namespace_keeps_the_others(
-    make_client: MakeClient, redis_settings: Settings, raw_redis: redis.Redis
+    make_client: MakeClient, redis_settings: Settings, raw_redis: Any
 ) -> None:
     client = make_client(redis_settings)
     forecast(client)
@@ -206,7 +254,8 @@ def test_status_shows_redis_and_its_version_but_never_its_password(
     from tests.support.redis_server import RedisServer
 
     with RedisServer(password="s3cret-pass") as locked:
-        settings = redis_settings.model_copy(update={"redis_url": _secret(locked.url)})
+        update = {**NO_REDIS, "redis_url": _secret(locked.url)}
+        settings = redis_settings.model_copy(update=update)
         client = make_client(settings)
         forecast(client)
         status = client.get("/cache/status")

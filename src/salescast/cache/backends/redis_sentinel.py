@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,7 +58,25 @@ class RedisSentinelBackend(RedisBackend):
         self.master_name = master_name
         self._sentinel_password = sentinel_password
         self._sentinel: redis.sentinel.Sentinel | None = None
+        self._loop_managers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
         super().__init__(url, **options)
+
+    def close(self) -> None:
+        """Disconnect the data pool and the connections to the sentinels."""
+        super().close()
+        if self._sentinel is not None:
+            for client in self._sentinel.sentinels:
+                client.close()
+
+    async def aclose(self) -> None:
+        """As ``RedisBackend.aclose``, and the running loop's connections to the sentinels."""
+        await super().aclose()
+        manager = self._loop_managers.pop(asyncio.get_running_loop(), None)
+        if manager is not None:
+            for client in manager.sentinels:
+                await client.aclose()
 
     @property
     def topology(self) -> str:
@@ -130,6 +150,7 @@ class RedisSentinelBackend(RedisBackend):
         manager = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
             self.sentinels, sentinel_kwargs=self._sentinel_kwargs()
         )
+        self._loop_managers[asyncio.get_running_loop()] = manager
         return redis.asyncio.sentinel.SentinelConnectionPool(  # type: ignore[no-untyped-call]
             self.master_name, manager, retry=AsyncRetry(NoBackoff(), 0), **self._connection_kwargs()
         )

@@ -1,0 +1,261 @@
+"""TieredCache on Redis Cluster, Sentinel and TLS: real servers the fixtures start.
+
+Every test here drives the cache the way the service does (two caches for two
+workers, tags, clear, health) and looks at Redis behind its back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from salescast.cache import BreakerState, CacheSource, CircuitBreaker, TieredCache
+from salescast.cache.backends.redis_cluster import RedisClusterBackend
+from salescast.cache.backends.redis_sentinel import RedisSentinelBackend
+from salescast.cache.shared_tier import SharedTier
+from tests.cache.polling import eventually
+from tests.support.redis_cluster import RedisCluster
+from tests.support.redis_sentinel import RedisSentinelSet
+from tests.support.redis_tls import RedisTLSServer
+
+
+@pytest.fixture
+def caches(prefix: str) -> Iterator[list[TieredCache]]:
+    made: list[TieredCache] = []
+    yield made
+    for cache in made:
+        cache.close()
+
+
+def make(caches: list[TieredCache], l2: SharedTier, prefix: str, **options: Any) -> TieredCache:
+    cache = TieredCache(l2=l2, prefix=prefix, **options)
+    caches.append(cache)
+    assert cache.wait_subscribed(10.0)
+    return cache
+
+
+def product_tags(index: int) -> list[str]:
+    return [f"product:p{index}"]
+
+
+# -- Redis Cluster -------------------------------------------------------------
+
+
+def test_on_a_cluster_every_product_is_served_from_l2_by_another_worker(
+    redis_cluster: RedisCluster, caches: list[TieredCache], prefix: str
+) -> None:
+    writer = make(caches, RedisClusterBackend(redis_cluster.startup_nodes), prefix)
+    reader = make(caches, RedisClusterBackend(redis_cluster.startup_nodes), prefix)
+    products = range(64)  # their hash tags spread over every master's slots
+    for index in products:
+        found = writer.get_or_compute(
+            "data", index, lambda i=index: i, ttl=60, tags=product_tags(index)
+        )
+        assert found.source is CacheSource.MISS
+    sources = [
+        reader.get_or_compute("data", index, lambda: -1, ttl=60, tags=product_tags(index)).source
+        for index in products
+    ]
+    assert set(sources) == {CacheSource.HIT_L2}
+    for cache in (writer, reader):
+        l2 = cache.stats().namespaces["data"].l2
+        assert l2.errors == 0  # no MOVED ever reached the cache
+        assert cache.breaker.state is BreakerState.CLOSED
+    slots = {
+        redis.cluster.key_slot(key.encode())
+        for key in (
+            writer.entry_key("data", 5, tags=product_tags(5)),
+            writer.keys.tag_counter_key("product:p5"),
+            writer.keys.lease_key(writer.entry_key("data", 5, tags=product_tags(5))),
+        )
+    }
+    assert len(slots) == 1  # one product, one slot
+
+
+def test_on_a_cluster_invalidation_reaches_the_other_worker_and_clear_every_master(
+    redis_cluster: RedisCluster, caches: list[TieredCache], prefix: str
+) -> None:
+    a = make(caches, RedisClusterBackend(redis_cluster.startup_nodes), prefix)
+    b = make(caches, RedisClusterBackend(redis_cluster.startup_nodes), prefix)
+    for index in range(32):
+        a.set("data", index, index, ttl=60, tags=product_tags(index))
+        assert b.get("data", index, tags=product_tags(index)).source is CacheSource.HIT_L2
+    a.invalidate_tag("product:p3")
+    assert eventually(lambda: b.tag_generation("product:p3") == 1)
+    assert b.get("data", 3, tags=product_tags(3)).source is CacheSource.MISS
+    assert b.get("data", 4, tags=product_tags(4)).source is CacheSource.HIT_L1
+
+    foreign = redis.cluster.RedisCluster(
+        startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in redis_cluster.startup_nodes]
+    )
+    try:
+        foreign.set(f"other-{prefix}:keep", b"x")
+        removed = a.clear()
+        assert removed >= 31  # the 31 live entries in Redis (and a's L1 copies)
+        assert list(foreign.scan_iter(match=f"{prefix}:data:*")) == []
+        assert foreign.get(f"other-{prefix}:keep") == b"x"  # only our prefix goes
+        assert b.get("data", 4, tags=product_tags(4)).source is CacheSource.MISS
+    finally:
+        foreign.delete(f"other-{prefix}:keep")
+        foreign.close()
+
+
+def test_the_status_of_a_cluster_lists_its_nodes(
+    redis_cluster: RedisCluster, caches: list[TieredCache], prefix: str
+) -> None:
+    cache = make(caches, RedisClusterBackend(redis_cluster.startup_nodes), prefix)
+    health = cache.health()
+    assert health.redis_topology == "cluster"
+    assert health.redis_reachable
+    assert health.redis_writable
+    assert health.redis_nodes is not None
+    assert sorted(node.role for node in health.redis_nodes) == ["master"] * 3 + ["slave"] * 3
+    assert all(node.answers for node in health.redis_nodes)
+
+
+def test_a_cluster_failover_costs_no_lookup_and_l2_is_back_within_ten_seconds(
+    redis_cluster: RedisCluster, caches: list[TieredCache], prefix: str
+) -> None:
+    # No L1: every lookup goes to Redis, so the failover is felt at once.
+    l2 = RedisClusterBackend(redis_cluster.startup_nodes)
+    cache = TieredCache(l2=l2, prefix=prefix, use_l1=False)
+    caches.append(cache)
+    products = range(24)
+    for index in products:
+        cache.set("data", index, index, ttl=120, tags=product_tags(index))
+
+    def round_of_lookups() -> set[CacheSource]:
+        sources = set()
+        for index in products:
+            found = cache.get_or_compute(
+                "data", index, lambda i=index: i, ttl=120, tags=product_tags(index)
+            )
+            assert found.value == index  # never wrong, never an exception
+            sources.add(found.source)
+        return sources
+
+    assert round_of_lookups() == {CacheSource.HIT_L2}
+    dead = redis_cluster.kill_master()
+    round_of_lookups()  # during the failover: answered (computed when L2 is away)
+    redis_cluster.wait_for_failover(dead)
+    promoted = time.monotonic()
+    while round_of_lookups() != {CacheSource.HIT_L2}:
+        assert time.monotonic() - promoted < 10.0, cache.breaker.snapshot()
+        time.sleep(0.1)
+    assert cache.health().redis_writable
+
+
+# -- Redis Sentinel ------------------------------------------------------------
+
+
+def test_sentinel_finds_the_master_and_another_worker_reads_from_it(
+    redis_sentinels: RedisSentinelSet, caches: list[TieredCache], prefix: str
+) -> None:
+    sentinels, name = redis_sentinels.sentinels, redis_sentinels.master_name
+    writer = make(caches, RedisSentinelBackend(sentinels, name), prefix)
+    reader = make(caches, RedisSentinelBackend(sentinels, name), prefix)
+    writer.set("data", "k", "v", ttl=60, tags=["product:p1"])
+    assert reader.get("data", "k", tags=["product:p1"]).source is CacheSource.HIT_L2
+    host, port = redis_sentinels.current_master()
+    health = reader.health()
+    assert health.redis_topology == "sentinel"
+    assert health.redis_writable
+    assert f"{host}:{port}" in (health.redis_url or "")
+
+
+def test_after_a_sentinel_failover_writes_reach_the_new_master_and_status_names_it(
+    redis_sentinels: RedisSentinelSet, caches: list[TieredCache], prefix: str
+) -> None:
+    sentinels, name = redis_sentinels.sentinels, redis_sentinels.master_name
+    cache = make(caches, RedisSentinelBackend(sentinels, name), prefix, use_l1=False)
+    other = make(caches, RedisSentinelBackend(sentinels, name), prefix, use_l1=False)
+    cache.set("data", "before", 1, ttl=120)
+    old = redis_sentinels.kill_master()
+    assert cache.get_or_compute("data", "during", lambda: 2, ttl=120).value == 2  # fail-open
+    new = redis_sentinels.wait_for_failover(old)
+    promoted = time.monotonic()
+
+    def l2_works() -> bool:
+        cache.set("data", "after", 3, ttl=120)
+        return other.get("data", "after").source is CacheSource.HIT_L2
+
+    while not l2_works():
+        assert time.monotonic() - promoted < 10.0, cache.breaker.snapshot()
+        time.sleep(0.1)
+    health = cache.health()
+    assert health.redis_writable
+    assert f"{new[0]}:{new[1]}" in (health.redis_url or "")
+
+    # The old master comes back and is demoted: writes still go to the new one.
+    redis_sentinels.restart_old_master()
+    cache.set("data", "later", 4, ttl=120)
+    assert other.get("data", "later").source is CacheSource.HIT_L2
+    assert cache.health().redis_writable
+    assert (
+        cache.stats().namespaces["data"].l2.errors == 0
+        or cache.breaker.state is BreakerState.CLOSED
+    )
+
+
+def test_a_single_server_that_answers_as_a_replica_is_not_reported_healthy(
+    redis_sentinels: RedisSentinelSet, caches: list[TieredCache], prefix: str
+) -> None:
+    # The URL names one server, which is (now) a replica: every write fails.
+    master = redis_sentinels.current_master()
+    replica = next(address for address in redis_sentinels.data_nodes if address != master[1])
+    from salescast.cache import RedisBackend
+
+    breaker = CircuitBreaker(failure_threshold=1, reset_after=60.0)
+    cache = make(caches, RedisBackend(f"redis://127.0.0.1:{replica}/0"), prefix, breaker=breaker)
+    health = cache.health()
+    assert health.redis_reachable is True
+    assert health.redis_writable is False
+    assert cache.breaker.state is BreakerState.OPEN
+    assert "replica" in (cache.health().breaker_last_error or "")
+
+
+# -- TLS -------------------------------------------------------------------------
+
+
+def test_tls_does_a_real_handshake_with_the_client_certificate(
+    redis_tls: RedisTLSServer, caches: list[TieredCache], prefix: str
+) -> None:
+    def backend() -> SharedTier:
+        from salescast.cache import RedisBackend
+
+        return RedisBackend(
+            redis_tls.url,
+            ssl_ca_certs=str(redis_tls.ca_certs),
+            ssl_certfile=str(redis_tls.certfile),
+            ssl_keyfile=str(redis_tls.keyfile),
+        )
+
+    writer, reader = make(caches, backend(), prefix), make(caches, backend(), prefix)
+    writer.set("data", "k", {"tls": True}, ttl=60)
+    assert reader.get("data", "k") == ({"tls": True}, CacheSource.HIT_L2)
+    assert reader.health().redis_version
+
+
+def test_a_wrong_ca_opens_the_breaker_with_the_reason_and_never_hangs(
+    redis_tls: RedisTLSServer, caches: list[TieredCache], prefix: str
+) -> None:
+    from salescast.cache import RedisBackend
+
+    l2 = RedisBackend(
+        redis_tls.url,
+        ssl_ca_certs=str(redis_tls.wrong_ca_certs),
+        ssl_certfile=str(redis_tls.certfile),
+        ssl_keyfile=str(redis_tls.keyfile),
+    )
+    cache = TieredCache(l2=l2, prefix=prefix, subscribe=False)
+    caches.append(cache)
+    started = time.monotonic()
+    for index in range(5):
+        assert cache.get_or_compute("data", index, lambda i=index: i, ttl=60).value == index
+    assert time.monotonic() - started < 5.0  # generous: a hang would be seconds per call
+    assert cache.breaker.state is not BreakerState.CLOSED
+    assert "CERTIFICATE_VERIFY_FAILED" in (cache.breaker.snapshot().last_error or "")
