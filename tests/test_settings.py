@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from salescast.config import Settings, SettingsError, load_settings
@@ -75,3 +77,70 @@ def test_a_job_timeout_shorter_than_its_heartbeat_is_refused_naming_both_variabl
     message = str(refused.value)
     assert "SALESCAST_JOB_STALE_AFTER_SECONDS must be longer than" in message
     assert "SALESCAST_JOB_HEARTBEAT_SECONDS" in message
+
+
+@pytest.mark.parametrize(
+    ("environment", "named"),
+    [
+        ({"SALESCAST_REDIS_CLUSTER_NODES": "127.0.0.1:7000,nohost"}, "'nohost' is not host:port"),
+        ({"SALESCAST_REDIS_SENTINELS": "127.0.0.1:99999"}, "SALESCAST_REDIS_SENTINELS"),
+        ({"SALESCAST_REDIS_SENTINELS": "127.0.0.1:26379"}, "SALESCAST_REDIS_SENTINEL_MASTER"),
+        (
+            {
+                "SALESCAST_REDIS_SENTINELS": "127.0.0.1:26379",
+                "SALESCAST_REDIS_SENTINEL_MASTER": "m",
+                "SALESCAST_REDIS_CLUSTER_NODES": "127.0.0.1:7000",
+            },
+            "choose one topology",
+        ),
+        ({"SALESCAST_REDIS_SSL_CA_CERTS": "/no/such/ca.pem"}, "SALESCAST_REDIS_SSL_CA_CERTS"),
+        (
+            {
+                "SALESCAST_REDIS_URL": "redis://127.0.0.1:6390/0",
+                "SALESCAST_REDIS_SSL_CA_CERTS": "ca",
+            },
+            "is not rediss://",
+        ),
+        (
+            {"SALESCAST_REDIS_URL": "rediss://x:1/0", "SALESCAST_REDIS_SSL_CERTFILE": "ca"},
+            "KEYFILE",
+        ),
+        ({"SALESCAST_REDIS_SSL_CA_CERTS": "ca"}, "no Redis is"),
+    ],
+)
+def test_topology_and_tls_settings_that_cannot_work_fail_at_start_up_naming_them(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], named: str
+) -> None:
+    open("ca", "w").close()  # an existing file, in the test's own folder
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=re.escape(named)):
+        load_settings()
+
+
+def test_each_topology_setting_selects_its_backend(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from salescast.cache.backends.redis_cluster import RedisClusterBackend
+    from salescast.cache.backends.redis_sentinel import RedisSentinelBackend
+    from salescast.cache_factory import build_l2
+
+    assert build_l2(load_settings()) is None
+    monkeypatch.setenv("SALESCAST_REDIS_SENTINELS", "127.0.0.1:26379, 127.0.0.1:26380")
+    monkeypatch.setenv("SALESCAST_REDIS_SENTINEL_MASTER", "shop")
+    monkeypatch.setenv("SALESCAST_REDIS_SENTINEL_PASSWORD", "s3cret")
+    sentinel = build_l2(load_settings())
+    assert isinstance(sentinel, RedisSentinelBackend)
+    assert (sentinel.sentinels, sentinel.master_name) == (
+        [("127.0.0.1", 26379), ("127.0.0.1", 26380)],
+        "shop",
+    )
+    sentinel.close()
+    monkeypatch.delenv("SALESCAST_REDIS_SENTINELS")
+    monkeypatch.delenv("SALESCAST_REDIS_SENTINEL_MASTER")
+    # Nothing connects at start-up: a cluster that is down costs misses, not the start.
+    monkeypatch.setenv("SALESCAST_REDIS_CLUSTER_NODES", "127.0.0.1:1,127.0.0.1:2")
+    cluster = build_l2(load_settings())
+    assert isinstance(cluster, RedisClusterBackend)
+    assert cluster.startup_nodes == [("127.0.0.1", 1), ("127.0.0.1", 2)]
+    cluster.close()

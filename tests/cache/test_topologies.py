@@ -259,3 +259,16 @@ def test_a_wrong_ca_opens_the_breaker_with_the_reason_and_never_hangs(
     assert time.monotonic() - started < 5.0  # generous: a hang would be seconds per call
     assert cache.breaker.state is not BreakerState.CLOSED
     assert "CERTIFICATE_VERIFY_FAILED" in (cache.breaker.snapshot().last_error or "")
+
+
+def test_a_cluster_that_is_down_at_start_costs_misses_not_the_start(
+    caches: list[TieredCache], prefix: str
+) -> None:
+    from tests.support.redis_server import free_port
+
+    nodes = [("127.0.0.1", free_port()) for _ in range(2)]  # nobody listens there
+    cache = TieredCache(l2=RedisClusterBackend(nodes), prefix=prefix)
+    caches.append(cache)
+    assert cache.get_or_compute("data", 1, lambda: "computed", ttl=60).value == "computed"
+    assert cache.health().redis_reachable is False
+    assert "cannot be connected" in (cache.breaker.snapshot().last_error or "")

@@ -122,8 +122,9 @@ class InvalidationSubscriber:
         backoff = 0.1
         lost_at: float | None = None
         while not self._stop.is_set():
-            pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
+            pubsub = None
             try:
+                pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
                 self._subscribe(pubsub)
                 if lost_at is not None:
                     logger.warning(
@@ -148,7 +149,8 @@ class InvalidationSubscriber:
                         exc,
                     )
             finally:
-                _close_quietly(pubsub)
+                if pubsub is not None:
+                    _close_quietly(pubsub)
             self._stop.wait(backoff)
             backoff = min(backoff * 2, self._max_backoff)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from redis.exceptions import RedisClusterException
 
 from salescast.cache._async.redis_cluster_commands import AsyncRedisClusterCommands
 from salescast.cache._sync.redis_cluster_commands import RedisClusterCommands
@@ -50,8 +51,9 @@ class RedisClusterBackend(RedisClusterCommands, AsyncRedisClusterCommands):
 
     @property
     def client(self) -> Any:
-        """The synchronous cluster client (for pub/sub and diagnostics)."""
-        return self._sync_client
+        """What the invalidation subscriber asks for a ``pubsub()`` (the cluster
+        client, made when the subscriber first connects)."""
+        return _PubSubSource(self)
 
     @property
     def address(self) -> str:
@@ -61,10 +63,10 @@ class RedisClusterBackend(RedisClusterCommands, AsyncRedisClusterCommands):
 
     def describe(self) -> TopologyReport:
         """Every node the client knows, its role and whether it answered (an INFO each)."""
-        client = self._sync_client
         reports = []
         version = None
         with self._io():
+            client = self._sync_client
             nodes = list(client.get_nodes())  # type: ignore[no-untyped-call]
         for node in nodes:
             address = f"{node.host}:{node.port}"
@@ -90,9 +92,24 @@ class RedisClusterBackend(RedisClusterCommands, AsyncRedisClusterCommands):
         )
 
     def close(self) -> None:
-        """Disconnect the synchronous cluster client."""
-        self._sync_client.close()
+        """Disconnect the synchronous cluster client, if it was made."""
+        if self._made is not None:
+            self._made.close()
 
     async def aclose(self) -> None:
         """Close the asyncio cluster client of the running event loop, if one was made."""
         await self._close_loop()
+
+
+class _PubSubSource:
+    """Makes the cluster client when the subscriber asks, a refusal as a ConnectionError
+    (which the subscriber retries), not redis-py's cluster exception."""
+
+    def __init__(self, backend: RedisClusterBackend) -> None:
+        self._backend = backend
+
+    def pubsub(self) -> Any:
+        try:
+            return self._backend._sync_client.pubsub()  # type: ignore[no-untyped-call]
+        except RedisClusterException as exc:
+            raise redis.ConnectionError(str(exc)) from exc

@@ -23,6 +23,7 @@ import redis.cluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.connection import parse_url
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from salescast.cache.backends.redis_connections import tls_options
@@ -71,19 +72,34 @@ class RedisClusterConnections:
         tls = tls_options(url, ca_certs=ssl_ca_certs, certfile=ssl_certfile, keyfile=ssl_keyfile)
         if url.startswith("rediss://"):
             self._options.update(tls, ssl=True)
-        self._sync_client = redis.cluster.RedisCluster(
-            startup_nodes=[
-                redis.cluster.ClusterNode(h, p)  # type: ignore[no-untyped-call]
-                for h, p in self.startup_nodes
-            ],
-            retry=Retry(NoBackoff(), _CLUSTER_RETRIES),
-            **self._options,
-        )
+        # Made on first use: redis-py's cluster client asks for the slot map as
+        # it is built, and a cluster that is down at start-up must cost misses,
+        # not the service's start.
+        self._made: redis.cluster.RedisCluster | None = None
+        self._made_lock = threading.Lock()
         self._async: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, redis.asyncio.cluster.RedisCluster
         ] = weakref.WeakKeyDictionary()
         self._calls = 0
         self._calls_lock = threading.Lock()
+
+    @property
+    def _sync_client(self) -> redis.cluster.RedisCluster:
+        """The sync cluster client, made (and the slot map read) on first use."""
+        client = self._made
+        if client is None:
+            with self._made_lock:
+                if self._made is None:
+                    self._made = redis.cluster.RedisCluster(
+                        startup_nodes=[
+                            redis.cluster.ClusterNode(h, p)  # type: ignore[no-untyped-call]
+                            for h, p in self.startup_nodes
+                        ],
+                        retry=Retry(NoBackoff(), _CLUSTER_RETRIES),
+                        **self._options,
+                    )
+                client = self._made
+        return client
 
     def _aclient(self) -> redis.asyncio.cluster.RedisCluster:
         """The asyncio cluster client of the running event loop, made on first use."""
@@ -109,7 +125,7 @@ class RedisClusterConnections:
         self._count_call()
         try:
             yield
-        except (redis.RedisError, OSError) as exc:
+        except (redis.RedisError, RedisClusterException, OSError) as exc:
             raise self._unavailable(exc) from exc
 
     def _count_call(self) -> None:
