@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 import redis
 
-from salescast.cache import BreakerState, CacheSource, CircuitBreaker, TieredCache
+from salescast.cache import (
+    BackendUnavailableError,
+    BreakerState,
+    CacheSource,
+    CircuitBreaker,
+    TieredCache,
+)
 from salescast.cache.backends.redis_cluster import RedisClusterBackend
 from salescast.cache.backends.redis_sentinel import RedisSentinelBackend
 from salescast.cache.shared_tier import SharedTier
@@ -272,3 +278,21 @@ def test_a_cluster_that_is_down_at_start_costs_misses_not_the_start(
     assert cache.get_or_compute("data", 1, lambda: "computed", ttl=60).value == "computed"
     assert cache.health().redis_reachable is False
     assert "cannot be connected" in (cache.breaker.snapshot().last_error or "")
+
+
+def test_the_breakers_probe_on_a_cluster_asks_every_master(
+    redis_cluster: RedisCluster, caches: list[TieredCache], prefix: str
+) -> None:
+    backend = RedisClusterBackend(redis_cluster.startup_nodes)
+    caches.append(TieredCache(l2=backend, prefix=prefix, subscribe=False))
+    assert backend.ping()
+    masters = redis_cluster.masters()
+    # Freeze one master the startup node is not: a PING of one node would still answer.
+    frozen = next(m for m in masters if (m.host, m.port) != redis_cluster.startup_nodes[0])
+    redis_cluster.nodes[frozen.port].freeze()
+    try:
+        with pytest.raises(BackendUnavailableError):
+            backend.ping()
+    finally:
+        redis_cluster.nodes[frozen.port].thaw()
+    assert backend.ping()

@@ -22,6 +22,8 @@ from salescast.cache.backends.redis_connections import (
 )
 from salescast.cache.keys import escape_glob
 
+# redis-py's name for "every master" as a command's target (sync and asyncio alike).
+PRIMARIES = "primaries"
 # GET and PTTL of one key in one round trip (a cluster pipeline costs more).
 GET_WITH_PTTL = "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}"
 
@@ -117,9 +119,10 @@ class AsyncRedisClusterCommands(RedisClusterConnections):
             return int(await self._aclient().publish(channel, message))
 
     async def aping(self) -> bool:
-        """PING every master: ``True`` when all answer."""
+        """PING every master (redis-py's default asks one node): ``True`` when all
+        answer, so the breaker's probe describes the cluster, not the node it knows."""
         with self._io():
-            return bool(await self._aclient().ping())
+            return bool(await self._aclient().ping(target_nodes=PRIMARIES))
 
     async def aserver_info(self) -> dict[str, Any]:
         """INFO server of one master (version, uptime) for health reports."""
