@@ -23,6 +23,14 @@ Failover settings, chosen so a failover test is fast and deterministic:
   sees by default. With ``no``, only the dead master's slots are unavailable.
   ``wait_for_failover`` works either way: it waits until every surviving node
   sees all 16384 slots served by live masters and the dead node owning none.
+
+With ``tls=True`` every node listens on TLS only (``--port 0 --tls-port <data
+port>``), the cluster bus and replication are TLS too (``--tls-cluster yes
+--tls-replication yes``), clients must present a certificate of the cluster's
+CA (``--tls-auth-clients yes``); the certificates are ``make_certificates``'s,
+in the cluster's directory (``files``, and ``ca_certs``/``certfile``/``keyfile``/
+``wrong_ca_certs`` as on ``RedisTLSServer``). ``redis-cli --cluster create``,
+every health check and ``client`` speak TLS with the client certificate.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import redis
 
@@ -45,6 +54,13 @@ from tests.support.redis_process import (
     wait_until,
 )
 from tests.support.redis_server import free_port
+from tests.support.redis_tls import (
+    TlsFiles,
+    client_ssl_context,
+    client_tls_options,
+    make_certificates,
+    server_tls_args,
+)
 
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 SLOTS = 16384
@@ -125,10 +141,18 @@ class RedisCluster:
         *,
         node_timeout_ms: int = 1000,
         require_full_coverage: bool = True,
+        tls: bool = False,
     ) -> None:
         self.host = HOST
         self.node_timeout_ms = node_timeout_ms
         self._dir = Path(tempfile.mkdtemp(prefix="salescast-redis-cluster-"))
+        self.files: TlsFiles | None = None
+        if tls:
+            try:
+                self.files = make_certificates(self._dir / "certs")
+            except BaseException:
+                shutil.rmtree(self._dir, ignore_errors=True)
+                raise
         count = masters * 2
         ports: list[int] = []
         while len(ports) < count * 2:  # a data port and a bus port per node, all distinct
@@ -137,8 +161,18 @@ class RedisCluster:
                 ports.append(port)
         self.nodes: dict[int, RedisNode] = {}
         for data_port, bus_port in zip(ports[:count], ports[count:], strict=True):
+            if self.files is None:
+                listen = ["--port", str(data_port)]
+            else:
+                listen = [
+                    "--port", "0",
+                    "--tls-port", str(data_port),
+                    "--tls-cluster", "yes",
+                    "--tls-replication", "yes",
+                    *server_tls_args(self.files),
+                ]  # fmt: skip
             args = [
-                "--port", str(data_port),
+                *listen,
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", "nodes.conf",
                 "--cluster-port", str(bus_port),
@@ -150,7 +184,10 @@ class RedisCluster:
                 "--repl-diskless-sync-delay", "0",  # a replica syncs at once, not after 5 s
                 "--loglevel", "notice",
             ]  # fmt: skip
-            self.nodes[data_port] = RedisNode(self._dir / str(data_port), data_port, args)
+            context = None if self.files is None else client_ssl_context(self.files)
+            self.nodes[data_port] = RedisNode(
+                self._dir / str(data_port), data_port, args, tls=context
+            )
         self._slots_by_port: dict[int, tuple[tuple[int, int], ...]] = {}
         self._started = False
 
@@ -169,6 +206,37 @@ class RedisCluster:
     @property
     def directory(self) -> Path:
         return self._dir
+
+    # -- TLS (with ``tls=True``) -------------------------------------------------------------
+
+    @property
+    def tls(self) -> bool:
+        return self.files is not None
+
+    def _tls_files(self) -> TlsFiles:
+        if self.files is None:
+            raise RuntimeError("this cluster was made without tls=True")
+        return self.files
+
+    @property
+    def ca_certs(self) -> str:
+        return self._tls_files().ca_certs
+
+    @property
+    def certfile(self) -> str:
+        return self._tls_files().certfile
+
+    @property
+    def keyfile(self) -> str:
+        return self._tls_files().keyfile
+
+    @property
+    def wrong_ca_certs(self) -> str:
+        return self._tls_files().wrong_ca_certs
+
+    def tls_options(self) -> dict[str, Any]:
+        """redis-py's TLS keyword arguments (CA, client certificate); ``{}`` without TLS."""
+        return {} if self.files is None else client_tls_options(self.files)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -207,7 +275,11 @@ class RedisCluster:
         self.stop()
 
     def _create(self) -> None:
-        args = [REDIS_CLI, "--cluster", "create", *self.nodes_setting.split(",")]
+        args = [REDIS_CLI]
+        if self.files is not None:
+            args += ["--tls", "--cacert", self.files.ca_certs]
+            args += ["--cert", self.files.certfile, "--key", self.files.keyfile]
+        args += ["--cluster", "create", *self.nodes_setting.split(",")]
         args += ["--cluster-replicas", "1", "--cluster-yes"]
         result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
         (self._dir / "cluster-create.log").write_text(result.stdout + result.stderr)
@@ -217,7 +289,8 @@ class RedisCluster:
     # -- views -----------------------------------------------------------------------------
 
     def client(self, port: int) -> redis.Redis:
-        """A plain (non-cluster) client on one node: 1 s timeouts, no retries, replies decoded."""
+        """A plain (non-cluster) client on one node: 1 s timeouts, no retries, replies decoded
+        (over TLS with the client certificate on a TLS cluster)."""
         return redis.Redis(
             host=self.host,
             port=port,
@@ -226,6 +299,7 @@ class RedisCluster:
             decode_responses=True,
             protocol=2,
             retry=no_retry(),
+            **self.tls_options(),
         )
 
     def live_ports(self) -> list[int]:

@@ -26,6 +26,16 @@ sends the stale master REPLICAOF itself.
 A client on a frozen master times out (``socket_timeout``) rather than failing
 fast; redis-py's sentinel-managed pool asks the sentinels for the master again
 on each new connection, so a retry after the failover reaches the new master.
+
+With ``tls=True`` all five listen on TLS only (``port 0``, ``tls-port``),
+replication is TLS (``tls-replication yes`` on the data nodes) and so are the
+sentinels' links to the data nodes and to each other (``tls-replication yes`` in
+their config: a sentinel speaks TLS to every instance it monitors or meets);
+clients must present a certificate of the set's CA (``tls-auth-clients yes``).
+The certificates are ``make_certificates``'s, in the set's directory
+(``files``, and ``ca_certs``/``certfile``/``keyfile``/``wrong_ca_certs``);
+every check here and every client made here speaks TLS with the client
+certificate.
 """
 
 from __future__ import annotations
@@ -48,6 +58,14 @@ from tests.support.redis_process import (
     wait_until,
 )
 from tests.support.redis_server import free_port
+from tests.support.redis_tls import (
+    TlsFiles,
+    client_ssl_context,
+    client_tls_options,
+    make_certificates,
+    server_tls_args,
+    server_tls_settings,
+)
 
 Address = tuple[str, int]
 
@@ -75,12 +93,21 @@ class RedisSentinelSet:
         down_after_ms: int = 1000,
         failover_timeout_ms: int = 3000,
         quorum: int = 2,
+        tls: bool = False,
     ) -> None:
         self.host = HOST
         self.master_name = master_name
         self.password = password
         self.sentinel_password = sentinel_password
         self._dir = Path(tempfile.mkdtemp(prefix="salescast-redis-sentinel-"))
+        self.files: TlsFiles | None = None
+        if tls:
+            try:
+                self.files = make_certificates(self._dir / "certs")
+            except BaseException:
+                shutil.rmtree(self._dir, ignore_errors=True)
+                raise
+        context = None if self.files is None else client_ssl_context(self.files)
         ports: list[int] = []
         while len(ports) < 5:
             port = free_port()
@@ -93,27 +120,41 @@ class RedisSentinelSet:
         data_args = ["--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0"]
         if password:
             data_args += ["--requirepass", password, "--masterauth", password]
-        replica_of = ["--port", str(replica_port), "--replicaof", self.host, str(master_port)]
+        if self.files is not None:
+            data_args += ["--tls-replication", "yes", *server_tls_args(self.files)]
+
+        def listen(port: int) -> list[str]:
+            if self.files is None:
+                return ["--port", str(port)]
+            return ["--port", "0", "--tls-port", str(port)]
+
+        replica_of = [*listen(replica_port), "--replicaof", self.host, str(master_port)]
         self.data_nodes: dict[int, RedisNode] = {
             master_port: RedisNode(
                 self._dir / f"data-{master_port}",
                 master_port,
-                ["--port", str(master_port), *data_args],
+                [*listen(master_port), *data_args],
                 password=password,
+                tls=context,
             ),
             replica_port: RedisNode(
                 self._dir / f"data-{replica_port}",
                 replica_port,
                 [*replica_of, *data_args],
                 password=password,
+                tls=context,
             ),
         }
         self.sentinel_nodes: dict[int, RedisNode] = {}
         for port in sentinel_ports:
             directory = self._dir / f"sentinel-{port}"
             directory.mkdir()
-            lines = [
-                f"port {port}",
+            if self.files is None:
+                lines = [f"port {port}"]
+            else:
+                lines = ["port 0", f"tls-port {port}", "tls-replication yes"]
+                lines += [f"{name} {value}" for name, value in server_tls_settings(self.files)]
+            lines += [
                 "sentinel resolve-hostnames no",
                 "sentinel announce-hostnames no",
                 f"sentinel monitor {master_name} {self.host} {master_port} {quorum}",
@@ -134,6 +175,7 @@ class RedisSentinelSet:
                 ["--sentinel"],
                 config_file=config,
                 password=sentinel_password,
+                tls=context,
             )
         self._started = False
 
@@ -157,6 +199,37 @@ class RedisSentinelSet:
     @property
     def directory(self) -> Path:
         return self._dir
+
+    # -- TLS (with ``tls=True``) -------------------------------------------------------------
+
+    @property
+    def tls(self) -> bool:
+        return self.files is not None
+
+    def _tls_files(self) -> TlsFiles:
+        if self.files is None:
+            raise RuntimeError("this sentinel set was made without tls=True")
+        return self.files
+
+    @property
+    def ca_certs(self) -> str:
+        return self._tls_files().ca_certs
+
+    @property
+    def certfile(self) -> str:
+        return self._tls_files().certfile
+
+    @property
+    def keyfile(self) -> str:
+        return self._tls_files().keyfile
+
+    @property
+    def wrong_ca_certs(self) -> str:
+        return self._tls_files().wrong_ca_certs
+
+    def tls_options(self) -> dict[str, Any]:
+        """redis-py's TLS keyword arguments (CA, client certificate); ``{}`` without TLS."""
+        return {} if self.files is None else client_tls_options(self.files)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -208,6 +281,7 @@ class RedisSentinelSet:
             "decode_responses": True,
             "password": self.password,
             "retry": no_retry(),
+            **self.tls_options(),
             **kwargs,
         }
         return redis.Redis(host=self.host, port=_port(address), **options)
@@ -222,6 +296,7 @@ class RedisSentinelSet:
             socket_connect_timeout=1.0,
             decode_responses=True,
             retry=no_retry(),
+            **self.tls_options(),
         )
 
     def sentinel_client(self, **connection_kwargs: Any) -> redis.sentinel.Sentinel:
@@ -234,6 +309,7 @@ class RedisSentinelSet:
             "socket_timeout": 1.0,
             "socket_connect_timeout": 1.0,
             "password": self.password,
+            **self.tls_options(),
             **connection_kwargs,
         }
         sentinel_kwargs = {
@@ -241,6 +317,7 @@ class RedisSentinelSet:
             "socket_connect_timeout": 1.0,
             "password": self.sentinel_password,
             "retry": no_retry(),
+            **self.tls_options(),
         }
         return redis.sentinel.Sentinel(self.sentinels, sentinel_kwargs=sentinel_kwargs, **options)
 

@@ -145,6 +145,53 @@ def make_certificates(directory: Path) -> TlsFiles:
     )
 
 
+def client_ssl_context(files: TlsFiles, *, client_cert: bool = True) -> ssl.SSLContext:
+    """A client-side context trusting ``files``' CA (and presenting its client certificate)."""
+    context = ssl.create_default_context(cafile=files.ca_certs)
+    if client_cert:
+        context.load_cert_chain(files.certfile, files.keyfile)
+    return context
+
+
+def client_tls_options(files: TlsFiles) -> dict[str, Any]:
+    """redis-py's keyword arguments for a TLS connection with ``files``' CA and client
+    certificate."""
+    return {
+        "ssl": True,
+        "ssl_ca_certs": files.ca_certs,
+        "ssl_certfile": files.certfile,
+        "ssl_keyfile": files.keyfile,
+    }
+
+
+def server_tls_settings(
+    files: TlsFiles, auth_clients: AuthClients = "yes"
+) -> list[tuple[str, str]]:
+    """The tls-* settings of a redis-server (or sentinel) serving with ``files``.
+
+    Its outgoing TLS connections (cluster bus, replication, a sentinel's links) present
+    the *client* certificate (``tls-client-cert-file``): the server certificate is for
+    serverAuth only, and a peer with ``tls-auth-clients yes`` verifies the client purpose.
+    """
+    return [
+        ("tls-cert-file", files.server_cert),
+        ("tls-key-file", files.server_key),
+        ("tls-client-cert-file", files.certfile),
+        ("tls-client-key-file", files.keyfile),
+        ("tls-ca-cert-file", files.ca_certs),
+        ("tls-auth-clients", auth_clients),
+    ]
+
+
+def server_tls_args(files: TlsFiles, auth_clients: AuthClients = "yes") -> list[str]:
+    """``server_tls_settings`` as redis-server command-line arguments."""
+    return [
+        arg
+        for name, value in server_tls_settings(files, auth_clients)
+        for arg in (f"--{name}", value)
+    ]
+
+
 class RedisTLSServer:
     """One redis-server with only a TLS port; its certificates in its own temp dir.
 
@@ -221,10 +268,7 @@ class RedisTLSServer:
 
     def ssl_context(self, *, client_cert: bool = True) -> ssl.SSLContext:
         """A client-side context trusting the CA (and presenting the client cert)."""
-        context = ssl.create_default_context(cafile=self.ca_certs)
-        if client_cert:
-            context.load_cert_chain(self.certfile, self.keyfile)
-        return context
+        return client_ssl_context(self.files, client_cert=client_cert)
 
     def client(self, **kwargs: Any) -> redis.Redis:
         """A redis-py client over TLS: the CA, the client certificate, 1 s timeouts, no

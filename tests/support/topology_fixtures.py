@@ -11,6 +11,11 @@ ones, wait until healthy), so a test may kill or freeze nodes freely; after a
 failover the topology stays failed over (ask ``masters()`` /
 ``current_master()``, never remember ports across tests). Data is not flushed
 between tests: use a key prefix of your own, or ``flushall()``.
+
+``redis_cluster_tls`` and ``redis_sentinels_tls`` are the same topologies on TLS
+only (cluster bus, replication and sentinel links too), with client
+certificates required; session fixtures handed out as they are (not healed
+after each test: a test that kills or freezes their nodes heals them itself).
 """
 
 from __future__ import annotations
@@ -86,3 +91,19 @@ def redis_tls_optional() -> Iterator[RedisTLSServer]:
     """A TLS-only redis-server verifying a client certificate only if one is sent."""
     with RedisTLSServer(auth_clients="optional") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_tls() -> Iterator[RedisCluster]:
+    """``redis_cluster_session`` on TLS only: ``--port 0 --tls-port``, ``--tls-cluster yes``,
+    ``--tls-replication yes``, a client certificate of its CA required."""
+    with RedisCluster(tls=True) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_sentinels_tls() -> Iterator[RedisSentinelSet]:
+    """``redis_sentinels_session`` on TLS only: data nodes and sentinels on ``tls-port`` with
+    ``port 0`` and ``tls-replication yes``, a client certificate of its CA required."""
+    with RedisSentinelSet(tls=True) as sentinels:
+        yield sentinels

@@ -116,11 +116,14 @@ class RedisSentinelBackend(RedisBackend):
             kwargs["ssl"] = True
         return kwargs
 
-    def _sentinel_kwargs(self) -> dict[str, Any]:
+    def _sentinel_kwargs(self, retry: Retry | AsyncRetry) -> dict[str, Any]:
+        # ``retry``: without one, redis-py retries a sentinel that refuses (or fails the
+        # TLS handshake) 10 times with backoff, seconds per sentinel and lookup.
         kwargs: dict[str, Any] = {
             "socket_timeout": self._options["socket_timeout"],
             "socket_connect_timeout": self._options["socket_connect_timeout"],
             "protocol": 2,
+            "retry": retry,
         }
         if self._sentinel_password:
             kwargs["password"] = self._sentinel_password
@@ -133,8 +136,8 @@ class RedisSentinelBackend(RedisBackend):
 
     def _sentinel_manager(self) -> redis.sentinel.Sentinel:
         if self._sentinel is None:
-            self._sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-                self.sentinels, sentinel_kwargs=self._sentinel_kwargs()
+            self._sentinel = _Sentinel(  # type: ignore[no-untyped-call]
+                self.sentinels, sentinel_kwargs=self._sentinel_kwargs(Retry(NoBackoff(), 0))
             )
         return self._sentinel
 
@@ -147,10 +150,63 @@ class RedisSentinelBackend(RedisBackend):
         )
 
     def _new_loop_pool(self) -> Any:
-        manager = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-            self.sentinels, sentinel_kwargs=self._sentinel_kwargs()
+        manager = _AsyncSentinel(  # type: ignore[no-untyped-call]
+            self.sentinels, sentinel_kwargs=self._sentinel_kwargs(AsyncRetry(NoBackoff(), 0))
         )
         self._loop_managers[asyncio.get_running_loop()] = manager
         return redis.asyncio.sentinel.SentinelConnectionPool(  # type: ignore[no-untyped-call]
             self.master_name, manager, retry=AsyncRetry(NoBackoff(), 0), **self._connection_kwargs()
         )
+
+
+def _sentinel_name(client: Any) -> str:
+    kwargs = client.connection_pool.connection_kwargs
+    return f"{kwargs.get('host')}:{kwargs.get('port')}"
+
+
+def _not_found(service_name: str, errors: list[str]) -> redis.sentinel.MasterNotFoundError:
+    reasons = f": {'; '.join(errors)}" if errors else ""
+    return redis.sentinel.MasterNotFoundError(f"No master found for {service_name!r}{reasons}")
+
+
+class _Sentinel(redis.sentinel.Sentinel):
+    """redis-py's ``Sentinel``, whose ``MasterNotFoundError`` says why each sentinel failed.
+
+    redis-py's own names each sentinel by its client's repr and each error by its class
+    only (``network:ConnectionError``): a wrong CA, a refused connection and a timeout
+    read the same, and the reason (``CERTIFICATE_VERIFY_FAILED``) is lost.
+    """
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        errors = []
+        for index, sentinel in enumerate(self.sentinels):
+            try:
+                masters: Any = sentinel.sentinel_masters()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                errors.append(f"{_sentinel_name(sentinel)}: {type(exc).__name__}: {exc}")
+                continue
+            state = masters.get(service_name)
+            if state and self.check_master_state(state, service_name):  # type: ignore[no-untyped-call]
+                self.sentinels[0], self.sentinels[index] = sentinel, self.sentinels[0]
+                ip = self._force_master_ip if self._force_master_ip is not None else state["ip"]
+                return ip, state["port"]
+        raise _not_found(service_name, errors)
+
+
+class _AsyncSentinel(redis.asyncio.sentinel.Sentinel):
+    """As ``_Sentinel``, for asyncio."""
+
+    async def discover_master(self, service_name: str) -> tuple[str, int]:
+        errors = []
+        for index, sentinel in enumerate(self.sentinels):
+            try:
+                masters: Any = await sentinel.sentinel_masters()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                errors.append(f"{_sentinel_name(sentinel)}: {type(exc).__name__}: {exc}")
+                continue
+            state = masters.get(service_name)
+            if state and self.check_master_state(state, service_name):
+                self.sentinels[0], self.sentinels[index] = sentinel, self.sentinels[0]
+                ip = self._force_master_ip if self._force_master_ip is not None else state["ip"]
+                return ip, state["port"]
+        raise _not_found(service_name, errors)
