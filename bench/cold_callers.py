@@ -8,6 +8,12 @@ computation ``INCR``s ``bench:computations`` on a separate Redis connection
 returning a small forecast-like dict. Each library is configured as its
 documentation shows by default; ``+lock`` variants turn on the library's own
 anti-stampede option.
+
+Where a URL is taken, ``cluster:HOST:PORT,HOST:PORT,...`` names a Redis
+Cluster instead (its startup nodes): the counter then lives on the cluster,
+through a cluster client. ``salescast-cluster`` (not among ``LIBRARIES``:
+``bench/topologies.py`` runs it) is salescast's ``TieredCache`` on
+``RedisClusterBackend``.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
+import redis.cluster
 
+CLUSTER = "cluster:"
 COUNTER = "bench:computations"
 LIBRARIES = (
     "salescast",
@@ -31,8 +39,30 @@ LIBRARIES = (
 )
 
 
+def cluster_location(startup_nodes: list[tuple[str, int]]) -> str:
+    """The ``cluster:HOST:PORT,...`` location of a cluster, to pass where a URL goes."""
+    return CLUSTER + ",".join(f"{host}:{port}" for host, port in startup_nodes)
+
+
+def cluster_nodes(location: str) -> list[tuple[str, int]]:
+    """The startup nodes of a ``cluster:HOST:PORT,...`` location."""
+    nodes = []
+    for item in location.removeprefix(CLUSTER).split(","):
+        host, port = item.rsplit(":", 1)
+        nodes.append((host, int(port)))
+    return nodes
+
+
+def counter_client(location: str) -> Any:
+    """A redis-py client for a URL, or a cluster client for a ``cluster:`` location."""
+    if location.startswith(CLUSTER):
+        startup = [redis.cluster.ClusterNode(h, p) for h, p in cluster_nodes(location)]  # type: ignore[no-untyped-call]
+        return redis.cluster.RedisCluster(startup_nodes=startup)
+    return redis.Redis.from_url(location)
+
+
 def computation(count_url: str | None, compute_seconds: float) -> Callable[[str], dict[str, Any]]:
-    counter = redis.Redis.from_url(count_url) if count_url else None
+    counter = counter_client(count_url) if count_url else None
 
     def compute(key: str) -> dict[str, Any]:
         if counter is not None:
@@ -47,6 +77,7 @@ def build(library: str, url: str, compute: Callable[[str], Any]) -> tuple[Callab
     """The decorated function for ``library`` against Redis at ``url``, and whether it is async."""
     builders: dict[str, Callable[[str, Callable[[str], Any]], tuple[Callable[..., Any], bool]]] = {
         "salescast": _salescast,
+        "salescast-cluster": _salescast_cluster,
         "dogpile.cache": lambda u, c: _dogpile(u, c, lock=False),
         "dogpile.cache+lock": lambda u, c: _dogpile(u, c, lock=True),
         "cashews": lambda u, c: _cashews(u, c, lock=False),
@@ -62,6 +93,22 @@ def _salescast(url: str, compute: Callable[[str], Any]) -> tuple[Callable[..., A
     from salescast.cache import TieredCache, cached
 
     cache = TieredCache.from_url(url, prefix="bench-cold")
+
+    @cached(namespace="prediction", ttl=3600, cache=cache)
+    def load(key: str) -> Any:
+        return compute(key)
+
+    return load, False
+
+
+def _salescast_cluster(
+    location: str, compute: Callable[[str], Any]
+) -> tuple[Callable[..., Any], bool]:
+    """As ``_salescast`` (L1 + L2, default settings), L2 on a Redis Cluster."""
+    from salescast.cache import TieredCache, cached
+    from salescast.cache.backends.redis_cluster import RedisClusterBackend
+
+    cache = TieredCache(l2=RedisClusterBackend(cluster_nodes(location)), prefix="bench-cold")
 
     @cached(namespace="prediction", ttl=3600, cache=cache)
     def load(key: str) -> Any:

@@ -27,11 +27,13 @@ from report import Section, command_for, load_section
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "RESULTS.md"
-# Priority order of the issue: claims, peers, HTTP, hit rates, stampede/outage, size/training;
-# then PostgreSQL next to SQLite.
+# Priority order of the issue: claims, peers (then the same L2 hit on Cluster and Sentinel, and
+# the stampede on Cluster), HTTP, hit rates, stampede/outage, size/training; then PostgreSQL
+# next to SQLite.
 SCRIPTS = [
     "claims.py",
     "peers.py",
+    "topologies.py",
     "http_load.py",
     "hit_rates.py",
     "stampede.py",

@@ -16,9 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-import redis
 import workspace
-from cold_callers import COUNTER, LIBRARIES
+from cold_callers import COUNTER, LIBRARIES, counter_client
 from report import Section, run_script
 
 BENCH = Path(__file__).resolve().parent
@@ -26,8 +25,9 @@ PROCESSES = 4
 
 
 def one_round(library: str, url: str, key: str) -> tuple[int, int, float]:
-    """(computations, callers served, latest start) for one stampede."""
-    client = redis.Redis.from_url(url)
+    """(computations, callers served, latest start) for one stampede; ``url`` may be a
+    ``cluster:`` location (``cold_callers.cluster_location``)."""
+    client = counter_client(url)
     client.delete(COUNTER)
     start_at = time.time() + 4.0  # imports and connections happen before the instant
     args = [sys.executable, str(BENCH / "stampede_caller.py"), library, url, key, f"{start_at}"]

@@ -1,7 +1,8 @@
 """One process of the stampede benchmark: 10 callers hit one cold key at one instant.
 
 Run by ``stampede.py`` as ``python bench/stampede_caller.py LIBRARY REDIS_URL
-KEY START_AT`` (``START_AT``: a ``time.time()`` all processes wait for).
+KEY START_AT`` (``START_AT``: a ``time.time()`` all processes wait for;
+``REDIS_URL`` may be a ``cluster:HOST:PORT,...`` location, see ``cold_callers``).
 Threads for sync libraries, asyncio tasks for async ones. Prints how many
 callers got the value.
 """
