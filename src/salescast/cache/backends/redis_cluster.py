@@ -62,27 +62,30 @@ class RedisClusterBackend(RedisClusterCommands, AsyncRedisClusterCommands):
         return f"cluster {nodes}"
 
     def describe(self) -> TopologyReport:
-        """Every node the client knows, its role and whether it answered (an INFO each)."""
-        reports = []
-        version = None
+        """The cluster as its nodes see it (``CLUSTER NODES`` and ``CLUSTER INFO`` of one
+        node, ``INFO server`` for the version): every node, its role, whether the
+        cluster reaches it; writable while the state is ``ok`` and every master
+        holding slots answers.
+
+        The cluster's own view, not the client's slot map: redis-py leaves a
+        replica out of its map until that replica has had data to replicate.
+        """
         with self._io():
             client = self._sync_client
-            nodes = list(client.get_nodes())  # type: ignore[no-untyped-call]
-        for node in nodes:
-            address = f"{node.host}:{node.port}"
-            try:
-                info = client.info("replication", target_nodes=node)
-                role = info.get("role")
-                answers = True
-                if version is None:
-                    version = client.info("server", target_nodes=node).get("redis_version")
-            except (redis.RedisError, OSError):
-                role, answers = node.server_type, False
-            reports.append(NodeReport(address, role, answers))
-        with self._io():
+            view = client.cluster_nodes()
             state = client.cluster_info().get("cluster_state")
-        masters = [report for report in reports if report.role == "master"]
-        writable = state == "ok" and bool(masters) and all(report.answers for report in masters)
+            version = client.info("server").get("redis_version")
+        reports = []
+        serving = []
+        for address, node in view.items():
+            flags = set(str(node.get("flags", "")).split(","))
+            answers = bool(node.get("connected")) and not flags & {"fail", "fail?"}
+            role = "master" if "master" in flags else "slave"
+            report = NodeReport(address, role, answers)
+            reports.append(report)
+            if role == "master" and node.get("slots"):
+                serving.append(report)
+        writable = state == "ok" and bool(serving) and all(report.answers for report in serving)
         return TopologyReport(
             topology=self.topology,
             address=self.address,
