@@ -1,40 +1,28 @@
 """No stale forecasts: readers on two workers while a writer retrains, rolls back and ingests.
 
 Each forecast's `model_version` is checked against the registry's active
-version at the time the request was sent: the version set by the last change
-whose HTTP response had returned by then, or one set by a change still in
-flight while the request ran. Pub/sub connections are killed and Redis is
-restarted from a snapshot holding the old versions' entries along the way.
+version at the time the request was sent (staleness.py). Pub/sub connections
+are killed and Redis is restarted from a snapshot holding the old versions'
+entries along the way.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 import redis
 
-from tests.conftest import ADMIN_TOKEN
 from tests.reliability.redis.figures import REDIS_LINES
-from tests.reliability.redis.load import LoadLoop, Outcome
-from tests.reliability.redis.workers import FRESH
+from tests.reliability.redis.load import LoadLoop
+from tests.reliability.redis.staleness import ADMIN, Change, activate, violations
 from tests.reliability.servers import server_env
 from tests.support.redis_server import RedisServer
 from tests.support.uvicorn_server import UvicornServer
 
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}", **FRESH}
 PRODUCTS = ["CA_1-FOODS_3", "CA_3-FOODS_3", "WI_3-FOODS_2"]
-
-
-@dataclass(frozen=True)
-class Change:
-    product: str
-    began: float
-    ended: float
-    version: int  # the active version once the change's response returned
 
 
 @pytest.fixture
@@ -47,13 +35,6 @@ def server(demo_database_url: str, own_redis: RedisServer) -> Iterator[UvicornSe
             )
             assert trained.status_code == 201, trained.text
         yield running
-
-
-def activate(base: str, product: str, version: int) -> Change:
-    began = time.monotonic()
-    response = httpx.post(f"{base}/products/{product}/models/{version}/activate", headers=ADMIN)
-    assert response.status_code == 200, response.text
-    return Change(product, began, time.monotonic(), version)
 
 
 def ingest(base: str, product: str, day: int, version: int) -> Change:
@@ -94,23 +75,6 @@ def writer(base: str, redis_server: RedisServer, rounds: int) -> list[Change]:
             redis_server.restart()  # back with the snapshot's old entries and tag counters
         time.sleep(0.15)
     return changes
-
-
-def violations(outcomes: list[Outcome], changes: list[Change], initial: int) -> list[Outcome]:
-    stale = []
-    for outcome in outcomes:
-        if outcome.status != 200 or outcome.body is None:
-            continue
-        product = str(outcome.body["product_id"])
-        mine = [c for c in changes if c.product == product]
-        done = [c for c in mine if c.ended <= outcome.started]
-        allowed = {done[-1].version if done else initial}
-        allowed |= {
-            c.version for c in mine if c.began < outcome.ended and c.ended > outcome.started
-        }
-        if outcome.body["model_version"] not in allowed:
-            stale.append(outcome)
-    return stale
 
 
 def test_no_forecast_is_served_from_a_superseded_model(
