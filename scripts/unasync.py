@@ -30,6 +30,7 @@ NAMES = {
     "AsyncSharedBackend": "SharedBackend",
     "AsyncRedisCommands": "RedisCommands",
     "AsyncRedisClusterCommands": "RedisClusterCommands",
+    "AsyncRedisKeyCommands": "RedisKeyCommands",
     "asyncio face": "sync face",
     "acall": "call",
     "aget": "get",

@@ -11,21 +11,17 @@ Deletes by pattern SCAN every master and UNLINK per slot.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 import redis
 from redis.exceptions import RedisClusterException
 
+from salescast.cache._sync.redis_key_commands import RedisKeyCommands
 from salescast.cache.backends.base import StoredEntry
 from salescast.cache.backends.redis_cluster_connections import RedisClusterConnections
 from salescast.cache.backends.redis_connections import (
-    RELEASE_IF_OWNER,
-    SCAN_BATCH,
-    millis,
     stored_entry,
 )
-from salescast.cache.keys import escape_glob
 
 # redis-py's name for "every master" as a command's target (sync and asyncio alike).
 PRIMARIES = "primaries"
@@ -33,7 +29,7 @@ PRIMARIES = "primaries"
 GET_WITH_PTTL = "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}"
 
 
-class RedisClusterCommands(RedisClusterConnections):
+class RedisClusterCommands(RedisClusterConnections, RedisKeyCommands):
     """``SharedBackend`` on redis-py's cluster client."""
 
     def get(self, key: str) -> StoredEntry | None:
@@ -55,88 +51,8 @@ class RedisClusterCommands(RedisClusterConnections):
         except (redis.RedisError, RedisClusterException, OSError) as exc:
             raise self._unavailable(exc) from exc
 
-    def set(self, key: str, value: bytes, ttl: float | None) -> None:
-        """SET with PX; a TTL ``<= 0`` deletes instead."""
-        with self._io():
-            client = self._sync_client
-            if ttl is None:
-                client.set(key, value)
-            elif ttl <= 0:
-                client.unlink(key)
-            else:
-                client.set(key, value, px=millis(ttl))
-
-    def delete(self, key: str) -> bool:
-        """UNLINK."""
-        with self._io():
-            return bool(self._sync_client.unlink(key))
-
-    def exists(self, key: str) -> bool:
-        """EXISTS."""
-        with self._io():
-            return bool(self._sync_client.exists(key))
-
-    def expire(self, key: str, ttl: float) -> bool:
-        """PEXPIRE; ``False`` when the key is absent."""
-        with self._io():
-            return bool(self._sync_client.pexpire(key, millis(ttl)))
-
-    def incr(self, key: str) -> int:
-        """INCR."""
-        with self._io():
-            return int(self._sync_client.incr(key))
-
-    def get_counter(self, key: str) -> int:
-        """GET of a counter; absent reads 0."""
-        with self._io():
-            value = self._sync_client.get(key)
-        return int(value) if value is not None else 0
-
-    def set_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
-        """SET NX PX: ``True`` when this call created the key."""
-        with self._io():
-            return bool(self._sync_client.set(key, value, nx=True, px=millis(ttl)))
-
-    def delete_if_equals(self, key: str, value: bytes) -> bool:
-        """Delete ``key`` only while it still holds ``value`` (atomic, Lua, on its slot)."""
-        with self._io():
-            return bool(self._sync_client.eval(RELEASE_IF_OWNER, 1, key, value))
-
-    def delete_prefix(self, prefix: str) -> int:
-        """SCAN + UNLINK of ``prefix*`` on every master."""
-        return self.delete_matching(escape_glob(prefix) + "*")
-
-    def delete_matching(self, pattern: str, keep: Callable[[bytes], bool] | None = None) -> int:
-        """SCAN every master for ``pattern``, UNLINK in batches (the client splits a
-        batch by slot); keys for which ``keep(key)`` is true are left alone."""
-        removed = 0
-        with self._io():
-            client = self._sync_client
-            batch: list[bytes] = []
-            for key in client.scan_iter(match=pattern, count=SCAN_BATCH):
-                if keep is not None and keep(key):
-                    continue
-                batch.append(key)
-                if len(batch) >= SCAN_BATCH:
-                    removed += int(client.unlink(*batch))
-                    batch.clear()
-            if batch:
-                removed += int(client.unlink(*batch))
-        return removed
-
-    def publish(self, channel: str, message: bytes) -> int:
-        """PUBLISH on one node; the cluster bus carries it to the subscribers of every node."""
-        with self._io():
-            return int(self._sync_client.publish(channel, message))
-
     def ping(self) -> bool:
         """PING every master (redis-py's default asks one node): ``True`` when all
         answer, so the breaker's probe describes the cluster, not the node it knows."""
         with self._io():
             return bool(self._sync_client.ping(target_nodes=PRIMARIES))
-
-    def server_info(self) -> dict[str, Any]:
-        """INFO server of one master (version, uptime) for health reports."""
-        with self._io():
-            info: dict[str, Any] = self._sync_client.info("server")
-        return info

@@ -5,7 +5,9 @@ the generated ``_sync/redis_cluster_commands.py``) stand on this base. The
 cluster clients route each key to the master of its slot, follow ``MOVED``
 and ``ASK`` redirections and refresh the slot map themselves, so a
 redirection is routing, never an error the breaker sees; only a cluster that
-does not answer (every retry used up, a slot without a master) is.
+does not answer (every retry used up, a slot without a master) is. It takes
+the same timeout, pool and TLS parameters as ``RedisConnections`` (so the two
+signatures read alike) and the same TLS rules (``tls_options``).
 """
 
 from __future__ import annotations
