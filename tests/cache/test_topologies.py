@@ -306,3 +306,51 @@ def test_the_breakers_probe_on_a_cluster_asks_every_master(
     finally:
         redis_cluster.nodes[frozen.port].thaw()
     assert backend.ping()
+
+
+def test_a_lease_held_when_its_master_died_is_released_once_the_new_master_answers(
+    redis_sentinels: RedisSentinelSet, caches: list[TieredCache], prefix: str
+) -> None:
+    sentinels, name = redis_sentinels.sentinels, redis_sentinels.master_name
+    # A long lease, so that only its release (not its expiry) can make it go in the test.
+    owner = make(
+        caches, RedisSentinelBackend(sentinels, name), prefix, use_l1=False, lease_ttl=60.0
+    )
+    lease_key = owner.keys.lease_key(owner.entry_key("data", "k"))
+    killed: list[Any] = []
+
+    def compute_while_the_master_dies() -> str:
+        # The lease was taken on the master and replicated; then the master dies.
+        assert wait_replicated(redis_sentinels, lease_key)
+        killed.append(redis_sentinels.kill_master())
+        return "computed"
+
+    assert owner.get_or_compute("data", "k", compute_while_the_master_dies, ttl=60).value == (
+        "computed"
+    )
+    redis_sentinels.wait_for_failover(killed[0])
+    new_master = redis_sentinels.data_client(redis_sentinels.current_master())
+    try:
+        assert new_master.exists(lease_key) == 1  # the promoted replica holds it
+        # The owner's next miss that reaches Redis pays what it owes.
+        assert eventually(
+            lambda: (
+                owner.get_or_compute("data", f"other-{time.monotonic()}", lambda: 0, ttl=60)
+                is not None
+                and new_master.exists(lease_key) == 0
+            ),
+            timeout=10.0,
+        )
+    finally:
+        new_master.close()
+
+
+def wait_replicated(sentinels: RedisSentinelSet, key: str) -> bool:
+    master = sentinels.current_master()
+    replicas = [port for port in sentinels.data_nodes if port != master[1]]
+    clients = [sentinels.data_client(port) for port in replicas]
+    try:
+        return eventually(lambda: all(client.exists(key) for client in clients), timeout=5.0)
+    finally:
+        for client in clients:
+            client.close()

@@ -34,6 +34,7 @@ from salescast.cache.guard import BreakerGuard, Unavailable
 from salescast.cache.health import CacheHealth, CacheStats
 from salescast.cache.invalidation import InvalidationSubscriber
 from salescast.cache.keys import KeyBuilder, Version, hash_arguments
+from salescast.cache.lease import OwedLeases
 from salescast.cache.lookup import MISSING, CacheSource, Lookup, last_cache_source
 from salescast.cache.shared_tier import SharedTier
 from salescast.cache.stats import StatsRecorder
@@ -138,6 +139,7 @@ class TieredCache:
             "keys": self.keys,
             "entry_keys": entry_keys,
             "tags": self.tags,
+            "owed_leases": OwedLeases(),
             "lease_ttl": lease_ttl,
             "lease_poll_interval": lease_poll_interval,
             "clock": clock,

@@ -49,7 +49,7 @@ from salescast.cache.entry_keys import EntryKeys
 from salescast.cache.guard import FAILED, BreakerGuard, Unavailable
 from salescast.cache.invalidation import encode_message
 from salescast.cache.keys import KeyBuilder, Version, escape_glob
-from salescast.cache.lease import MAX_POLL_INTERVAL, new_token
+from salescast.cache.lease import MAX_POLL_INTERVAL, OwedLeases, new_token
 from salescast.cache.lookup import MISSING, CacheSource, last_cache_source
 from salescast.cache.singleflight import SingleFlight
 from salescast.cache.tags import TagBook
@@ -80,6 +80,7 @@ class SyncFlow:
         keys: KeyBuilder,
         entry_keys: EntryKeys,
         tags: TagBook,
+        owed_leases: OwedLeases,
         lease_ttl: float,
         lease_poll_interval: float,
         clock: Callable[[], float],
@@ -92,6 +93,7 @@ class SyncFlow:
         self.keys = keys
         self.entry_keys = entry_keys
         self.tags = tags
+        self.owed_leases = owed_leases
         self.lease_ttl = lease_ttl
         self.lease_poll_interval = lease_poll_interval
         self.clock = clock
@@ -309,6 +311,8 @@ class SyncFlow:
         redis_failed: bool,
     ) -> tuple[Any, CacheSource]:
         """L2, then the computation: the one run of a key under single-flight."""
+        if self.owed_leases.pending and not redis_failed:
+            self._release_owed_leases()
         value = MISSING if redis_failed else self.read_l2(namespace, entry_key, tags)
         if not isinstance(value, Unavailable) and value is not MISSING:
             return value, HIT_L2
@@ -364,7 +368,24 @@ class SyncFlow:
             return computed, MISS
         finally:
             if acquired:
-                self.guard.call(l2.delete_if_equals, lease_key, token)
+                released = self.guard.call(l2.delete_if_equals, lease_key, token)
+                if isinstance(released, Unavailable):
+                    # Redis failed while we held the lease (a master may have
+                    # died with it, and its replica now holds it): release it as
+                    # soon as Redis answers, or other processes wait it out.
+                    self.owed_leases.owe(lease_key, token)
+
+    def _release_owed_leases(self) -> None:
+        """Release the leases whose release failed (see ``OwedLeases``)."""
+        l2 = self.l2
+        assert l2 is not None
+        owed = self.owed_leases.take()
+        for index, (lease_key, token) in enumerate(owed):
+            released = self.guard.call(l2.delete_if_equals, lease_key, token)
+            if isinstance(released, Unavailable):
+                for later_key, later_token in owed[index:]:
+                    self.owed_leases.owe(later_key, later_token)
+                return
 
     def _await_value(
         self,

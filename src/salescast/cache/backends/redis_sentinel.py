@@ -86,8 +86,8 @@ class RedisSentinelBackend(RedisBackend):
     def address(self) -> str:
         """The master's name and the address it had at the last connection."""
         current = self._pool.master_address
-        where = f"{current[0]}:{current[1]}" if current else "not yet discovered"
-        return f"sentinel master {self.master_name} at {where}"
+        where = f" at {current[0]}:{current[1]}" if current else ""
+        return f"sentinel master {self.master_name}{where}"
 
     def describe(self) -> TopologyReport:
         """The master Sentinel names now, and what that server says of itself."""
