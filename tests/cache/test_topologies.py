@@ -130,7 +130,8 @@ def test_the_status_of_a_cluster_lists_its_nodes(
     assert after.redis_writable  # the promoted replica serves the dead master's slots
     assert after.redis_nodes is not None
     gone = [node for node in after.redis_nodes if node.address.endswith(f":{dead}")]
-    assert [node.answers for node in gone] == [False]
+    assert [(node.role, node.answers) for node in gone] == [("failed", False)]
+    assert sum(node.role == "master" and node.answers for node in after.redis_nodes) == 3
 
 
 def test_a_cluster_failover_costs_no_lookup_and_l2_is_back_within_ten_seconds(

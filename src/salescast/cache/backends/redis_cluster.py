@@ -63,9 +63,10 @@ class RedisClusterBackend(RedisClusterCommands, AsyncRedisClusterCommands):
 
     def describe(self) -> TopologyReport:
         """The cluster as its nodes see it (``CLUSTER NODES`` and ``CLUSTER INFO`` of one
-        node, ``INFO server`` for the version): every node, its role, whether the
-        cluster reaches it; writable while the state is ``ok`` and every master
-        holding slots answers.
+        node, ``INFO server`` for the version): every node, its role (``master``,
+        ``slave``, or ``failed`` for a node the cluster flags as failing), whether
+        the cluster reaches it; writable while the state is ``ok`` and every
+        master holding slots answers.
 
         The cluster's own view, not the client's slot map: redis-py leaves a
         replica out of its map until that replica has had data to replicate.
@@ -79,8 +80,11 @@ class RedisClusterBackend(RedisClusterCommands, AsyncRedisClusterCommands):
         serving = []
         for address, node in view.items():
             flags = set(str(node.get("flags", "")).split(","))
-            answers = bool(node.get("connected")) and not flags & {"fail", "fail?"}
-            role = "master" if "master" in flags else "slave"
+            failed = bool(flags & {"fail", "fail?"})
+            answers = bool(node.get("connected")) and not failed
+            # A node the cluster flags as failing has no role it can act on: its
+            # last known one is in CLUSTER NODES, but it serves nothing now.
+            role = "failed" if failed else "master" if "master" in flags else "slave"
             report = NodeReport(address, role, answers)
             reports.append(report)
             if role == "master" and node.get("slots"):
