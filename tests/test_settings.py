@@ -106,6 +106,8 @@ def test_a_job_timeout_shorter_than_its_heartbeat_is_refused_naming_both_variabl
             "KEYFILE",
         ),
         ({"SALESCAST_REDIS_SSL_CA_CERTS": "ca"}, "no Redis is"),
+        ({"SALESCAST_REDIS_HOST": "r1", "SALESCAST_REDIS_SSL_CA_CERTS": "ca"}, "REDIS_HOST makes"),
+        ({"SALESCAST_REDIS_SENTINEL_PASSWORD": "p"}, "SALESCAST_REDIS_SENTINELS is not"),
     ],
 )
 def test_topology_and_tls_settings_that_cannot_work_fail_at_start_up_naming_them(
@@ -138,6 +140,7 @@ def test_each_topology_setting_selects_its_backend(
     sentinel.close()
     monkeypatch.delenv("SALESCAST_REDIS_SENTINELS")
     monkeypatch.delenv("SALESCAST_REDIS_SENTINEL_MASTER")
+    monkeypatch.delenv("SALESCAST_REDIS_SENTINEL_PASSWORD")
     # Nothing connects at start-up: a cluster that is down costs misses, not the start.
     monkeypatch.setenv("SALESCAST_REDIS_CLUSTER_NODES", "127.0.0.1:1,127.0.0.1:2")
     cluster = build_l2(load_settings())

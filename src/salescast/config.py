@@ -149,6 +149,15 @@ class Settings(BaseSettings):
                 "SALESCAST_REDIS_SSL_* files are set but SALESCAST_REDIS_URL is not rediss:// "
                 "(use rediss:// to connect with TLS)"
             )
+        if tls_files and self.redis_host:
+            raise ValueError(
+                "SALESCAST_REDIS_SSL_* files are set but SALESCAST_REDIS_HOST makes a "
+                "redis:// URL: give SALESCAST_REDIS_URL=rediss://... instead"
+            )
+        if self.redis_sentinel_password is not None and not self.redis_sentinels:
+            raise ValueError(
+                "SALESCAST_REDIS_SENTINEL_PASSWORD is set but SALESCAST_REDIS_SENTINELS is not"
+            )
         if tls_files and not url and not (self.redis_sentinels or self.redis_cluster_nodes):
             raise ValueError(
                 "SALESCAST_REDIS_SSL_* files are set but no Redis is: set SALESCAST_REDIS_URL "

@@ -222,17 +222,74 @@ def test_a_single_server_that_answers_as_a_replica_is_not_reported_healthy(
     redis_sentinels: RedisSentinelSet, caches: list[TieredCache], prefix: str
 ) -> None:
     # The URL names one server, which is (now) a replica: every write fails.
-    master = redis_sentinels.current_master()
-    replica = next(address for address in redis_sentinels.data_nodes if address != master[1])
     from salescast.cache import RedisBackend
 
-    breaker = CircuitBreaker(failure_threshold=1, reset_after=60.0)
+    master = redis_sentinels.current_master()
+    replica = next(port for port in redis_sentinels.data_nodes if port != master[1])
+    clock = FakeClock()
+    breaker = CircuitBreaker(reset_after=2.0, clock=clock)  # the default threshold (3)
     cache = make(caches, RedisBackend(f"redis://127.0.0.1:{replica}/0"), prefix, breaker=breaker)
     health = cache.health()
     assert health.redis_reachable is True
     assert health.redis_writable is False
-    assert cache.breaker.state is BreakerState.OPEN
-    assert "replica" in (cache.health().breaker_last_error or "")
+    assert health.breaker_state == "open"  # at once, not after three reports
+    assert "replica" in (health.breaker_last_error or "")
+    # The background probe checks writability, not only that PING answers.
+    clock.now += 2.0
+    assert cache.get_or_compute("data", "k", lambda: "computed", ttl=60).value == "computed"
+    assert eventually(lambda: cache.breaker.snapshot().probes == 1, timeout=5.0)
+    assert eventually(lambda: cache.breaker.state is BreakerState.OPEN, timeout=5.0)
+    assert "replica" in (cache.breaker.snapshot().last_error or "")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_frozen_cluster_at_start_up_costs_one_timeout_not_one_per_caller(
+    caches: list[TieredCache], prefix: str
+) -> None:
+    import socket
+    import threading
+
+    # Sockets that listen but never accept: nodes that are there and silent.
+    silent = []
+    for _ in range(3):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(0)
+        silent.append(sock)
+    try:
+        nodes = [("127.0.0.1", sock.getsockname()[1]) for sock in silent]
+        cache = TieredCache(l2=RedisClusterBackend(nodes), prefix=prefix, subscribe=False)
+        caches.append(cache)
+        durations: list[float] = []
+        barrier = threading.Barrier(8)
+
+        def call(index: int) -> None:
+            barrier.wait()
+            started = time.monotonic()
+            assert cache.get_or_compute("data", index, lambda: index, ttl=60).value == index
+            durations.append(time.monotonic() - started)
+
+        threads = [threading.Thread(target=call, args=(index,)) for index in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(durations) == 8
+        # One attempt pays the three silent nodes' timeouts (about 0.75 s); the
+        # callers queued behind it share its answer instead of each trying again
+        # in turn (which took 0.75, 1.5, ... 6 s).
+        assert max(durations) < 1.5, sorted(durations)
+        assert cache.breaker.state is not BreakerState.CLOSED
+    finally:
+        for sock in silent:
+            sock.close()
 
 
 # -- TLS -------------------------------------------------------------------------

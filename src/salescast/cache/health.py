@@ -71,7 +71,7 @@ class TopologyReport:
 
 @dataclass(frozen=True, slots=True)
 class CacheHealth:
-    """Whether the tiers work now (``TieredCache.health()``; does one PING at most).
+    """Whether the tiers work now (``TieredCache.health()``: one report of the shared tier).
 
     ``backend`` is ``"memory"`` (L1 only) or ``"redis"`` (L1 + L2).
     ``redis_reachable`` is ``None`` without Redis, and ``False`` without I/O

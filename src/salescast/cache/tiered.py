@@ -29,6 +29,7 @@ from salescast.cache.backends.redis import RedisBackend
 from salescast.cache.breaker import CircuitBreaker
 from salescast.cache.codecs import CodecRegistry
 from salescast.cache.entry_keys import EntryKeys
+from salescast.cache.errors import BackendUnavailableError
 from salescast.cache.frames import FrameSerializer
 from salescast.cache.guard import BreakerGuard, Unavailable
 from salescast.cache.health import CacheHealth, CacheStats
@@ -108,7 +109,7 @@ class TieredCache:
         self.breaker = breaker if breaker is not None else CircuitBreaker(name=_l2_name(l2))
         if probe_in_background and l2 is not None:
             # A frozen Redis then costs the probe's timeout to a thread, not to a request.
-            self.breaker.set_probe(l2.ping)
+            self.breaker.set_probe(lambda: _probe_writable(l2))
         self.guard = BreakerGuard(self.breaker)
         self.lease_ttl = lease_ttl
         self.instance_id = secrets.token_hex(8)
@@ -426,7 +427,10 @@ class TieredCache:
                 report = described
                 latency_ms = (time.perf_counter() - started) * 1000
                 if not report.writable:
-                    self.breaker.record_failure(f"{report.address} answers as a replica")
+                    # Reachable but every write fails: as strong as a run of
+                    # failures, so the breaker opens now (and its probe, which
+                    # checks writability too, keeps it open until that changes).
+                    self.breaker.trip(f"{report.address} cannot take writes (a replica)")
         breaker = self.breaker.snapshot() if l2 is not None else None
         return CacheHealth(
             backend="redis" if l2 is not None else "memory",
@@ -462,6 +466,17 @@ class TieredCache:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _probe_writable(l2: SharedTier) -> None:
+    """The breaker's background probe: the shared tier answers *and* takes writes.
+
+    A PING alone would close the breaker on a server demoted to a replica,
+    where every write fails (one report per probe, only while open).
+    """
+    report = l2.describe()
+    if not report.writable:
+        raise BackendUnavailableError(f"{report.address} cannot take writes (a replica)")
 
 
 def _l2_name(l2: SharedTier | None) -> str:

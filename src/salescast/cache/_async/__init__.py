@@ -1,5 +1,6 @@
-"""The asyncio source of the cache's I/O: the one place its control flow is written.
+"""The cache's I/O, written once: the ``_async`` package by hand, ``_sync`` generated from it.
 
-``salescast.cache._sync`` is generated from these files by
-``scripts/unasync.py``; see docs/decisions/0009-one-control-flow-generated-for-sync.md.
+``scripts/unasync.py`` writes the files of ``src/salescast/cache/_sync/`` from
+those of ``src/salescast/cache/_async/``; see
+docs/decisions/0009-one-control-flow-generated-for-sync.md.
 """

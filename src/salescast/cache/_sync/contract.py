@@ -13,7 +13,7 @@ Contract: keys and values are ``str``/``bytes``; TTLs are seconds (``float``,
 ``salescast.cache.errors.BackendUnavailableError`` (or a subclass:
 ``BackendTimeoutError``, ``PoolExhaustedError``) when the backend cannot be
 reached or answers with an error; a miss is never an exception. Safe to call
-from several threads (sync face) or tasks of one event loop (sync face).
+from several threads (the sync face) or several tasks of one event loop.
 """
 
 from __future__ import annotations

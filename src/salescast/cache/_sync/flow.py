@@ -312,7 +312,7 @@ class SyncFlow:
     ) -> tuple[Any, CacheSource]:
         """L2, then the computation: the one run of a key under single-flight."""
         if self.owed_leases.pending and not redis_failed:
-            self._release_owed_leases()
+            redis_failed = not self._release_owed_leases()
         value = MISSING if redis_failed else self.read_l2(namespace, entry_key, tags)
         if not isinstance(value, Unavailable) and value is not MISSING:
             return value, HIT_L2
@@ -375,8 +375,9 @@ class SyncFlow:
                     # soon as Redis answers, or other processes wait it out.
                     self.owed_leases.owe(lease_key, token)
 
-    def _release_owed_leases(self) -> None:
-        """Release the leases whose release failed (see ``OwedLeases``)."""
+    def _release_owed_leases(self) -> bool:
+        """Release the leases whose release failed (see ``OwedLeases``); ``False`` when
+        Redis failed again (the caller then spares it for the rest of its call)."""
         l2 = self.l2
         assert l2 is not None
         owed = self.owed_leases.take()
@@ -385,7 +386,8 @@ class SyncFlow:
             if isinstance(released, Unavailable):
                 for later_key, later_token in owed[index:]:
                     self.owed_leases.owe(later_key, later_token)
-                return
+                return False
+        return True
 
     def _await_value(
         self,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -39,6 +40,9 @@ from salescast.cache.errors import (
 # each after a refresh of the slot map: enough to step over a master that was
 # just replaced, few enough that a dead cluster costs a request little.
 _CLUSTER_RETRIES = 2
+# How long a failure to make the sync client (no startup node answered) is
+# repeated to later callers without trying again.
+_REMAKE_AFTER_SECONDS = 1.0
 
 
 class RedisClusterConnections:
@@ -78,6 +82,7 @@ class RedisClusterConnections:
         # it is built, and a cluster that is down at start-up must cost misses,
         # not the service's start.
         self._made: redis.cluster.RedisCluster | None = None
+        self._made_failure: tuple[float, str] | None = None
         self._made_lock = threading.Lock()
         self._async: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, redis.asyncio.cluster.RedisCluster
@@ -91,16 +96,31 @@ class RedisClusterConnections:
         client = self._made
         if client is None:
             with self._made_lock:
-                if self._made is None:
-                    self._made = redis.cluster.RedisCluster(
-                        startup_nodes=[
-                            redis.cluster.ClusterNode(h, p)  # type: ignore[no-untyped-call]
-                            for h, p in self.startup_nodes
-                        ],
-                        retry=Retry(NoBackoff(), _CLUSTER_RETRIES),
-                        **self._options,
-                    )
-                client = self._made
+                client = self._made if self._made is not None else self._make_client()
+        return client
+
+    def _make_client(self) -> redis.cluster.RedisCluster:
+        # Caller holds _made_lock. A failed attempt is remembered for a moment:
+        # callers queued on the lock behind it (a frozen cluster at start-up)
+        # then fail at once instead of each paying the startup nodes' timeouts.
+        now = time.monotonic()
+        failed = self._made_failure
+        if failed is not None and now - failed[0] < _REMAKE_AFTER_SECONDS:
+            raise RedisClusterException(failed[1])
+        try:
+            client = redis.cluster.RedisCluster(
+                startup_nodes=[
+                    redis.cluster.ClusterNode(h, p)  # type: ignore[no-untyped-call]
+                    for h, p in self.startup_nodes
+                ],
+                retry=Retry(NoBackoff(), _CLUSTER_RETRIES),
+                **self._options,
+            )
+        except (redis.RedisError, RedisClusterException, OSError) as exc:
+            self._made_failure = (now, str(exc))
+            raise
+        self._made = client
+        self._made_failure = None
         return client
 
     def _aclient(self) -> redis.asyncio.cluster.RedisCluster:
@@ -137,6 +157,10 @@ class RedisClusterConnections:
     def _unavailable(self, exc: Exception) -> BackendUnavailableError:
         if isinstance(exc, redis.ConnectionError) and "Too many connections" in str(exc):
             return PoolExhaustedError(f"all {self._max_connections} busy on a node")
-        if isinstance(exc, redis.TimeoutError | TimeoutError):
+        if isinstance(exc, redis.TimeoutError | TimeoutError) or (
+            isinstance(exc, RedisClusterException) and "Timeout" in str(exc)
+        ):
+            # redis-py's "cannot be connected" wraps the nodes' own errors in
+            # its message: a timeout there is a timeout (the breaker opens at once).
             return BackendTimeoutError(f"{type(exc).__name__}: {exc}")
         return BackendUnavailableError(f"{type(exc).__name__}: {exc}")
