@@ -16,7 +16,7 @@ import asyncio
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -43,6 +43,8 @@ _CLUSTER_RETRIES = 2
 # How long a failure to make the sync client (no startup node answered) is
 # repeated to later callers without trying again.
 _REMAKE_AFTER_SECONDS = 1.0
+# "No loop yet": a callable that answers no loop.
+_NO_LOOP: tuple[Callable[[], object], Any] = (lambda: None, None)
 
 
 class RedisClusterConnections:
@@ -87,6 +89,7 @@ class RedisClusterConnections:
         self._async: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, redis.asyncio.cluster.RedisCluster
         ] = weakref.WeakKeyDictionary()
+        self._last_loop: tuple[Callable[[], object], Any] = _NO_LOOP  # (weakref, client)
         self._calls = 0
         self._calls_lock = threading.Lock()
 
@@ -126,6 +129,11 @@ class RedisClusterConnections:
     def _aclient(self) -> redis.asyncio.cluster.RedisCluster:
         """The asyncio cluster client of the running event loop, made on first use."""
         loop = asyncio.get_running_loop()
+        last_loop, last_client = self._last_loop
+        if last_loop() is loop:
+            # The hit path asks every time: a weak reference compared is cheaper
+            # than a WeakKeyDictionary lookup, which makes a new weakref each call.
+            return last_client  # type: ignore[no-any-return]
         client = self._async.get(loop)
         if client is None:
             nodes = [redis.asyncio.cluster.ClusterNode(h, p) for h, p in self.startup_nodes]
@@ -135,9 +143,11 @@ class RedisClusterConnections:
                 **self._options,
             )
             self._async[loop] = client
+        self._last_loop = (weakref.ref(loop), client)
         return client
 
     async def _close_loop(self) -> None:
+        self._last_loop = _NO_LOOP
         client = self._async.pop(asyncio.get_running_loop(), None)
         if client is not None:
             await client.aclose()
