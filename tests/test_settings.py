@@ -84,10 +84,10 @@ def test_a_job_timeout_shorter_than_its_heartbeat_is_refused_naming_both_variabl
     [
         ({"SALESCAST_REDIS_CLUSTER_NODES": "127.0.0.1:7000,nohost"}, "'nohost' is not host:port"),
         ({"SALESCAST_REDIS_SENTINELS": "127.0.0.1:99999"}, "SALESCAST_REDIS_SENTINELS"),
-        ({"SALESCAST_REDIS_SENTINELS": "127.0.0.1:26379"}, "SALESCAST_REDIS_SENTINEL_MASTER"),
+        ({"SALESCAST_REDIS_SENTINELS": "127.0.0.1:27101"}, "SALESCAST_REDIS_SENTINEL_MASTER"),
         (
             {
-                "SALESCAST_REDIS_SENTINELS": "127.0.0.1:26379",
+                "SALESCAST_REDIS_SENTINELS": "127.0.0.1:27101",
                 "SALESCAST_REDIS_SENTINEL_MASTER": "m",
                 "SALESCAST_REDIS_CLUSTER_NODES": "127.0.0.1:7000",
             },
@@ -128,13 +128,13 @@ def test_each_topology_setting_selects_its_backend(
     from salescast.cache_factory import build_l2
 
     assert build_l2(load_settings()) is None
-    monkeypatch.setenv("SALESCAST_REDIS_SENTINELS", "127.0.0.1:26379, 127.0.0.1:26380")
+    monkeypatch.setenv("SALESCAST_REDIS_SENTINELS", "127.0.0.1:27101, 127.0.0.1:27102")
     monkeypatch.setenv("SALESCAST_REDIS_SENTINEL_MASTER", "shop")
     monkeypatch.setenv("SALESCAST_REDIS_SENTINEL_PASSWORD", "s3cret")
     sentinel = build_l2(load_settings())
     assert isinstance(sentinel, RedisSentinelBackend)
     assert (sentinel.sentinels, sentinel.master_name) == (
-        [("127.0.0.1", 26379), ("127.0.0.1", 26380)],
+        [("127.0.0.1", 27101), ("127.0.0.1", 27102)],
         "shop",
     )
     sentinel.close()

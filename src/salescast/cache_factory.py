@@ -65,7 +65,7 @@ def build_cache(settings: Settings) -> TieredCache:
     secret = settings.cache_secret.get_secret_value() if settings.cache_secret else None
     return TieredCache(
         l2=build_l2(settings),
-        l1=MemoryBackend(max_bytes=settings.cache_l1_max_bytes, max_entries=10_000),
+        l1=MemoryBackend(max_bytes=settings.cache_l1_max_bytes),
         prefix=settings.cache_prefix,
         secret=secret,
     )

@@ -348,7 +348,7 @@ def test_a_cluster_that_is_down_at_start_costs_misses_not_the_start(
     assert "cannot be connected" in (cache.breaker.snapshot().last_error or "")
 
 
-def test_the_breakers_probe_on_a_cluster_asks_every_master(
+def test_a_cluster_ping_asks_every_master(
     redis_cluster: RedisCluster, caches: list[TieredCache], prefix: str
 ) -> None:
     backend = RedisClusterBackend(redis_cluster.startup_nodes)

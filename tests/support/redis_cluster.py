@@ -41,7 +41,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import redis
 
@@ -55,9 +54,9 @@ from tests.support.redis_process import (
 )
 from tests.support.redis_server import free_port
 from tests.support.redis_tls import (
+    TlsFileProperties,
     TlsFiles,
     client_ssl_context,
-    client_tls_options,
     make_certificates,
     server_tls_args,
 )
@@ -125,7 +124,7 @@ def parse_cluster_nodes(text: str) -> list[ClusterNodeInfo]:
     return nodes
 
 
-class RedisCluster:
+class RedisCluster(TlsFileProperties):
     """Six redis-server nodes in cluster mode (``masters`` masters, one replica each).
 
     ``start`` / ``stop``; ``kill_master`` / ``wait_for_failover`` /
@@ -206,37 +205,6 @@ class RedisCluster:
     @property
     def directory(self) -> Path:
         return self._dir
-
-    # -- TLS (with ``tls=True``) -------------------------------------------------------------
-
-    @property
-    def tls(self) -> bool:
-        return self.files is not None
-
-    def _tls_files(self) -> TlsFiles:
-        if self.files is None:
-            raise RuntimeError("this cluster was made without tls=True")
-        return self.files
-
-    @property
-    def ca_certs(self) -> str:
-        return self._tls_files().ca_certs
-
-    @property
-    def certfile(self) -> str:
-        return self._tls_files().certfile
-
-    @property
-    def keyfile(self) -> str:
-        return self._tls_files().keyfile
-
-    @property
-    def wrong_ca_certs(self) -> str:
-        return self._tls_files().wrong_ca_certs
-
-    def tls_options(self) -> dict[str, Any]:
-        """redis-py's TLS keyword arguments (CA, client certificate); ``{}`` without TLS."""
-        return {} if self.files is None else client_tls_options(self.files)
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -13,7 +13,6 @@ so ``pgrep -f salescast-redis-topology`` lists whatever is left running.
 from __future__ import annotations
 
 import atexit
-import os
 import signal
 import socket
 import ssl
@@ -26,7 +25,7 @@ from typing import Protocol
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.support.redis_server import REDIS_SERVER
+from tests.support.redis_server import REDIS_SERVER, SignalledProcess
 
 PROCESS_MARKER = "salescast-redis-topology"
 HOST = "127.0.0.1"
@@ -71,7 +70,7 @@ def wait_until(
         time.sleep(interval)
 
 
-class RedisNode:
+class RedisNode(SignalledProcess):
     """One redis-server process: ``start``/``stop``/``kill``/``freeze``/``thaw``/``restart``.
 
     ``args`` are passed after the optional config file; ``--bind``, ``--dir``,
@@ -153,23 +152,6 @@ class RedisNode:
         """Stop gracefully (SIGTERM, SIGKILL after 5 s)."""
         self._terminate(signal.SIGTERM)
 
-    def kill(self) -> None:
-        """SIGKILL: the process vanishes without closing connections gracefully."""
-        self._terminate(signal.SIGKILL)
-
-    def freeze(self) -> None:
-        """SIGSTOP: connections stay open but nothing answers."""
-        if self._process is None:
-            raise RuntimeError("not running")
-        os.kill(self._process.pid, signal.SIGSTOP)
-        self._frozen = True
-
-    def thaw(self) -> None:
-        """SIGCONT after ``freeze``."""
-        if self._process is not None and self._frozen:
-            os.kill(self._process.pid, signal.SIGCONT)
-        self._frozen = False
-
     def restart(self, timeout: float = 10.0) -> None:
         """Kill if running, then start again on the same port and with the same arguments."""
         self._terminate(signal.SIGKILL)
@@ -181,19 +163,7 @@ class RedisNode:
         except OSError:
             return ""
 
-    def _terminate(self, sig: signal.Signals) -> None:
-        process = self._process
-        if process is None:
-            return
-        self.thaw()
-        if process.poll() is None:
-            process.send_signal(sig)
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-        self._process = None
+    def _forget(self) -> None:
         _running_nodes.discard(self)
 
     def _ready(self) -> bool:

@@ -59,9 +59,9 @@ from tests.support.redis_process import (
 )
 from tests.support.redis_server import free_port
 from tests.support.redis_tls import (
+    TlsFileProperties,
     TlsFiles,
     client_ssl_context,
-    client_tls_options,
     make_certificates,
     server_tls_args,
     server_tls_settings,
@@ -74,7 +74,7 @@ def _port(address: Address | int) -> int:
     return address if isinstance(address, int) else int(address[1])
 
 
-class RedisSentinelSet:
+class RedisSentinelSet(TlsFileProperties):
     """A master + replica watched by three sentinels (quorum 2).
 
     ``start`` / ``stop``; ``current_master()`` (what a sentinel says);
@@ -199,37 +199,6 @@ class RedisSentinelSet:
     @property
     def directory(self) -> Path:
         return self._dir
-
-    # -- TLS (with ``tls=True``) -------------------------------------------------------------
-
-    @property
-    def tls(self) -> bool:
-        return self.files is not None
-
-    def _tls_files(self) -> TlsFiles:
-        if self.files is None:
-            raise RuntimeError("this sentinel set was made without tls=True")
-        return self.files
-
-    @property
-    def ca_certs(self) -> str:
-        return self._tls_files().ca_certs
-
-    @property
-    def certfile(self) -> str:
-        return self._tls_files().certfile
-
-    @property
-    def keyfile(self) -> str:
-        return self._tls_files().keyfile
-
-    @property
-    def wrong_ca_certs(self) -> str:
-        return self._tls_files().wrong_ca_certs
-
-    def tls_options(self) -> dict[str, Any]:
-        """redis-py's TLS keyword arguments (CA, client certificate); ``{}`` without TLS."""
-        return {} if self.files is None else client_tls_options(self.files)
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -37,7 +37,53 @@ def free_port() -> int:
     raise RuntimeError("no free loopback port at or above 10000")
 
 
-class RedisServer:
+class SignalledProcess:
+    """Process control by pid that the test servers share: kill, freeze, thaw.
+
+    For a class that keeps its ``subprocess.Popen`` in ``_process`` and its
+    SIGSTOP state in ``_frozen``; ``_forget()`` runs once the process is gone.
+    """
+
+    _process: subprocess.Popen[bytes] | None
+    _frozen: bool
+
+    def kill(self) -> None:
+        """SIGKILL: the process vanishes without closing connections gracefully."""
+        self._terminate(signal.SIGKILL)
+
+    def freeze(self) -> None:
+        """SIGSTOP: connections stay open but nothing answers."""
+        if self._process is None:
+            raise RuntimeError("not running")
+        os.kill(self._process.pid, signal.SIGSTOP)
+        self._frozen = True
+
+    def thaw(self) -> None:
+        """SIGCONT after ``freeze``."""
+        if self._process is not None and self._frozen:
+            os.kill(self._process.pid, signal.SIGCONT)
+        self._frozen = False
+
+    def _terminate(self, sig: signal.Signals) -> None:
+        process = self._process
+        if process is None:
+            return
+        self.thaw()
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        self._process = None
+        self._forget()
+
+    def _forget(self) -> None:
+        """Hook: the process is gone."""
+
+
+class RedisServer(SignalledProcess):
     """One redis-server process the test controls.
 
     ``start``/``stop`` (graceful, by pid), ``kill`` (SIGKILL), ``freeze``
@@ -100,23 +146,6 @@ class RedisServer:
         _running.discard(self)
         shutil.rmtree(self._dir, ignore_errors=True)
 
-    def kill(self) -> None:
-        """SIGKILL: the server vanishes without closing connections gracefully."""
-        self._terminate(signal.SIGKILL)
-
-    def freeze(self) -> None:
-        """SIGSTOP: connections stay open but nothing answers."""
-        if self._process is None:
-            raise RuntimeError("not running")
-        os.kill(self._process.pid, signal.SIGSTOP)
-        self._frozen = True
-
-    def thaw(self) -> None:
-        """SIGCONT after ``freeze``."""
-        if self._process is not None and self._frozen:
-            os.kill(self._process.pid, signal.SIGCONT)
-        self._frozen = False
-
     def restart(self, timeout: float = 5.0) -> None:
         """Kill if running, then start again on the same port (empty data)."""
         self._terminate(signal.SIGKILL)
@@ -132,20 +161,6 @@ class RedisServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-    def _terminate(self, sig: signal.Signals) -> None:
-        process = self._process
-        if process is None:
-            return
-        self.thaw()
-        if process.poll() is None:
-            process.send_signal(sig)
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-        self._process = None
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

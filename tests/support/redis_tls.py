@@ -192,6 +192,42 @@ def server_tls_args(files: TlsFiles, auth_clients: AuthClients = "yes") -> list[
     ]
 
 
+class TlsFileProperties:
+    """The certificate files of a topology started with ``tls=True`` (mixed into the
+    Cluster and Sentinel fixtures, which set ``files``)."""
+
+    files: TlsFiles | None
+
+    @property
+    def tls(self) -> bool:
+        return self.files is not None
+
+    def _tls_files(self) -> TlsFiles:
+        if self.files is None:
+            raise RuntimeError(f"this {type(self).__name__} was made without tls=True")
+        return self.files
+
+    @property
+    def ca_certs(self) -> str:
+        return self._tls_files().ca_certs
+
+    @property
+    def certfile(self) -> str:
+        return self._tls_files().certfile
+
+    @property
+    def keyfile(self) -> str:
+        return self._tls_files().keyfile
+
+    @property
+    def wrong_ca_certs(self) -> str:
+        return self._tls_files().wrong_ca_certs
+
+    def tls_options(self) -> dict[str, Any]:
+        """redis-py's TLS keyword arguments (CA, client certificate); ``{}`` without TLS."""
+        return {} if self.files is None else client_tls_options(self.files)
+
+
 class RedisTLSServer:
     """One redis-server with only a TLS port; its certificates in its own temp dir.
 

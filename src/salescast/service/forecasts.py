@@ -58,13 +58,13 @@ class ForecastService:
     `read_forecast` (sync: CLI, warm-up, batch callers) and `aread_forecast`
     (async: the HTTP route) are two faces of one read, built from the same
     steps in the same order: read the active version, name it (`_key`: the
-    ETag), then `_answer_without_computing` (not modified, or an L1 hit),
-    and only then `_look_up` (L2, or compute). The faces differ only in how
-    they run the two steps that may block: the version read and the lookup.
-    Written as shared steps rather than one generator both faces drive, so
-    each face reads top to bottom and mypy checks every value. (In the sync
-    face the L1 peek is redundant, as the lookup checks L1 first; it stays so
-    both faces take, and count, the same steps.)
+    ETag), answer "not modified" when the client's ETag names it, and only
+    then `_look_up` (L1, L2, or compute). The faces differ only in how they
+    run the two steps that may block: the version read and the lookup. The
+    asyncio face first peeks at L1 on the loop (`peek_forecast`), so a warm
+    forecast takes no thread; the sync face needs no peek, its lookup reads
+    L1 first. Written as shared steps rather than one generator both faces
+    drive, so each face reads top to bottom and mypy checks every value.
     """
 
     def __init__(
@@ -96,8 +96,9 @@ class ForecastService:
         ETag; raises ProductNotFoundError, NoActiveModelError, ComputeBusyError (on a miss)."""
         version = self._models.get_active_version(product_id)
         key = self._key(product_id, version, horizon, interval)
-        answer = self._answer_without_computing(key, if_none_match)
-        return answer if answer is not None else self._look_up(key)
+        if key.etag in if_none_match:
+            return _not_modified(key)
+        return self._look_up(key)
 
     async def aread_forecast(
         self,
@@ -111,9 +112,11 @@ class ForecastService:
         (on SQLite without leaving it at all); only a miss takes a worker thread."""
         version = await self._active_version_on_loop(product_id)
         key = self._key(product_id, version, horizon, interval)
-        answer = self._answer_without_computing(key, if_none_match)
-        if answer is not None:
-            return answer
+        if key.etag in if_none_match:
+            return _not_modified(key)
+        forecast = self.peek_forecast(key.product_id, key.version, key.horizon, key.interval)
+        if forecast is not None:  # an L1 hit, answered without leaving the loop
+            return ForecastRead(forecast, key.version, key.etag, CacheSource.HIT_L1)
         # The lookup may wait on Redis or compute (Prophet, through the gate).
         return await anyio.to_thread.run_sync(self._look_up, key)
 
@@ -134,20 +137,6 @@ class ForecastService:
         width = self._settings.interval_width if interval is None else interval
         etag = forecast_etag(product_id, version, horizon, width)
         return _ForecastKey(product_id, version, horizon, width, etag)
-
-    def _answer_without_computing(
-        self, key: _ForecastKey, if_none_match: Set[str]
-    ) -> ForecastRead | None:
-        """Not modified, or this worker's L1 entry; None when the full lookup must run.
-
-        No I/O: an event loop may call it.
-        """
-        if key.etag in if_none_match:
-            return ForecastRead(None, key.version, key.etag, None)
-        forecast = self.peek_forecast(key.product_id, key.version, key.horizon, key.interval)
-        if forecast is None:
-            return None
-        return ForecastRead(forecast, key.version, key.etag, CacheSource.HIT_L1)
 
     def _look_up(self, key: _ForecastKey) -> ForecastRead:
         found = self._forecast_at.lookup(key.product_id, key.version, key.horizon, key.interval)
@@ -195,3 +184,7 @@ class ForecastService:
         with self._gate.slot():
             model = self._models.get_model(product_id, version)
             return make_forecast(product_id, version, model, horizon=horizon, interval=interval)
+
+
+def _not_modified(key: _ForecastKey) -> ForecastRead:
+    return ForecastRead(None, key.version, key.etag, None)

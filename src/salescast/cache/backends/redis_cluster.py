@@ -24,8 +24,9 @@ class RedisClusterBackend(RedisClusterCommands, AsyncRedisClusterCommands):
 
     - **Routing is not failure.** ``MOVED``/``ASK`` are followed inside the
       client (the slot map refreshed), so the breaker only counts a cluster
-      that does not answer after its retries; its probe (``ping``) asks every
-      master, not the one node a single-server client knows.
+      that does not answer after its retries; its probe (``describe``, as on
+      every topology) asks for the cluster's state and every master's, and
+      ``ping`` PINGs every master, not the one node a single-server client knows.
     - **One product, one slot.** Entry keys, tag counters and leases of a
       product share its hash tag (``salescast.cache.keys``), so the lease's
       compare-and-delete and GET+PTTL are single-slot scripts.

@@ -25,11 +25,10 @@ import redis.asyncio.cluster
 import redis.cluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
-from redis.connection import parse_url
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
-from salescast.cache.backends.redis_connections import tls_options
+from salescast.cache.backends.redis_connections import tls_options, url_options
 from salescast.cache.errors import (
     BackendTimeoutError,
     BackendUnavailableError,
@@ -67,16 +66,13 @@ class RedisClusterConnections:
         self.startup_nodes = [(host, int(port)) for host, port in startup_nodes]
         self.url = url
         self._max_connections = max_connections
-        parsed = parse_url(url)  # type: ignore[no-untyped-call]
         self._options: dict[str, Any] = {
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_connect_timeout,
             "max_connections": max_connections,
             "protocol": 2,
+            **url_options(url, "username", "password"),  # a cluster has one database
         }
-        for name in ("username", "password"):
-            if parsed.get(name):
-                self._options[name] = parsed[name]
         tls = tls_options(url, ca_certs=ssl_ca_certs, certfile=ssl_certfile, keyfile=ssl_keyfile)
         if url.startswith("rediss://"):
             self._options.update(tls, ssl=True)

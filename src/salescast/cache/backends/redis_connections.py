@@ -23,6 +23,7 @@ import redis
 import redis.asyncio
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+from redis.connection import parse_url
 from redis.retry import Retry
 
 from salescast.cache.backends.base import StoredEntry
@@ -196,6 +197,14 @@ class RedisConnections:
         if isinstance(exc, redis.TimeoutError | TimeoutError):
             return BackendTimeoutError(f"{type(exc).__name__}: {exc}")
         return BackendUnavailableError(f"{type(exc).__name__}: {exc}")
+
+
+def url_options(url: str, *names: str) -> dict[str, Any]:
+    """The parts of ``url`` other than the address (``username``, ``password``, ``db``)
+    that it gives, as redis-py keyword arguments: Sentinel and Cluster take their
+    addresses elsewhere and only these from the URL."""
+    parsed = parse_url(url)  # type: ignore[no-untyped-call]
+    return {name: parsed[name] for name in names if parsed.get(name) not in (None, "")}
 
 
 def tls_options(

@@ -12,10 +12,10 @@ import redis.asyncio.sentinel
 import redis.sentinel
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
-from redis.connection import parse_url
 from redis.retry import Retry
 
 from salescast.cache.backends.redis import RedisBackend
+from salescast.cache.backends.redis_connections import url_options
 from salescast.cache.health import TopologyReport
 
 
@@ -107,11 +107,7 @@ class RedisSentinelBackend(RedisBackend):
         return str(host), int(port)
 
     def _connection_kwargs(self) -> dict[str, Any]:
-        parsed = parse_url(self.url)  # type: ignore[no-untyped-call]
-        kwargs = {**self._options}
-        for name in ("username", "password", "db"):
-            if name in parsed and name not in kwargs:
-                kwargs[name] = parsed[name]
+        kwargs = {**url_options(self.url, "username", "password", "db"), **self._options}
         if self.url.startswith("rediss://"):
             kwargs["ssl"] = True
         return kwargs
