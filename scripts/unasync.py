@@ -31,6 +31,7 @@ NAMES = {
     "AsyncRedisCommands": "RedisCommands",
     "AsyncRedisClusterCommands": "RedisClusterCommands",
     "AsyncRedisKeyCommands": "RedisKeyCommands",
+    "AsyncHitPath": "HitPath",
     "asyncio face": "sync face",
     "acall": "call",
     "aget": "get",
@@ -50,6 +51,8 @@ NAMES = {
     "aserver_info": "server_info",
     "_around_trip": "_round_trip",
     "_aexchange": "_exchange",
+    "_around_trip_on_node": "_round_trip_on_node",
+    "_anode_hits": "_node_hits",
 }
 SUBSTITUTIONS = [
     (re.compile(r"\basync def\b"), "def"),

@@ -166,6 +166,94 @@ def test_a_cluster_failover_costs_no_lookup_and_l2_is_back_within_ten_seconds(
     assert cache.health().redis_writable
 
 
+class _Counted:
+    """Counts the calls a cluster client routes (``execute_command``), passing them on."""
+
+    def __init__(self, client: Any) -> None:
+        self.calls = 0
+        inner = client.execute_command
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return inner(*args, **kwargs)
+
+        client.execute_command = counted
+
+
+def _gets_on(redis_cluster: RedisCluster, port: int) -> int:
+    with redis_cluster.client(port) as client:
+        stats = client.info("commandstats")
+    return int(stats.get("cmdstat_get", {}).get("calls", 0))
+
+
+def _reset_stats(redis_cluster: RedisCluster, *ports: int) -> None:
+    for port in ports:
+        with redis_cluster.client(port) as client:
+            client.config_resetstat()
+
+
+@pytest.mark.parametrize("face", ["sync", "asyncio"])
+def test_a_cluster_hit_goes_straight_to_its_master_and_follows_a_moved_slot(
+    redis_cluster: RedisCluster, caches: list[TieredCache], prefix: str, face: str
+) -> None:
+    import asyncio
+
+    writer = make(caches, RedisClusterBackend(redis_cluster.startup_nodes), prefix)
+    l2 = RedisClusterBackend(redis_cluster.startup_nodes)
+    reader = TieredCache(l2=l2, prefix=prefix, use_l1=False)
+    caches.append(reader)
+    writer.set("data", "nine", 9, ttl=120)
+    slot = redis.cluster.key_slot(writer.entry_key("data", "nine").encode())
+    owner = redis_cluster.master_of_slot(slot).port
+    other = next(m.port for m in redis_cluster.masters() if m.port != owner)
+    loop = asyncio.new_event_loop()
+
+    def lookups(count: int) -> set[CacheSource]:
+        if face == "sync":
+            return {reader.get("data", "nine").source for _ in range(count)}
+
+        async def run() -> set[CacheSource]:
+            return {(await reader.aget("data", "nine")).source for _ in range(count)}
+
+        return loop.run_until_complete(run())
+
+    def routed() -> _Counted:
+        if face == "sync":
+            return _Counted(l2._sync_client)
+
+        async def client() -> Any:
+            return l2._aclient()
+
+        return _Counted(loop.run_until_complete(client()))
+
+    try:
+        assert lookups(1) == {CacheSource.HIT_L2}  # the client's first call reads the slot map
+        counted = routed()
+        _reset_stats(redis_cluster, owner, other)
+        assert lookups(20) == {CacheSource.HIT_L2}
+        assert counted.calls == 0  # past the cluster client's routing...
+        assert _gets_on(redis_cluster, owner) == 20  # ...to the slot's master, one GET a hit
+
+        redis_cluster.move_slot(slot, other)
+        try:
+            # The kept connection's node answers MOVED: the cluster client follows it.
+            assert lookups(1) == {CacheSource.HIT_L2}
+            assert counted.calls >= 1
+            _reset_stats(redis_cluster, owner, other)
+            before = counted.calls
+            assert lookups(10) == {CacheSource.HIT_L2}
+            assert counted.calls == before  # straight again, to the new owner
+            assert (_gets_on(redis_cluster, other), _gets_on(redis_cluster, owner)) == (10, 0)
+            assert reader.stats().namespaces["data"].l2.errors == 0
+            assert reader.breaker.state is BreakerState.CLOSED
+        finally:
+            redis_cluster.move_slot(slot, owner)
+    finally:
+        if face == "asyncio":
+            loop.run_until_complete(reader.aclose())
+        loop.close()
+
+
 # -- Redis Sentinel ------------------------------------------------------------
 
 

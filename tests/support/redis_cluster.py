@@ -423,6 +423,37 @@ class RedisCluster(TlsFileProperties):
         assert isinstance(new_port, int)
         return new_port
 
+    def move_slot(self, slot: int, to_port: int) -> int:
+        """Reshard one slot and its keys to the master on ``to_port`` (what ``redis-cli
+        --cluster reshard`` does: IMPORTING, MIGRATING, MIGRATE, SETSLOT NODE on every
+        master); return the port of the master that had it. Clients that knew the old
+        owner get MOVED for it from then on."""
+        source = self.master_of_slot(slot)
+        masters = {m.port: m for m in self.masters()}
+        if to_port not in masters:
+            raise ValueError(f"{to_port} is not a live master")
+        target = masters[to_port]
+        if source.port == to_port:
+            return to_port
+        with self.client(to_port) as t, self.client(source.port) as s:
+            t.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source.node_id)
+            s.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target.node_id)
+            while keys := s.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+                s.execute_command("MIGRATE", self.host, to_port, "", 0, 5000, "KEYS", *keys)
+            for port in [
+                to_port,
+                source.port,
+                *(p for p in masters if p not in (to_port, source.port)),
+            ]:
+                with self.client(port) as client:
+                    client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target.node_id)
+        wait_until(
+            lambda: all(self.master_of_slot(slot, port).port == to_port for port in masters),
+            10.0,
+            f"every master agreeing that {to_port} owns slot {slot}",
+        )
+        return source.port
+
     def restart_node(self, port: int, timeout: float = 30.0) -> None:
         """Start a killed node again on its port, with its nodes.conf: a former master whose
         slots were taken over rejoins as a replica. Returns once the cluster is healthy."""

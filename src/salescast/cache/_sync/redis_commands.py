@@ -9,21 +9,15 @@ connections, their pools and the error mapping are ``RedisConnections``'s.
 
 from __future__ import annotations
 
-from typing import Any
-
 import redis
 
+from salescast.cache._sync.redis_hit_path import HitPath
 from salescast.cache._sync.redis_key_commands import RedisKeyCommands
 from salescast.cache.backends.base import StoredEntry
-from salescast.cache.backends.redis_connections import (
-    HitConnections,
-    RedisConnections,
-    closed_connection,
-    stored_entry,
-)
+from salescast.cache.backends.redis_connections import RedisConnections, stored_entry
 
 
-class RedisCommands(RedisConnections, RedisKeyCommands):
+class RedisCommands(RedisConnections, HitPath, RedisKeyCommands):
     """``SharedBackend`` on redis-py (see ``RedisBackend`` for the policy)."""
 
     def get(self, key: str) -> StoredEntry | None:
@@ -31,7 +25,8 @@ class RedisCommands(RedisConnections, RedisKeyCommands):
         # The hot path of an L2 hit: no context manager, the same error mapping.
         self._count_call()
         try:
-            value, pttl = self._round_trip((("GET", key), ("PTTL", key)))
+            hits = self._hits
+            value, pttl = self._round_trip(hits, (("GET", key), ("PTTL", key)))
         except (redis.RedisError, OSError) as exc:
             raise self._unavailable(exc) from exc
         return stored_entry(value, int(pttl))
@@ -40,52 +35,10 @@ class RedisCommands(RedisConnections, RedisKeyCommands):
         """GET alone, for a reader that has no use for the TTL (a cache without L1)."""
         self._count_call()
         try:
-            (value,) = self._round_trip((("GET", key),))
+            (value,) = self._round_trip(self._hits, (("GET", key),))
         except (redis.RedisError, OSError) as exc:
             raise self._unavailable(exc) from exc
         return value  # type: ignore[no-any-return]
-
-    def _round_trip(self, commands: tuple[tuple[str, str], ...]) -> list[Any]:
-        # The commands written together on one connection, the replies read
-        # in order: the single round trip of a pipeline without the tens of
-        # microseconds of Python a redis-py pipeline object adds (command
-        # stack, hooks, callbacks), which made an L2 hit cost well over a GET.
-        hits = self._hits
-        try:
-            connection = hits.idle.pop()
-        except IndexError:
-            connection = hits.pool.get_connection()
-        else:
-            try:
-                return self._exchange(hits, connection, commands)
-            except redis.ConnectionError as exc:
-                if not closed_connection(exc):
-                    raise
-            # Closed while it waited on the stack: once more, from the pool.
-            connection = hits.pool.get_connection()
-        return self._exchange(hits, connection, commands)
-
-    def _exchange(
-        self, hits: HitConnections, connection: Any, commands: tuple[tuple[str, str], ...]
-    ) -> list[Any]:
-        try:
-            connection.send_packed_command(connection.pack_commands(commands))
-            replies = [connection.read_response() for _ in commands]
-        except BaseException:
-            # Cancelled or failed between the replies: never hand this socket
-            # to another caller.
-            try:
-                connection.disconnect()
-            finally:
-                hits.pool.release(connection)
-            raise
-        with hits.lock:  # the check and the append as one step across threads
-            keep = len(hits.idle) < self._idle_limit
-            if keep:
-                hits.idle.append(connection)
-        if not keep:
-            hits.pool.release(connection)
-        return replies
 
     def ping(self) -> bool:
         """PING."""

@@ -37,8 +37,11 @@ class RedisClusterBackend(RedisClusterCommands, AsyncRedisClusterCommands):
       whose node dies resubscribes on another and empties its L1.
     - ``/cache/status`` lists each node, its role and whether it answered.
 
-    The hit path has no kept-connection stack of its own here (that is
-    ``RedisBackend``'s): the cluster client's own pools per node serve it.
+    - **The hit goes straight to the slot's master** on a connection kept
+      for that node (as ``RedisBackend`` keeps them for its server), not
+      through the cluster client's routing; whatever that path cannot settle
+      (no slot map yet, a redirection, a broken connection) goes through the
+      cluster client, which re-routes and refreshes its map.
     """
 
     @property
@@ -101,8 +104,7 @@ class RedisClusterBackend(RedisClusterCommands, AsyncRedisClusterCommands):
 
     def close(self) -> None:
         """Disconnect the synchronous cluster client, if it was made."""
-        if self._made is not None:
-            self._made.close()
+        self._close_sync()
 
     async def aclose(self) -> None:
         """Close the asyncio cluster client of the running event loop, if one was made."""
