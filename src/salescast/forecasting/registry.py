@@ -340,15 +340,14 @@ def _refusal(
         )
     if rule is None:
         return None
-    metrics = None
-    if active is not None:
-        metrics = session.scalar(
-            select(ModelVersion.metrics).where(
-                ModelVersion.product_id == product.id, ModelVersion.version == active
-            )
+    if active is None:  # the first version: the rule activates it
+        return rule.refusal(new.metrics, None)
+    metrics = session.scalar(
+        select(ModelVersion.metrics).where(
+            ModelVersion.product_id == product.id, ModelVersion.version == active
         )
-    current = None if metrics is None else ActiveModel(active or 0, metrics)
-    return rule.refusal(new.metrics, current)
+    )
+    return rule.refusal(new.metrics, None if metrics is None else ActiveModel(active, metrics))
 
 
 def _require_version(session: Session, product_id: str, version: int) -> None:
