@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     job_stale_after_seconds: float = Field(default=60.0, gt=0, le=86_400)
     default_horizon_days: int = Field(default=30, ge=1, le=730)
 
+    # --- model versions (see salescast.forecasting.activation and docs/decisions/0010)
+    # A training's new version is activated unless its backtest is worse than the
+    # active version's (or than seasonal-naive) by more than this fraction.
+    activation_margin: float = Field(default=0.05, ge=0, le=100)
+    # After each training, keep this many newest versions of the product (and
+    # the active one, whatever its age); 0 keeps every version.
+    keep_versions: int = Field(default=0, ge=0, le=1_000_000)
+
     @model_validator(mode="after")
     def _stale_after_heartbeats(self) -> Settings:
         if self.job_stale_after_seconds <= self.job_heartbeat_seconds:

@@ -51,7 +51,7 @@ class SlowTrainer:
         self.returned = threading.Event()
 
     def train_products(
-        self, product_ids: Sequence[str], *, jobs: int, on_progress: Any
+        self, product_ids: Sequence[str], *, force: bool, jobs: int, on_progress: Any
     ) -> list[TrainingSummary]:
         try:
             summaries = []
@@ -161,7 +161,8 @@ def test_a_job_runs_to_success_with_its_progress_stored_after_each_product(
 def test_a_job_submitted_on_one_app_is_answered_by_a_second_app_over_the_same_store(
     client: TestClient, admin: dict[str, str], demo_database_url: str
 ) -> None:
-    started = client.post("/train", json={"product_ids": PRODUCTS}, headers=admin)
+    body = {"product_ids": PRODUCTS, "force": True}  # the demo store's data is unchanged
+    started = client.post("/train", json=body, headers=admin)
     assert started.status_code == 202
     job_id = started.json()["id"]
     # A second app with its own service, as another worker or instance would be.
@@ -197,7 +198,14 @@ def test_progress_of_a_running_job_is_visible_to_another_app_while_it_runs(
         seen = other.get(f"/jobs/{job.id}").json()
         assert seen["status"] == "running"
         assert seen["results"] == [
-            {"product_id": "a", "version": 1, "error": None, "metrics": {"mae": 1.0}}
+            {
+                "product_id": "a",
+                "version": 1,
+                "error": None,
+                "metrics": {"mae": 1.0},
+                "outcome": "activated",
+                "reason": None,
+            }
         ]
         owner = JobOwner.of_this_process()
         assert seen["owner"] == {"host": owner.host, "pid": owner.pid}

@@ -17,6 +17,8 @@ WRITES = [
     ("post", f"/products/{PRODUCT}/train"),
     ("post", "/train"),
     ("post", f"/products/{PRODUCT}/models/1/activate"),
+    ("post", f"/products/{PRODUCT}/models/unpin"),
+    ("delete", f"/products/{PRODUCT}/models/1"),
 ]
 
 
@@ -138,7 +140,8 @@ def test_training_a_product_with_too_little_history_gets_422_naming_the_minimum(
 def test_background_training_job_reports_progress_until_done(
     client: TestClient, admin: dict[str, str]
 ) -> None:
-    started = client.post("/train", json={"product_ids": [PRODUCT, "CA_3-FOODS_3"]}, headers=admin)
+    body = {"product_ids": [PRODUCT, "CA_3-FOODS_3"], "force": True}  # their data is unchanged
+    started = client.post("/train", json=body, headers=admin)
     assert started.status_code == 202
     job_id = started.json()["id"]
     deadline = time.monotonic() + 120
@@ -148,7 +151,7 @@ def test_background_training_job_reports_progress_until_done(
         job = client.get(f"/jobs/{job_id}").json()
     assert job["status"] == "succeeded"
     assert (job["total"], job["done"], job["failed"]) == (2, 2, 0)
-    assert {r["version"] for r in job["results"]} == {2}
+    assert {(r["version"], r["outcome"]) for r in job["results"]} == {(2, "activated")}
 
 
 def test_a_job_listing_an_unknown_product_is_refused_before_it_starts(

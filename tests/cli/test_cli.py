@@ -16,13 +16,17 @@ from salescast.service import SalescastService
 from tests.conftest import ADMIN_TOKEN
 
 
-def run_cli(db: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    db: str, *args: str, cwd: Path | None = None, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `salescast *args` on store `db`; `settings` are more SALESCAST_* variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SALESCAST_")}
     env.update(
         SALESCAST_DATABASE_URL=db,
         SALESCAST_ADMIN_TOKEN=ADMIN_TOKEN,
         SALESCAST_UNCERTAINTY_SAMPLES="50",
     )
+    env.update(settings)
     return subprocess.run(
         [sys.executable, "-m", "salescast", *args],
         capture_output=True,

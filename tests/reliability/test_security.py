@@ -40,6 +40,8 @@ def test_the_schema_walk_finds_the_state_changing_endpoints_the_readme_lists() -
         ("post", "/train"),
         ("post", "/products/{product_id}/train"),
         ("post", "/products/{product_id}/models/{version}/activate"),
+        ("post", "/products/{product_id}/models/unpin"),
+        ("delete", "/products/{product_id}/models/{version}"),
     } <= set(WRITES)
 
 

@@ -67,7 +67,7 @@ def test_a_primed_model_is_stored_under_the_new_version_only(
 def test_batch_training_in_worker_processes_primes_every_new_version(
     demo_service: SalescastService,
 ) -> None:
-    summaries = demo_service.train_products([P1, P2], jobs=2)
+    summaries = demo_service.train_products([P1, P2], force=True, jobs=2)
     assert sorted((s.product_id, s.version) for s in summaries) == [(P1, 2), (P2, 2)]
     for product in (P1, P2):
         assert demo_service.predict_sales(product, 7)["model_version"] == 2

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from salescast.compute_gate import ComputeBusyError
 from salescast.forecasting import (
     InsufficientHistoryError,
+    ModelVersionInUseError,
     ModelVersionNotFoundError,
     NoActiveModelError,
 )
@@ -36,7 +37,7 @@ async def _not_found(_: Request, exc: Exception) -> JSONResponse:
     return _detail(status.HTTP_404_NOT_FOUND, str(exc))
 
 
-async def _no_model(_: Request, exc: Exception) -> JSONResponse:
+async def _conflict(_: Request, exc: Exception) -> JSONResponse:
     return _detail(status.HTTP_409_CONFLICT, str(exc))
 
 
@@ -88,7 +89,8 @@ async def _busy(_: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProductNotFoundError, _not_found)
     app.add_exception_handler(ModelVersionNotFoundError, _not_found)
-    app.add_exception_handler(NoActiveModelError, _no_model)
+    app.add_exception_handler(NoActiveModelError, _conflict)
+    app.add_exception_handler(ModelVersionInUseError, _conflict)
     app.add_exception_handler(InsufficientHistoryError, _too_little_history)
     app.add_exception_handler(UploadTooLargeError, _too_large)
     app.add_exception_handler(IngestError, _ingest_error)

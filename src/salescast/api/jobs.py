@@ -106,8 +106,9 @@ class JobManager:
         self.heartbeat()
         self._heartbeats.start()
 
-    def submit_training(self, product_ids: Sequence[str]) -> JobRecord:
-        """Queue a training job of `product_ids` and return it as stored (status "queued")."""
+    def submit_training(self, product_ids: Sequence[str], *, force: bool = False) -> JobRecord:
+        """Queue a training job of `product_ids` and return it as stored (status "queued");
+        unless `force`, products unchanged since their newest version are skipped."""
         if self._stopping.is_set():
             raise RuntimeError("the job manager is shut down")
         self.start()
@@ -115,7 +116,7 @@ class JobManager:
         with self._lock:
             self._unfinished.add(job.id)
         try:
-            self._executor.submit(self._run_training, job.id, list(product_ids))
+            self._executor.submit(self._run_training, job.id, list(product_ids), force)
         except RuntimeError:  # shut down meanwhile
             self._finish(job.id, "cancelled", error="the server shut down before the job started")
             raise
@@ -174,7 +175,7 @@ class JobManager:
         while not self._stopping.wait(self._interval):
             self.heartbeat()
 
-    def _run_training(self, job_id: str, product_ids: list[str]) -> None:
+    def _run_training(self, job_id: str, product_ids: list[str], force: bool) -> None:
         if self._stopping.is_set():
             return  # left to shutdown(), which marks it cancelled
         try:
@@ -194,7 +195,14 @@ class JobManager:
             nonlocal failed
             failed += summary.error is not None
             results.append(
-                JobResult(summary.product_id, summary.version, summary.error, summary.metrics)
+                JobResult(
+                    summary.product_id,
+                    summary.version,
+                    summary.error,
+                    summary.metrics,
+                    summary.outcome,
+                    summary.reason,
+                )
             )
             self._write_progress(job_id, done, failed, results)
             if self._stopping.is_set():
@@ -204,7 +212,7 @@ class JobManager:
         error: str | None = None
         try:
             self._service.train_products(
-                product_ids, jobs=self._jobs_per_batch, on_progress=progress
+                product_ids, force=force, jobs=self._jobs_per_batch, on_progress=progress
             )
         except JobLostError:
             logger.warning("training job %s stopped: it was marked failed meanwhile", job_id)

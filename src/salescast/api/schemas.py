@@ -78,19 +78,43 @@ class ModelVersionModel(BaseModel):
     model_format: str
     model_bytes: int
     active: bool
+    pinned: bool = Field(
+        description="active and activated by hand: trainings store new versions without "
+        "activating them until it is unpinned or another version is activated"
+    )
+    not_activated_reason: str | None = Field(
+        description="why the training that stored this version left another one active "
+        "(pinned, or a backtest worse by more than SALESCAST_ACTIVATION_MARGIN); "
+        "null when training activated it"
+    )
 
 
 class TrainRequest(BaseModel):
     product_ids: list[str] | None = Field(
         default=None, description="products to train; all products when omitted"
     )
+    force: bool = Field(
+        default=False,
+        description="train every listed product, also those whose data and training settings "
+        "have not changed since their newest version (skipped otherwise)",
+    )
 
 
 class TrainingSummaryModel(BaseModel):
     product_id: str
-    version: int | None = Field(description="the new model version; null when training failed")
+    version: int | None = Field(
+        description="the new model version; null when skipped or when training failed"
+    )
     error: str | None
     metrics: dict[str, Any] | None
+    outcome: Literal["activated", "not_activated", "skipped", "failed"] = Field(
+        default="activated",
+        description="activated: the new version is active; not_activated: stored, another "
+        "stays active; skipped: not trained, nothing changed; failed: see `error`",
+    )
+    reason: str | None = Field(
+        default=None, description="why not activated, or why skipped; null otherwise"
+    )
 
 
 class JobOwnerModel(BaseModel):
@@ -102,9 +126,10 @@ _JOB_EXAMPLE: dict[str, Any] = {
     "id": "4f0c9a6e2b7d4e51a3c8d9f1b2e3a4c5",
     "kind": "train",
     "status": "running",
-    "total": 3,
-    "done": 2,
+    "total": 4,
+    "done": 3,
     "failed": 1,
+    "skipped": 1,
     "created_at": "2024-06-03T09:15:02.417000Z",
     "started_at": "2024-06-03T09:15:02.431000Z",
     "finished_at": None,
@@ -114,6 +139,8 @@ _JOB_EXAMPLE: dict[str, Any] = {
             "product_id": "CA_1-FOODS_3",
             "version": 4,
             "error": None,
+            "outcome": "activated",
+            "reason": None,
             "metrics": {
                 "holdout_start": "2016-04-25",
                 "holdout_end": "2016-05-22",
@@ -130,6 +157,17 @@ _JOB_EXAMPLE: dict[str, Any] = {
             "version": None,
             "error": "product 'tiny' has 12 day(s) of sales; training needs at least 60",
             "metrics": None,
+            "outcome": "failed",
+            "reason": None,
+        },
+        {
+            "product_id": "TX_2-HOUSEHOLD_1",
+            "version": None,
+            "error": None,
+            "metrics": None,
+            "outcome": "skipped",
+            "reason": "data unchanged since version 3 was trained (data version 7, same "
+            "training settings); force retrains it",
         },
     ],
     "owner": {"host": "api-2", "pid": 4711},
@@ -148,6 +186,9 @@ class JobModel(BaseModel):
     total: int = Field(description="products in the job")
     done: int = Field(description="products finished, trained or failed")
     failed: int = Field(description="products that could not be trained (see `results`)")
+    skipped: int = Field(
+        default=0, description="products not trained since nothing changed (see `results`)"
+    )
     created_at: dt.datetime
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None

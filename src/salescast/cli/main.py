@@ -6,7 +6,8 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -16,9 +17,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from typer.exceptions import TyperException
 
 from salescast.cli.cache_commands import ServerError, cache_app
-from salescast.cli.output import OutputFormat, print_forecast, print_models, print_products
+from salescast.cli.model_commands import models, output_format
+from salescast.cli.output import print_forecast, print_products
 from salescast.config import SettingsError, load_settings
-from salescast.forecasting import ForecastingError
+from salescast.forecasting import ForecastingError, ModelVersionInfo
 from salescast.forecasting.model_codec import ModelDecodeError
 from salescast.forecasting.prediction import MAX_HORIZON_DAYS
 from salescast.service import SalescastService, TrainingSummary
@@ -35,6 +37,7 @@ app = typer.Typer(
 )
 
 app.add_typer(cache_app, name="cache")
+app.command(context_settings={"ignore_unknown_options": False})(models)
 
 # Errors a user can cause and fix: printed as one reason line, exit status 1.
 USER_ERRORS = (
@@ -129,27 +132,70 @@ def train(
     product: Annotated[str | None, typer.Option(help="train this product")] = None,
     all_products: Annotated[bool, typer.Option("--all", help="train every product")] = False,
     jobs: Annotated[int | None, typer.Option(min=1, max=64, help="processes in parallel")] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="with --all: also train products whose data is unchanged"),
+    ] = False,
 ) -> None:
-    """Train models and make them active (one product, or all with a progress bar)."""
+    """Train models; a new version is activated unless pinned or worse (see `models`).
+
+    `--all` trains, with a progress bar, the products whose data changed since
+    their newest version (every product with `--force`).
+    """
     if (product is None) == (not all_products):
         raise typer.BadParameter("give exactly one of --product ID or --all")
     service = _service()
-    if product is not None:
-        info = service.train_product(product)
-        typer.echo(f"{product}: version {info.version} active, MASE {info.metrics.get('mase')}")
+    if product is not None:  # one named product is always trained: --force changes nothing
+        _echo_version(service.train_product(product))
         return
     ids = service.list_product_ids()
-    summaries = _train_with_progress(service, ids, jobs=jobs or service.settings.train_jobs)
-    failed = [s for s in summaries if s.error]
-    for s in failed:
-        typer.echo(f"{s.product_id}: {s.error}", err=True)
-    typer.echo(f"trained {len(summaries) - len(failed)} of {len(ids)} products")
-    if failed:
+    summaries = _train_with_progress(
+        service, ids, jobs=jobs or service.settings.train_jobs, force=force
+    )
+    for s in summaries:
+        _echo_summary(s)
+    typer.echo(describe_training(summaries))
+    if any(s.outcome == "failed" for s in summaries):
         raise typer.Exit(1)
 
 
+def _echo_version(info: ModelVersionInfo) -> None:
+    if info.active:
+        typer.echo(
+            f"{info.product_id}: version {info.version} active, MASE {info.metrics.get('mase')}"
+        )
+    else:
+        typer.echo(
+            f"{info.product_id}: version {info.version} stored, not activated: "
+            f"{info.not_activated_reason}"
+        )
+
+
+def _echo_summary(summary: TrainingSummary) -> None:
+    if summary.outcome == "failed":
+        typer.echo(f"{summary.product_id}: {summary.error}", err=True)
+    elif summary.outcome == "not_activated":
+        typer.echo(
+            f"{summary.product_id}: version {summary.version} stored, not activated: "
+            f"{summary.reason}"
+        )
+    elif summary.outcome == "skipped":
+        typer.echo(f"{summary.product_id}: skipped: {summary.reason}")
+
+
+def describe_training(summaries: Sequence[TrainingSummary]) -> str:
+    """The last line of `train --all`: how many products ended each way."""
+    count = Counter(s.outcome for s in summaries)
+    trained = count["activated"] + count["not_activated"]
+    return (
+        f"trained {trained} of {len(summaries)} products ({count['activated']} activated, "
+        f"{count['not_activated']} not activated), {count['skipped']} skipped as unchanged, "
+        f"{count['failed']} failed"
+    )
+
+
 def _train_with_progress(
-    service: SalescastService, ids: list[str], *, jobs: int
+    service: SalescastService, ids: list[str], *, jobs: int, force: bool = False
 ) -> list[TrainingSummary]:
     columns = (
         TextColumn("training"),
@@ -164,7 +210,7 @@ def _train_with_progress(
         def advance(done: int, _total: int, summary: TrainingSummary) -> None:
             progress.update(task, completed=done, description=summary.product_id)
 
-        return service.train_products(ids, jobs=jobs, on_progress=advance)
+        return service.train_products(ids, force=force, jobs=jobs, on_progress=advance)
 
 
 @app.command()
@@ -183,29 +229,10 @@ def forecast(
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
 ) -> None:
     """Forecast a product from its active model."""
-    if fmt not in ("table", "json", "csv"):
-        raise typer.BadParameter("must be table, json or csv", param_hint="--format")
-    output: OutputFormat = "json" if fmt == "json" else "csv" if fmt == "csv" else "table"
+    output = output_format(fmt)
     read = _service().read_forecast(product_id, horizon=horizon, interval=interval)
     assert read.forecast is not None  # "not modified" needs an ETag, and none was given
     print_forecast(read.forecast, output)
-
-
-@app.command(context_settings={"ignore_unknown_options": False})
-def models(
-    args: Annotated[list[str], typer.Argument(metavar="ID | activate ID VERSION")],
-) -> None:
-    """List a product's model versions, or `models activate ID VERSION` to promote/roll back."""
-    service = _service()
-    if args[0] == "activate":
-        if len(args) != 3 or not args[2].isdigit():
-            raise typer.BadParameter("usage: salescast models activate ID VERSION")
-        info = service.activate_model(args[1], int(args[2]))
-        typer.echo(f"{info.product_id}: version {info.version} is active")
-        return
-    if len(args) != 1:
-        raise typer.BadParameter("usage: salescast models ID")
-    print_models(service.list_models(args[0]))
 
 
 def main() -> None:

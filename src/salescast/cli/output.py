@@ -35,19 +35,67 @@ def print_products(products: Sequence[ProductSummary]) -> None:
     console.print(table)
 
 
-def print_models(versions: Sequence[ModelVersionInfo]) -> None:
-    table = Table("version", "active", "created", "window", "MASE", "MASE naive", "KB")
+MODEL_COLUMNS = (
+    "version",
+    "active",
+    "pinned",
+    "created_at",
+    "train_start",
+    "train_end",
+    "data_version",
+    "mase",
+    "mase_seasonal_naive",
+    "model_bytes",
+    "not_activated_reason",
+)
+"""The CSV header of `salescast models ID --format csv`."""
+
+
+def print_models(versions: Sequence[ModelVersionInfo], fmt: OutputFormat = "table") -> None:
+    if fmt == "json":  # the shape of GET /products/{id}/models
+        sys.stdout.write(orjson.dumps(list(versions), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(MODEL_COLUMNS)
+        for v in versions:
+            writer.writerow(_model_row(v))
+        sys.stdout.write(buffer.getvalue())
+        return
+    table = Table(
+        "version", "active", "pinned", "created", "window", "MASE", "MASE naive", "KB",
+        "not activated because",
+    )  # fmt: skip
     for v in versions:
         table.add_row(
             str(v.version),
             "*" if v.active else "",
+            "pinned" if v.pinned else "",
             v.created_at.isoformat(timespec="seconds"),
             f"{v.train_start} .. {v.train_end}",
             _number(v.metrics.get("mase")),
             _number(v.metrics.get("mase_seasonal_naive")),
             f"{v.model_bytes / 1024:.1f}",
+            v.not_activated_reason or "",
         )
     console.print(table)
+
+
+def _model_row(v: ModelVersionInfo) -> list[object]:
+    return [
+        v.version,
+        v.active,
+        v.pinned,
+        v.created_at.isoformat(),
+        v.train_start.isoformat(),
+        v.train_end.isoformat(),
+        v.data_version,
+        v.metrics.get("mase"),
+        v.metrics.get("mase_seasonal_naive"),
+        v.model_bytes,
+        v.not_activated_reason or "",
+    ]
 
 
 def print_forecast(forecast: Forecast, fmt: OutputFormat) -> None:

@@ -2,14 +2,21 @@
 
 import logging
 
+from salescast.forecasting.activation import ActivationRule, ActiveModel
 from salescast.forecasting.errors import (
     ForecastingError,
     InsufficientHistoryError,
+    ModelVersionInUseError,
     ModelVersionNotFoundError,
     NoActiveModelError,
 )
 from salescast.forecasting.prediction import Forecast, ForecastPoint, make_forecast
-from salescast.forecasting.registry import ModelRegistry, ModelVersionInfo, NewModelVersion
+from salescast.forecasting.registry import (
+    ModelRegistry,
+    ModelVersionInfo,
+    NewModelVersion,
+    TrainingMark,
+)
 from salescast.forecasting.training import TrainedModel, TrainingParams, train_model
 
 # Prophet logs an ERROR on import when plotly is missing; salescast never plots.
@@ -17,16 +24,20 @@ from salescast.forecasting.training import TrainedModel, TrainingParams, train_m
 logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)
 
 __all__ = [
+    "ActivationRule",
+    "ActiveModel",
     "Forecast",
     "ForecastPoint",
     "ForecastingError",
     "InsufficientHistoryError",
     "ModelRegistry",
+    "ModelVersionInUseError",
     "ModelVersionInfo",
     "ModelVersionNotFoundError",
     "NewModelVersion",
     "NoActiveModelError",
     "TrainedModel",
+    "TrainingMark",
     "TrainingParams",
     "make_forecast",
     "train_model",

@@ -37,3 +37,18 @@ class ModelVersionNotFoundError(ForecastingError, LookupError):
         super().__init__(f"product {product_id!r} has no model version {version}")
         self.product_id = product_id
         self.version = version
+
+
+class ModelVersionInUseError(ForecastingError):
+    """The version is the product's active one (maybe pinned): it cannot be removed."""
+
+    def __init__(self, product_id: str, version: int, *, pinned: bool) -> None:
+        what = "the active and pinned version" if pinned else "the active version"
+        super().__init__(
+            f"version {version} is {what} of product {product_id!r} and cannot be deleted; "
+            f"activate another version first (POST /products/{product_id}/models/VERSION/activate "
+            f"or `salescast models activate {product_id} VERSION`)"
+        )
+        self.product_id = product_id
+        self.version = version
+        self.pinned = pinned

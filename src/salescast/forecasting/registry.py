@@ -1,4 +1,10 @@
-"""ModelRegistry: immutable, numbered model versions per product, one of them active."""
+"""ModelRegistry: immutable, numbered model versions per product, one of them active (maybe pinned).
+
+Past 300 lines: it is the one place that writes `model_versions` and the
+product's active pointer, and every write here shares the same row lock and
+invariants (a pinned version stays active, the active one is never deleted,
+numbers are never given twice); split, each piece would repeat them.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import any_, bindparam, func, select, update
+from sqlalchemy import and_, any_, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from salescast.forecasting.errors import ModelVersionNotFoundError
+from salescast.forecasting.activation import ActivationRule, ActiveModel
+from salescast.forecasting.errors import ModelVersionInUseError, ModelVersionNotFoundError
 from salescast.store import Database, ProductNotFoundError
 from salescast.store.schema import ModelVersion, Product
 
@@ -34,6 +41,20 @@ class ModelVersionInfo:
     model_format: str
     model_bytes: int
     active: bool
+    pinned: bool = False  # active, and activated by hand: trainings leave it active
+    not_activated_reason: str | None = None  # why the training that stored it did not activate it
+
+
+@dataclass(frozen=True)
+class TrainingMark:
+    """What a bulk training needs to know to skip a product: its data now, and its newest
+    version's data version and parameters (None when it has no version)."""
+
+    product_id: str
+    data_version: int
+    latest_version: int | None
+    latest_data_version: int | None
+    latest_params: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -53,42 +74,62 @@ class NewModelVersion:
 class ModelRegistry:
     """Durable model versions in the store.
 
-    Versions are numbered 1, 2, ... per product and never change once written.
-    `create_version` writes the version and (by default) makes it active in one
-    transaction, so a crash mid-training leaves either nothing or a complete,
-    active version: never an active pointer to a half-written model. Safe to
-    use from several threads and processes: a write locks the product's row
-    first (PostgreSQL `FOR UPDATE`; SQLite's write transaction holds the whole
-    database), so two trainings of one product finishing at once get two
-    consecutive numbers, and an ingest of the product waits for the commit.
+    Versions are numbered 1, 2, ... per product and never change once written;
+    a number is never given twice, not even after its version was deleted
+    (the product keeps the highest number given). `create_version` writes the
+    version and decides its activation in one transaction, so a crash
+    mid-training leaves either nothing or a complete version: never an active
+    pointer to a half-written model. Safe to use from several threads and
+    processes: a write locks the product's row first (PostgreSQL `FOR UPDATE`;
+    SQLite's write transaction holds the whole database), so two trainings of
+    one product finishing at once get two consecutive numbers, an ingest of
+    the product waits for the commit, and a hand activation cannot slip
+    between a training's look at the active version and its write.
+
+    Pinning: `activate` (a hand activation) pins the version it activates;
+    while pinned, `create_version` stores versions without activating them.
+    `unpin` lets trainings activate again; so does activating another version
+    (which pins that one). The active version, pinned or not, cannot be
+    deleted (`ModelVersionInUseError`).
     """
 
     def __init__(self, database: Database) -> None:
         self._db = database
 
     def create_version(
-        self, product_id: str, new: NewModelVersion, *, activate: bool = True
+        self,
+        product_id: str,
+        new: NewModelVersion,
+        *,
+        activate: bool = True,
+        rule: ActivationRule | None = None,
     ) -> ModelVersionInfo:
-        """Store `new` as the product's next version; raises ProductNotFoundError."""
-        return self._db.write(lambda session: _create(session, product_id, new, activate))
+        """Store `new` as the product's next version; raises ProductNotFoundError.
+
+        It becomes active when `activate` is true, the product's active version
+        is not pinned, and `rule` (when given) finds no reason against it;
+        otherwise the version's `not_activated_reason` says why not. The
+        decision reads the active version inside the write transaction.
+        """
+        return self._db.write(lambda session: _create(session, product_id, new, activate, rule))
 
     def list_versions(self, product_id: str) -> list[ModelVersionInfo]:
         """All versions of a product, oldest first; raises ProductNotFoundError."""
         columns = _metadata_columns()
         with self._db.session() as session:
-            active = _get_product(session, product_id).active_version
+            product = _get_product(session, product_id)
             rows = session.execute(
                 select(*columns)
                 .where(ModelVersion.product_id == product_id)
                 .order_by(ModelVersion.version)
             ).all()
-        return [_info_from_row(row, active) for row in rows]
+        return [_info_from_row(row, product) for row in rows]
 
     def get_version(self, product_id: str, version: int) -> ModelVersionInfo:
         """One version's metadata; raises ProductNotFoundError or ModelVersionNotFoundError."""
         _require_storable(product_id, version)
         with self._db.session() as session:
-            active = _get_product(session, product_id).active_version
+            product = _get_product(session, product_id)
             row = session.execute(
                 select(*_metadata_columns()).where(
                     ModelVersion.product_id == product_id, ModelVersion.version == version
@@ -96,7 +137,7 @@ class ModelRegistry:
             ).first()
         if row is None:
             raise ModelVersionNotFoundError(product_id, version)
-        return _info_from_row(row, active)
+        return _info_from_row(row, product)
 
     def get_active_version(self, product_id: str) -> int | None:
         """The active version number, None when none; raises ProductNotFoundError.
@@ -121,24 +162,105 @@ class ModelRegistry:
         return None if row < 0 else int(row)
 
     def activate(self, product_id: str, version: int) -> ModelVersionInfo:
-        """Make an existing version active (promote or roll back). Idempotent."""
+        """Make an existing version active and pin it (a hand promotion or rollback).
+
+        Idempotent. Raises ProductNotFoundError or ModelVersionNotFoundError,
+        changing nothing.
+        """
         _require_storable(product_id, version)
 
         def set_active(session: Session) -> None:
             _get_product(session, product_id, lock=True)
-            exists = session.scalar(
-                select(ModelVersion.version).where(
-                    ModelVersion.product_id == product_id, ModelVersion.version == version
-                )
-            )
-            if exists is None:
-                raise ModelVersionNotFoundError(product_id, version)
+            _require_version(session, product_id, version)
             session.execute(
-                update(Product).where(Product.id == product_id).values(active_version=version)
+                update(Product)
+                .where(Product.id == product_id)
+                .values(active_version=version, pinned=True)
             )
 
         self._db.write(set_active)
         return self.get_version(product_id, version)
+
+    def unpin(self, product_id: str) -> int | None:
+        """Let trainings activate new versions again; the active version stays active until
+        then. Returns the active version (None when none). Idempotent; raises
+        ProductNotFoundError."""
+
+        def clear(session: Session) -> int | None:
+            product = _get_product(session, product_id, lock=True)
+            product.pinned = False
+            return product.active_version
+
+        return self._db.write(clear)
+
+    def delete_version(self, product_id: str, version: int) -> None:
+        """Remove one version that is not active (nor, therefore, pinned).
+
+        Raises ProductNotFoundError, ModelVersionNotFoundError or
+        ModelVersionInUseError, deleting nothing. Its number is never given again.
+        """
+        _require_storable(product_id, version)
+
+        def remove(session: Session) -> None:
+            product = _get_product(session, product_id, lock=True)
+            _require_version(session, product_id, version)
+            if version == product.active_version:
+                raise ModelVersionInUseError(product_id, version, pinned=product.pinned)
+            session.execute(_delete_versions(product_id, [version]))
+
+        self._db.write(remove)
+
+    def prune(self, product_id: str, *, keep: int) -> list[int]:
+        """Delete all but the `keep` newest versions, never the active one; returns the
+        numbers deleted, oldest first. Raises ValueError for `keep` < 1 and
+        ProductNotFoundError, deleting nothing."""
+        if keep < 1:
+            raise ValueError(
+                f"keep must be at least 1 (the newest version is always kept), got {keep}"
+            )
+
+        def remove(session: Session) -> list[int]:
+            product = _get_product(session, product_id, lock=True)
+            numbers = session.scalars(
+                select(ModelVersion.version)
+                .where(ModelVersion.product_id == product_id)
+                .order_by(ModelVersion.version.desc())
+            ).all()
+            doomed = sorted(v for v in numbers[keep:] if v != product.active_version)
+            if doomed:
+                session.execute(_delete_versions(product_id, doomed))
+            return doomed
+
+        return self._db.write(remove)
+
+    def list_training_marks(self) -> dict[str, TrainingMark]:
+        """Every product's data version and its newest version's data version and parameters,
+        in one query: what a bulk training reads to find the products it may skip."""
+        latest = (
+            select(ModelVersion.product_id, func.max(ModelVersion.version).label("version"))
+            .group_by(ModelVersion.product_id)
+            .subquery()
+        )
+        query = (
+            select(
+                Product.id,
+                Product.data_version,
+                ModelVersion.version,
+                ModelVersion.data_version,
+                ModelVersion.params,
+            )
+            .select_from(Product)
+            .outerjoin(latest, latest.c.product_id == Product.id)
+            .outerjoin(
+                ModelVersion,
+                and_(
+                    ModelVersion.product_id == latest.c.product_id,
+                    ModelVersion.version == latest.c.version,
+                ),
+            )
+        )
+        with self._db.session() as session:
+            return {row[0]: TrainingMark(*row) for row in session.execute(query)}
 
     def get_model_blob(self, product_id: str, version: int) -> bytes:
         """The stored model bytes of one version; raises ModelVersionNotFoundError."""
@@ -163,15 +285,23 @@ _ACTIVE_VERSIONS = select(Product.id, func.coalesce(Product.active_version, -1))
 
 
 def _create(
-    session: Session, product_id: str, new: NewModelVersion, activate: bool
+    session: Session,
+    product_id: str,
+    new: NewModelVersion,
+    activate: bool,
+    rule: ActivationRule | None,
 ) -> ModelVersionInfo:
     product = _get_product(session, product_id, lock=True)
     latest = session.scalar(
         select(func.max(ModelVersion.version)).where(ModelVersion.product_id == product_id)
     )
+    # The product's counter, so a deleted version's number is not given again;
+    # the stored maximum too, in case a row was written around the counter.
+    number = max(product.last_model_version, latest or 0) + 1
+    reason = _refusal(session, product, new, activate, rule)
     row = ModelVersion(
         product_id=product_id,
-        version=(latest or 0) + 1,
+        version=number,
         created_at=dt.datetime.now(dt.UTC),
         train_start=new.train_start,
         train_end=new.train_end,
@@ -181,12 +311,59 @@ def _create(
         prophet_version=new.prophet_version,
         model_format=new.model_format,
         model_blob=new.model_blob,
+        not_activated_reason=reason,
     )
     session.add(row)
     session.flush()
-    if activate:
+    product.last_model_version = number
+    if reason is None:
         product.active_version = row.version
-    return _info(row, active=activate, model_bytes=len(new.model_blob))
+    return _info(row, active=reason is None, model_bytes=len(new.model_blob))
+
+
+def _refusal(
+    session: Session,
+    product: Product,
+    new: NewModelVersion,
+    activate: bool,
+    rule: ActivationRule | None,
+) -> str | None:
+    """Why the version being stored must not become active; None to activate it."""
+    if not activate:
+        return "stored without activating it (activate=False)"
+    active = product.active_version
+    if active is not None and product.pinned:
+        return (
+            f"version {active} is pinned (activated by hand); unpin it "
+            f"(POST /products/{product.id}/models/unpin or `salescast models unpin "
+            f"{product.id}`) to let trainings activate new versions"
+        )
+    if rule is None:
+        return None
+    if active is None:  # the first version: the rule activates it
+        return rule.refusal(new.metrics, None)
+    metrics = session.scalar(
+        select(ModelVersion.metrics).where(
+            ModelVersion.product_id == product.id, ModelVersion.version == active
+        )
+    )
+    return rule.refusal(new.metrics, None if metrics is None else ActiveModel(active, metrics))
+
+
+def _require_version(session: Session, product_id: str, version: int) -> None:
+    exists = session.scalar(
+        select(ModelVersion.version).where(
+            ModelVersion.product_id == product_id, ModelVersion.version == version
+        )
+    )
+    if exists is None:
+        raise ModelVersionNotFoundError(product_id, version)
+
+
+def _delete_versions(product_id: str, versions: list[int]) -> Any:
+    return delete(ModelVersion).where(
+        ModelVersion.product_id == product_id, ModelVersion.version.in_(versions)
+    )
 
 
 def _require_storable(product_id: str, version: int) -> None:
@@ -214,13 +391,15 @@ def _metadata_columns() -> tuple[Any, ...]:
         ModelVersion.prophet_version,
         ModelVersion.model_format,
         func.length(ModelVersion.model_blob).label("model_bytes"),
+        ModelVersion.not_activated_reason,
     )
 
 
-def _info_from_row(row: Any, active: int | None) -> ModelVersionInfo:
+def _info_from_row(row: Any, product: Product) -> ModelVersionInfo:
     fields = row._asdict()
     fields["created_at"] = _aware(fields["created_at"])
-    return ModelVersionInfo(**fields, active=fields["version"] == active)
+    active = fields["version"] == product.active_version
+    return ModelVersionInfo(**fields, active=active, pinned=active and product.pinned)
 
 
 def _info(row: ModelVersion, *, active: bool, model_bytes: int) -> ModelVersionInfo:
@@ -237,6 +416,7 @@ def _info(row: ModelVersion, *, active: bool, model_bytes: int) -> ModelVersionI
         model_format=row.model_format,
         model_bytes=model_bytes,
         active=active,
+        not_activated_reason=row.not_activated_reason,
     )
 
 

@@ -6,7 +6,8 @@ one object per room, each in its own module with its own docstring:
 
 - `sales.SalesService`: ingest, cached history, product listings, demo data;
 - `models.ModelService`: active versions and cached, decoded models;
-- `training.TrainingService`: train, version, activate, write-through;
+- `training.TrainingService`: train (skipping unchanged products), version,
+  activate and pin, delete and prune, write-through;
 - `forecasts.ForecastService`: cached predictions and the ETag-aware read.
 
 Composition rather than mixins, so each room names what it depends on in its
@@ -37,7 +38,7 @@ from salescast.cache import TieredCache
 from salescast.cache_factory import build_cache
 from salescast.compute_gate import ComputeGate
 from salescast.config import Settings
-from salescast.forecasting import Forecast, ModelRegistry, ModelVersionInfo
+from salescast.forecasting import ActivationRule, Forecast, ModelRegistry, ModelVersionInfo
 from salescast.service.forecasts import ForecastRead, ForecastService, forecast_etag
 from salescast.service.models import LoadedModel, ModelService
 from salescast.service.product_cache import invalidate_products
@@ -101,6 +102,8 @@ class SalescastService:
             sales=self.sales,
             models=self.models,
             params=self.training_params,
+            rule=ActivationRule(settings.activation_margin),
+            keep_versions=settings.keep_versions,
         )
 
     def close(self) -> None:
@@ -154,16 +157,28 @@ class SalescastService:
         self,
         product_ids: Sequence[str] | None = None,
         *,
+        force: bool = False,
         jobs: int = 1,
         on_progress: ProgressCallback | None = None,
     ) -> list[TrainingSummary]:
-        return self.training.train_products(product_ids, jobs=jobs, on_progress=on_progress)
+        return self.training.train_products(
+            product_ids, force=force, jobs=jobs, on_progress=on_progress
+        )
 
     def list_models(self, product_id: str) -> list[ModelVersionInfo]:
         return self.training.list_models(product_id)
 
     def activate_model(self, product_id: str, version: int) -> ModelVersionInfo:
         return self.training.activate_model(product_id, version)
+
+    def unpin_model(self, product_id: str) -> ModelVersionInfo:
+        return self.training.unpin_model(product_id)
+
+    def delete_model(self, product_id: str, version: int) -> None:
+        self.training.delete_model(product_id, version)
+
+    def prune_models(self, product_ids: Sequence[str] | None, *, keep: int) -> dict[str, list[int]]:
+        return self.training.prune_models(product_ids, keep=keep)
 
     # --- models (ModelService)
 

@@ -1,16 +1,24 @@
-"""Training and the registry: new versions, activation, and writing the active model through."""
+"""Training and the registry: new versions, activation, pins, deletion, and the cache after each."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from salescast.cache import TieredCache
 from salescast.config import Settings
-from salescast.forecasting import ModelRegistry, ModelVersionInfo, TrainingParams
+from salescast.forecasting import (
+    ActivationRule,
+    ModelRegistry,
+    ModelVersionInfo,
+    NewModelVersion,
+    NoActiveModelError,
+    TrainingParams,
+)
 from salescast.forecasting.batch import TrainingOutcome, TrainingTask, build_version, train_many
+from salescast.forecasting.freshness import unchanged_reason
 from salescast.forecasting.model_codec import decode_model
 from salescast.service.models import ModelService
 from salescast.service.product_cache import invalidate_products
@@ -20,26 +28,47 @@ from salescast.store import SalesStore
 logger = logging.getLogger("salescast")
 
 
+TrainingOutcomeKind = Literal["activated", "not_activated", "skipped", "failed"]
+
+
 @dataclass(frozen=True)
 class TrainingSummary:
-    """One product's line in a batch training report."""
+    """One product's line in a batch training report.
+
+    `outcome`: a new version was stored and activated, stored and left
+    inactive (`reason` says why: pinned, or a worse backtest), not trained
+    since nothing changed (`reason` says since which version), or failed
+    (`error`). `version` and `metrics` are those of the new version, if any.
+    """
 
     product_id: str
     version: int | None
     error: str | None
     metrics: dict[str, Any] | None
+    outcome: TrainingOutcomeKind = "activated"
+    reason: str | None = None
+
+    @classmethod
+    def of_version(cls, info: ModelVersionInfo) -> TrainingSummary:
+        outcome: TrainingOutcomeKind = "activated" if info.active else "not_activated"
+        return cls(
+            info.product_id, info.version, None, info.metrics, outcome, info.not_activated_reason
+        )
 
 
 ProgressCallback = Callable[[int, int, TrainingSummary], None]
 
 
 class TrainingService:
-    """Train, store versions and activate them; each change invalidates the product's entries.
+    """Train, store versions and decide their activation; each change refreshes the cache.
 
-    A new active version is written through to the `model` namespace (see
+    A new version is activated unless the product's active version is pinned
+    or the margin rule (`ActivationRule`) finds its backtest worse. A new
+    active version is written through to the `model` namespace (see
     `_write_through_model`), so the first forecast after a retrain or a
     rollback computes its prediction from a cached model instead of decoding
-    the model from the store in the request.
+    the model from the store in the request. With `keep_versions`, each
+    training prunes the product's older versions.
     """
 
     def __init__(
@@ -51,6 +80,8 @@ class TrainingService:
         sales: SalesService,
         models: ModelService,
         params: TrainingParams,
+        rule: ActivationRule | None = None,
+        keep_versions: int = 0,
     ) -> None:
         self._store = store
         self._registry = registry
@@ -58,47 +89,83 @@ class TrainingService:
         self._sales = sales
         self._models = models
         self._params = params
+        self._rule = rule or ActivationRule()
+        self._keep_versions = keep_versions
 
     def train_product(self, product_id: str) -> ModelVersionInfo:
-        """Train, store a new version and make it active; raises InsufficientHistoryError."""
+        """Train and store a new version, activated unless pinned or worse (see the class);
+        raises InsufficientHistoryError. A single product is trained even if unchanged."""
         version = build_version(self._training_task(product_id), self._params)
-        info = self._registry.create_version(product_id, version)
-        invalidate_products(self._cache, [product_id])
-        self._write_through_model(product_id, info.version, version.model_blob)
-        return info
+        return self._store_version(product_id, version)
 
     def train_products(
         self,
         product_ids: Sequence[str] | None = None,
         *,
+        force: bool = False,
         jobs: int = 1,
         on_progress: ProgressCallback | None = None,
     ) -> list[TrainingSummary]:
         """Train the listed products (all when None), `jobs` processes at a time.
 
-        A product that cannot be trained (too little history, a failed fit) is
-        reported in its summary and does not stop the others.
+        Unless `force`, a product whose data and training settings have not
+        changed since its newest version was trained is skipped, and reported
+        so (`outcome="skipped"`, see `forecasting.freshness`). A product that
+        cannot be trained (too little history, a failed fit) is reported in its
+        summary and does not stop the others.
         """
         ids = self._sales.resolve_products(product_ids)  # unknown ids fail before any work starts
         summaries: list[TrainingSummary] = []
 
-        def record(outcome: TrainingOutcome) -> None:
-            summary = self._record_outcome(outcome)
+        def report(summary: TrainingSummary) -> None:
             summaries.append(summary)
             if on_progress is not None:
                 on_progress(len(summaries), len(ids), summary)
 
-        tasks = (self._training_task(product_id) for product_id in ids)
-        train_many(tasks, self._params, jobs=jobs, on_outcome=record)
+        skipped = {} if force else self._unchanged(ids)
+        for product_id, reason in skipped.items():
+            report(TrainingSummary(product_id, None, None, None, "skipped", reason))
+        tasks = (self._training_task(p) for p in ids if p not in skipped)
+        train_many(
+            tasks, self._params, jobs=jobs, on_outcome=lambda o: report(self._record_outcome(o))
+        )
         return summaries
+
+    def _unchanged(self, product_ids: Sequence[str]) -> dict[str, str]:
+        marks = self._registry.list_training_marks()
+        params = self._params.to_dict()
+        reasons = {}
+        for product_id in product_ids:
+            mark = marks.get(product_id)
+            reason = None if mark is None else unchanged_reason(mark, params)
+            if reason is not None:
+                reasons[product_id] = reason
+        return reasons
 
     def _record_outcome(self, outcome: TrainingOutcome) -> TrainingSummary:
         if outcome.version is None:
-            return TrainingSummary(outcome.product_id, None, outcome.error, None)
-        info = self._registry.create_version(outcome.product_id, outcome.version)
-        invalidate_products(self._cache, [outcome.product_id])
-        self._write_through_model(outcome.product_id, info.version, outcome.version.model_blob)
-        return TrainingSummary(outcome.product_id, info.version, None, info.metrics)
+            return TrainingSummary(outcome.product_id, None, outcome.error, None, "failed")
+        return TrainingSummary.of_version(self._store_version(outcome.product_id, outcome.version))
+
+    def _store_version(self, product_id: str, new: NewModelVersion) -> ModelVersionInfo:
+        info = self._registry.create_version(product_id, new, rule=self._rule)
+        pruned = self._auto_prune(product_id)
+        if info.active:
+            self._refresh_cache(product_id, info.version, new.model_blob)
+        elif pruned:
+            self._refresh_cache(product_id, self._registry.get_active_version(product_id))
+        # A version stored inactive changes nothing a read can see: the active
+        # version's cached models and forecasts stay valid, and are kept.
+        return info
+
+    def _auto_prune(self, product_id: str) -> list[int]:
+        if not self._keep_versions:
+            return []
+        try:
+            return self._registry.prune(product_id, keep=self._keep_versions)
+        except Exception:  # the version is stored: an unpruned old one costs only space
+            logger.warning("model %s: pruning old versions failed", product_id, exc_info=True)
+            return []
 
     def _training_task(self, product_id: str) -> TrainingTask:
         # The data version is read before the history: if an ingest lands in
@@ -111,11 +178,53 @@ class TrainingService:
         return self._registry.list_versions(product_id)
 
     def activate_model(self, product_id: str, version: int) -> ModelVersionInfo:
-        """Promote or roll back; the product's cached entries go at once, everywhere."""
+        """Promote or roll back, pinning the version; the product's cached entries go at
+        once, everywhere."""
         info = self._registry.activate(product_id, version)
-        invalidate_products(self._cache, [product_id])
-        self._write_through_model(product_id, version)
+        self._refresh_cache(product_id, version)
         return info
+
+    def unpin_model(self, product_id: str) -> ModelVersionInfo:
+        """Let trainings activate new versions again; returns the (still) active version.
+
+        Raises ProductNotFoundError, or NoActiveModelError when nothing is active
+        (the product stays as it was). Nothing cached changes: the active version does not.
+        """
+        active = self._registry.unpin(product_id)
+        if active is None:
+            raise NoActiveModelError(product_id)
+        return self._registry.get_version(product_id, active)
+
+    def delete_model(self, product_id: str, version: int) -> None:
+        """Remove a version that is not active; its cached models and forecasts go too.
+
+        Raises ProductNotFoundError, ModelVersionNotFoundError, ModelVersionInUseError.
+        """
+        self._registry.delete_version(product_id, version)
+        self._refresh_cache(product_id, self._registry.get_active_version(product_id))
+
+    def prune_models(self, product_ids: Sequence[str] | None, *, keep: int) -> dict[str, list[int]]:
+        """Keep each listed product's `keep` newest versions and its active one; returns the
+        numbers deleted per product. ValueError (keep < 1) or ProductNotFoundError before
+        anything is deleted."""
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1 (the newest version is kept), got {keep}")
+        deleted = {}
+        for product_id in self._sales.resolve_products(product_ids):
+            deleted[product_id] = self._registry.prune(product_id, keep=keep)
+            if deleted[product_id]:
+                self._refresh_cache(product_id, self._registry.get_active_version(product_id))
+        return deleted
+
+    def _refresh_cache(
+        self, product_id: str, active_version: int | None, blob: bytes | None = None
+    ) -> None:
+        """After a change of the product's versions: drop its entries everywhere (the
+        versions they were computed from may be gone or superseded), then write the
+        active model through."""
+        invalidate_products(self._cache, [product_id])
+        if active_version is not None:
+            self._write_through_model(product_id, active_version, blob)
 
     def _write_through_model(
         self, product_id: str, version: int, blob: bytes | None = None

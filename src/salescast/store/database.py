@@ -26,7 +26,7 @@ from sqlalchemy.pool import NullPool, PoolProxiedConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from salescast.store.errors import StoreUnavailableError
-from salescast.store.schema import Base
+from salescast.store.migrations import prepare_schema
 from salescast.store.urls import parse_database_url
 
 if TYPE_CHECKING:
@@ -64,7 +64,9 @@ class Database:
     """Owns one SQLAlchemy engine; `session()` gives a transaction that commits or rolls back.
 
     The schema is created on construction (idempotent), so a fresh SQLite file
-    or PostgreSQL database is usable at once.
+    or PostgreSQL database is usable at once; a database of an older schema
+    version is migrated (`store.migrations`), one of a newer version refused
+    (SchemaVersionError).
 
     Writers: `write(work)` runs a read-modify-write transaction that is safe
     against other processes writing at the same time. On SQLite it starts with
@@ -119,14 +121,27 @@ class Database:
         # callers with StoreUnavailableError (503) and drops the connection.
         self.batched_read_timeout_seconds = BATCHED_READ_TIMEOUT_SECONDS
         if create_schema:
-            with _unavailable_as_error(), self.engine.begin() as conn:
-                if self.dialect == "postgresql":
-                    # Workers starting at once on an empty database would all
-                    # CREATE TABLE, and all but one fail (a pg_type unique
-                    # violation): they take turns, and the later ones find the
-                    # tables made. Released at commit.
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
-                Base.metadata.create_all(conn)
+            try:
+                self._prepare_schema()
+            except BaseException:  # a refused or unreachable store: leave no pool open
+                self._read_engine.dispose()
+                self.engine.dispose()
+                raise
+
+    def _prepare_schema(self) -> None:
+        """Create the tables, or migrate an older schema (`store.migrations`)."""
+        # BEGIN IMMEDIATE on SQLite (the write option): two processes opening one
+        # file at once take turns, so the second finds the schema made (and
+        # migrated) instead of adding the same column again.
+        schema_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
+        with _unavailable_as_error(), schema_engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Workers starting at once on an empty database would all
+                # CREATE TABLE, and all but one fail (a pg_type unique
+                # violation): they take turns, and the later ones find the
+                # tables made. Released at commit.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+            prepare_schema(conn)
 
     @property
     def reads_are_local(self) -> bool:

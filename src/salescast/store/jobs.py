@@ -58,12 +58,18 @@ _owners_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class JobResult:
-    """What one product of a training job ended with: a new version and its metrics, or an error."""
+    """What one product of a training job ended with: a new version and its metrics, or an error.
+
+    `outcome` is "activated", "not_activated" (stored, `reason` says why it is
+    not active), "skipped" (not trained, `reason` says why) or "failed".
+    """
 
     product_id: str
     version: int | None
     error: str | None
     metrics: dict[str, Any] | None
+    outcome: str = "activated"
+    reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,12 +77,22 @@ class JobResult:
             "version": self.version,
             "error": self.error,
             "metrics": self.metrics,
+            "outcome": self.outcome,
+            "reason": self.reason,
         }
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> JobResult:
+        error = value.get("error")
+        # Rows written before outcomes were stored: every trained version was activated then.
+        outcome = value.get("outcome") or ("failed" if error is not None else "activated")
         return cls(
-            value["product_id"], value.get("version"), value.get("error"), value.get("metrics")
+            value["product_id"],
+            value.get("version"),
+            error,
+            value.get("metrics"),
+            outcome,
+            value.get("reason"),
         )
 
 

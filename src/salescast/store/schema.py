@@ -1,4 +1,8 @@
-"""Tables: products (data version, active model), daily sales, model versions, jobs."""
+"""Tables: products (data version, active model), daily sales, model versions, jobs, schema version.
+
+A change to these tables raises `salescast.store.migrations.SCHEMA_VERSION` and
+adds the migration that brings a database of the previous version up to it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -16,6 +21,8 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -34,6 +41,12 @@ class Product(Base):
     the durable store, not in Redis). `active_version` points at the model version
     that forecasts are served from; it is only ever set in the same transaction
     that wrote that version, or to a version that already exists.
+
+    `pinned` says the active version was chosen by hand: trainings then store
+    new versions without activating them. `last_model_version` is the highest
+    version number ever given to the product: numbers are drawn from it, so a
+    deleted version's number is never given again (cache keys and ETags name a
+    model by its number, and must never name two different models).
     """
 
     __tablename__ = "products"
@@ -41,6 +54,12 @@ class Product(Base):
     id: Mapped[str] = mapped_column(String(PRODUCT_ID_MAX_LENGTH), primary_key=True)
     data_version: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     active_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pinned: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), nullable=False
+    )
+    last_model_version: Mapped[int] = mapped_column(
+        Integer, default=0, server_default=text("0"), nullable=False
+    )
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
@@ -57,7 +76,15 @@ class Sale(Base):
 
 
 class ModelVersion(Base):
-    """An immutable trained model: rows are inserted, never updated."""
+    """An immutable trained model: rows are inserted, never updated (and deleted only by hand
+    or by pruning, never while active).
+
+    `data_version` is the product's data version read before its history was
+    read for training: a bulk training skips a product whose data version has
+    not moved since. `not_activated_reason` says why the training that stored
+    the version left another one active (pinned, or a worse backtest); None
+    when training activated it.
+    """
 
     __tablename__ = "model_versions"
 
@@ -74,6 +101,7 @@ class ModelVersion(Base):
     prophet_version: Mapped[str] = mapped_column(String(32), nullable=False)
     model_format: Mapped[str] = mapped_column(String(32), nullable=False)
     model_blob: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    not_activated_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Job(Base):
@@ -109,3 +137,12 @@ class Job(Base):
     owner_pid: Mapped[int] = mapped_column(Integer, nullable=False)
     owner_boot_id: Mapped[str] = mapped_column(String(32), nullable=False)
     heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class SchemaInfo(Base):
+    """One row: the version of this schema the database holds (see `store.migrations`)."""
+
+    __tablename__ = "schema_info"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    version: Mapped[int] = mapped_column(Integer, nullable=False)

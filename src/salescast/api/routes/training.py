@@ -35,7 +35,8 @@ router = APIRouter(tags=["training"])
     },
 )
 def train_product(product_id: str, service: Service) -> ModelVersionModel:
-    """Train, store a new version and make it active; returns the version and its metrics."""
+    """Train and store a new version, activated unless pinned or worse; returns it and its
+    metrics (`active`, `not_activated_reason`)."""
     return to_model(service.train_product(product_id))
 
 
@@ -51,13 +52,20 @@ def train_product(product_id: str, service: Service) -> ModelVersionModel:
     },
 )
 def train_many(
-    service: Service, jobs: Jobs, request: Annotated[TrainRequest | None, Body()] = None
+    service: Service,
+    jobs: Jobs,
+    request: Annotated[TrainRequest | None, Body()] = None,
+    force: Annotated[
+        bool, Query(description="also train products unchanged since their newest version")
+    ] = False,
 ) -> JobModel:
-    """Start training all (or the listed) products as a background job; poll /jobs/{id}."""
+    """Start training all (or the listed) products whose data changed as a background job
+    (`force` for all); poll /jobs/{id}."""
     # Unknown ids answer 404 now rather than as a failed job later.
     listed = request.product_ids if request and request.product_ids else None  # [] means all
     ids = service.resolve_products(listed)
-    return job_model(jobs.submit_training(ids))
+    forced = force or (request is not None and request.force)
+    return job_model(jobs.submit_training(ids, force=forced))
 
 
 MAX_JOBS_LISTED = 100
@@ -90,6 +98,7 @@ def job_model(job: JobRecord) -> JobModel:
         total=job.total,
         done=job.done,
         failed=job.failed,
+        skipped=sum(result.outcome == "skipped" for result in job.results),
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
