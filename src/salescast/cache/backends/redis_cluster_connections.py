@@ -21,7 +21,6 @@ retries: the next hit then finds the new owner.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 import weakref
@@ -39,7 +38,13 @@ from redis.crc import key_slot
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
-from salescast.cache.backends.redis_connections import HitConnections, tls_options, url_options
+from salescast.cache.backends.redis_connections import (
+    HitConnections,
+    forget_connections_after_fork,
+    idle_limit,
+    tls_options,
+    url_options,
+)
 from salescast.cache.errors import (
     BackendTimeoutError,
     BackendUnavailableError,
@@ -124,14 +129,14 @@ class RedisClusterConnections:
             weakref.WeakKeyDictionary()
         )
         self._last_loop: tuple[Callable[[], object], Any] = _NO_LOOP  # (weakref, _LoopCluster)
-        # The sync hit path's kept connections, per node name (at most half a
-        # node's pool, as on one server).
+        # The sync hit path's kept connections, per node name (as many of a
+        # node's pool as on one server).
         self._hits: dict[str, HitConnections] = {}
         self._hits_lock = threading.Lock()
-        self._idle_limit = max(0, min(max_connections // 2, max_connections - 2))
+        self._idle_limit = idle_limit(max_connections)
         self._calls = 0
         self._calls_lock = threading.Lock()
-        _BACKENDS.add(self)
+        forget_connections_after_fork(self)
 
     @property
     def _sync_client(self) -> redis.cluster.RedisCluster:
@@ -212,7 +217,7 @@ class RedisClusterConnections:
             if hits is None or hits.pool is not pool:
                 # The node was made again (a refreshed map): its old stack goes back.
                 if hits is not None:
-                    _release_all(hits, hits.pool.release)
+                    hits.release_all(hits.pool.release)
                 hits = self._hits[node.name] = HitConnections(pool)
         return hits
 
@@ -227,7 +232,7 @@ class RedisClusterConnections:
         hits = loop_cluster.hits.get(node.name)
         if hits is None or hits.pool.node is not node:
             if hits is not None:
-                _release_all(hits, hits.pool.node.release)
+                hits.release_all(hits.pool.node.release)
             hits = loop_cluster.hits[node.name] = HitConnections(_NodePool(node))
         return hits
 
@@ -243,7 +248,7 @@ class RedisClusterConnections:
         with self._hits_lock:
             stacks, self._hits = list(self._hits.values()), {}
         for hits in stacks:
-            _release_all(hits, hits.pool.release)
+            hits.release_all(hits.pool.release)
         if self._made is not None:
             self._made.close()
 
@@ -278,23 +283,3 @@ class RedisClusterConnections:
             # its message: a timeout there is a timeout (the breaker opens at once).
             return BackendTimeoutError(f"{type(exc).__name__}: {exc}")
         return BackendUnavailableError(f"{type(exc).__name__}: {exc}")
-
-
-def _release_all(hits: HitConnections, release: Callable[[Any], object]) -> None:
-    while True:
-        try:
-            connection = hits.idle.pop()
-        except IndexError:
-            return
-        release(connection)
-
-
-_BACKENDS: weakref.WeakSet[RedisClusterConnections] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for backend in list(_BACKENDS):
-        backend._forget_inherited_connections()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -13,10 +13,10 @@ import asyncio
 import os
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import redis
@@ -51,6 +51,23 @@ class HitConnections:
     pool: Any
     idle: list[Any] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def release_all(self, release: Callable[[Any], object]) -> None:
+        """Hand every kept connection to ``release`` (the pool's, which counts them as in
+        use until then), emptying the stack."""
+        while True:
+            try:
+                connection = self.idle.pop()
+            except IndexError:
+                return
+            release(connection)
+
+
+def idle_limit(max_connections: int) -> int:
+    """How many connections the hit path may keep of a pool of ``max_connections``: at
+    most half, and never the last two (one is the invalidation subscriber's, one
+    serves writes and leases)."""
+    return max(0, min(max_connections // 2, max_connections - 2))
 
 
 @dataclass(frozen=True)
@@ -101,14 +118,12 @@ class RedisConnections:
         )
         self._pool = self._new_pool()
         self._sync_client = redis.Redis(connection_pool=self._pool)
-        # At most half the pool, and never the last two connections: one is
-        # the invalidation subscriber's, one serves writes and leases.
-        self._idle_limit = max(0, min(max_connections // 2, max_connections - 2))
+        self._idle_limit = idle_limit(max_connections)
         self._hits = HitConnections(self._pool)
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
             weakref.WeakKeyDictionary()
         )
-        _BACKENDS.add(self)
+        forget_connections_after_fork(self)
         self._calls = 0
         self._calls_lock = threading.Lock()
 
@@ -155,12 +170,7 @@ class RedisConnections:
 
     def _close_sync(self) -> None:
         """Give kept connections back to the pool, then disconnect it."""
-        while True:  # back to the pool, which counts them as in use until then
-            try:
-                connection = self._hits.idle.pop()
-            except IndexError:
-                break
-            self._pool.release(connection)
+        self._hits.release_all(self._pool.release)
         self._sync_client.close()
         self._pool.disconnect()
 
@@ -240,7 +250,18 @@ def closed_connection(exc: redis.ConnectionError) -> bool:
     return type(exc) is redis.ConnectionError
 
 
-_BACKENDS: weakref.WeakSet[RedisConnections] = weakref.WeakSet()
+class _ForgetsAfterFork(Protocol):
+    def _forget_inherited_connections(self) -> None: ...
+
+
+_BACKENDS: weakref.WeakSet[_ForgetsAfterFork] = weakref.WeakSet()
+
+
+def forget_connections_after_fork(backend: _ForgetsAfterFork) -> None:
+    """Have ``backend._forget_inherited_connections()`` called in every forked child
+    (the hit path's stacks hold the parent's sockets; redis-py's pools notice a new
+    pid themselves, a stack does not)."""
+    _BACKENDS.add(backend)
 
 
 def _after_fork_in_child() -> None:
