@@ -80,6 +80,10 @@ class CacheHealth:
     ``redis_writable`` is ``False`` when the server taking writes answers
     but as a replica; ``redis_nodes`` lists each server and its role;
     ``breaker_last_error`` is what the latest failure said.
+
+    ``api.schemas.CacheStatus`` lists the same fields again on purpose: it is
+    the HTTP contract, with descriptions and examples for the OpenAPI
+    document, and this dataclass must not depend on the API layer.
     """
 
     backend: str

@@ -90,7 +90,13 @@ _NO_LOOP: tuple[Callable[[], object], Any] = (lambda: None, None)
 
 
 class RedisClusterConnections:
-    """The cluster clients of ``RedisClusterBackend``, error mapping, call counting."""
+    """The cluster clients of ``RedisClusterBackend``, error mapping, call counting.
+
+    The keyword arguments repeat those of ``RedisConnections`` (timeouts, pool
+    size, TLS files) so that the factory can pass one set of options to either
+    topology; the two build different redis-py clients from them, so they are
+    not shared through a base class.
+    """
 
     def __init__(
         self,
