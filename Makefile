@@ -61,8 +61,14 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The suite runs on TEST_WORKERS pytest-xdist workers: most tests wait on the
+# servers they start (Redis, PostgreSQL, uvicorn), so three workers on two cores
+# finish well before one. Each worker starts its own servers on free ports.
+# `--dist loadscope` keeps a module's tests on one worker (its trained-model
+# fixtures are built once). TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 3
 test: $(STAMP) redis-server postgresql lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 # Long fault and fuzzing runs (tests marked chaos, deselected by make test):
 # schemathesis in process and against a live server, SIGKILL during ingest and
