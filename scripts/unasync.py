@@ -32,6 +32,7 @@ NAMES = {
     "AsyncRedisClusterCommands": "RedisClusterCommands",
     "AsyncRedisKeyCommands": "RedisKeyCommands",
     "AsyncHitPath": "HitPath",
+    "TaskRunner": "ThreadRunner",
     "asyncio face": "sync face",
     "acall": "call",
     "aget": "get",

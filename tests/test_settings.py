@@ -25,8 +25,13 @@ def test_defaults_are_the_embedded_ones_from_the_interface() -> None:
     assert settings.redis_url is None
     assert not settings.redis_configured
     assert settings.redis_max_connections == 50
-    assert settings.cache_ttl_model_seconds == 21_600
-    assert settings.cache_ttl_prediction_seconds == 3_600
+    # Idle lifetimes since decision 0011 (INTERFACE.md still gives the fixed
+    # TTLs of before, 21600 and 3600): a day, within a week's maximum.
+    assert settings.cache_ttl_model_seconds == 86_400
+    assert settings.cache_ttl_prediction_seconds == 86_400
+    assert settings.cache_ttl_data_seconds == 86_400
+    assert settings.cache_max_lifetime_seconds == 7 * 86_400
+    assert settings.cache_stale_seconds == 3_600
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
 
 

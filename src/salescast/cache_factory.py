@@ -68,4 +68,6 @@ def build_cache(settings: Settings) -> TieredCache:
         l1=MemoryBackend(max_bytes=settings.cache_l1_max_bytes),
         prefix=settings.cache_prefix,
         secret=secret,
+        max_lifetime=settings.cache_max_lifetime_seconds,
+        stale_window=settings.cache_stale_seconds,
     )

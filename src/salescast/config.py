@@ -63,9 +63,15 @@ class Settings(BaseSettings):
 
     # --- cache
     cache_prefix: str = Field(default="salescast", min_length=1, max_length=64)
-    cache_ttl_model_seconds: int = Field(default=21_600, ge=1)
-    cache_ttl_prediction_seconds: int = Field(default=3_600, ge=1)
-    cache_ttl_data_seconds: int = Field(default=600, ge=1)
+    # Idle lifetimes: the keys of these namespaces carry the versions their
+    # values depend on, so a hit renews an entry (decision 0011); bounded by
+    # the maximum lifetime, refreshed in the background near it and for
+    # cache_stale_seconds after it.
+    cache_ttl_model_seconds: int = Field(default=86_400, ge=1)
+    cache_ttl_prediction_seconds: int = Field(default=86_400, ge=1)
+    cache_ttl_data_seconds: int = Field(default=86_400, ge=1)
+    cache_max_lifetime_seconds: int = Field(default=7 * 86_400, ge=1)
+    cache_stale_seconds: int = Field(default=3_600, ge=0)
     cache_l1_max_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
     cache_secret: SecretStr | None = None
     warmup_on_startup: bool = True

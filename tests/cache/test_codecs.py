@@ -90,7 +90,7 @@ def test_a_signed_frame_is_refused_without_a_secret() -> None:
 def test_a_frame_of_another_format_version_says_so() -> None:
     frame = bytearray(FrameSerializer().dumps("k", 1))
     frame[2] = 9
-    with pytest.raises(DecodeError, match="frame format 9 is not 1"):
+    with pytest.raises(DecodeError, match="frame format 9 is not 2"):
         FrameSerializer().loads("k", bytes(frame))
 
 

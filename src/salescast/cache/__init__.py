@@ -43,6 +43,7 @@ from salescast.cache.frames import FrameSerializer
 from salescast.cache.health import CacheHealth, CacheStats
 from salescast.cache.json_codec import JsonCodec
 from salescast.cache.keys import KeyBuilder, hash_arguments
+from salescast.cache.lifetime import IdleTTL
 from salescast.cache.lookup import MISSING, CacheSource, Lookup, last_cache_source
 from salescast.cache.presets import cached_model, cached_prediction
 from salescast.cache.redis_cache import ModelCache, RedisCache, product_tag
@@ -69,6 +70,7 @@ __all__ = [
     "CodecRegistry",
     "DecodeError",
     "FrameSerializer",
+    "IdleTTL",
     "JsonCodec",
     "KeyArgumentError",
     "KeyBuilder",

@@ -3,16 +3,25 @@
 Layout (big-endian)::
 
     magic  b"SC"      2 bytes
-    format 1          1 byte   bumped when this layout changes
+    format 2          1 byte   bumped when this layout changes
     codec id          1 byte   which Codec wrote the payload
     flags             1 byte   bit 0: zstd-compressed, bit 1: HMAC present
     key digest        8 bytes  blake2b-64 of the cache key the value was written for
+    stored at         4 bytes  when the value was computed: whole seconds of the Unix epoch
+    compute time      4 bytes  how long computing it took, in milliseconds
     mac               32 bytes HMAC-SHA256(secret, key || header || payload), if flagged
     payload           the rest
 
 The key digest makes a value copied or written under another key a miss even
 without a secret; with a secret, the MAC makes forged or altered values a
 miss. Either failure raises ``DecodeError``, which the cache counts as a miss.
+
+The two times (format 2) let every process judge an entry's age the same way:
+the maximum lifetime of an entry whose hits renew it, and the early refresh
+of a hot one before that maximum, both count from ``stored at``; the refresh
+starts earlier for values that take longer to compute (``FrameTimes``, see
+docs/decisions/0011-ttl-is-a-memory-policy.md). Format-1 frames are refused
+like any other foreign bytes: a miss, recomputed once.
 """
 
 from __future__ import annotations
@@ -20,7 +29,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import zstandard
 
@@ -28,10 +39,12 @@ from salescast.cache.codecs import CodecRegistry, default_registry
 from salescast.cache.errors import DecodeError
 
 MAGIC = b"SC"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 FLAG_ZSTD = 0x01
 FLAG_HMAC = 0x02
-_HEADER_SIZE = 13
+_DIGEST_END = 13
+_HEADER_SIZE = 21
+_MAX_U32 = 2**32 - 1
 _MAC_SIZE = 32
 # A compressed payload is kept only when at most this share of the original.
 _WORTH_COMPRESSING = 0.9
@@ -42,12 +55,28 @@ _KEY_DIGEST_MEMO_LIMIT = 16_384
 MAX_DECOMPRESSED_BYTES = 512 * 1024 * 1024
 
 
+class FrameTimes(NamedTuple):
+    """When a framed value was computed (Unix seconds) and how long that took (seconds)."""
+
+    stored_at: float
+    compute_seconds: float
+
+
+def frame_times(data: bytes) -> FrameTimes:
+    """The times in the header of a frame ``loads`` accepted (no checks of its own)."""
+    return FrameTimes(
+        float(int.from_bytes(data[_DIGEST_END : _DIGEST_END + 4], "big")),
+        int.from_bytes(data[_DIGEST_END + 4 : _HEADER_SIZE], "big") / 1000,
+    )
+
+
 class FrameSerializer:
     """Values to framed bytes and back, for one key at a time. Thread-safe.
 
     ``compress_above``: payloads longer than this many bytes are zstd
     compressed (level ``compress_level``) when that saves at least a tenth.
     ``secret``: when set, every frame is signed and unsigned frames are refused.
+    ``wall_clock`` (Unix seconds, injectable for simulations) stamps ``stored at``.
     """
 
     def __init__(
@@ -57,7 +86,9 @@ class FrameSerializer:
         secret: bytes | str | None = None,
         compress_above: int = 16 * 1024,
         compress_level: int = 3,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        self.wall_clock = wall_clock
         self.registry = registry if registry is not None else default_registry
         self._secret = secret.encode() if isinstance(secret, str) else secret
         self._compress_above = compress_above
@@ -68,8 +99,11 @@ class FrameSerializer:
         # was a measurable part of an L2 hit); emptied when full.
         self._key_digests: dict[str, bytes] = {}
 
-    def dumps(self, key: str, value: Any) -> bytes:
-        """Frame ``value`` for ``key``; ``TypeError``/``ValueError`` if no codec can."""
+    def dumps(self, key: str, value: Any, *, compute_seconds: float = 0.0) -> bytes:
+        """Frame ``value`` for ``key``, stamped now and with how long it took to compute.
+
+        ``TypeError``/``ValueError`` if no codec can encode it.
+        """
         codec = self.registry.for_value(value)
         payload = codec.encode(value)
         flags = 0
@@ -83,7 +117,13 @@ class FrameSerializer:
                 flags |= FLAG_ZSTD
         if self._secret is not None:
             flags |= FLAG_HMAC
-        header = MAGIC + bytes((FORMAT_VERSION, codec.codec_id, flags)) + key_digest(key)
+        header = (
+            MAGIC
+            + bytes((FORMAT_VERSION, codec.codec_id, flags))
+            + key_digest(key)
+            + _u32(self.wall_clock()).to_bytes(4, "big")
+            + _u32(compute_seconds * 1000).to_bytes(4, "big")
+        )
         if self._secret is None:
             return header + payload
         return header + self._mac(key, header, payload) + payload
@@ -99,7 +139,7 @@ class FrameSerializer:
         if digest is None:
             digest = self._remember_digest(key)
         # The digest only names the key, it is no secret: a plain comparison.
-        if data[5:_HEADER_SIZE] != digest:
+        if data[5:_DIGEST_END] != digest:
             raise DecodeError("frame was written for another key")
         flags = data[4]
         if flags == 0 and self._secret is None:
@@ -169,6 +209,10 @@ def _not_a_frame(data: bytes) -> str:
     if len(data) >= _HEADER_SIZE and data[:2] == MAGIC:
         return f"frame format {data[2]} is not {FORMAT_VERSION}"
     return "not a salescast cache frame"
+
+
+def _u32(number: float) -> int:
+    return min(max(int(number), 0), _MAX_U32)
 
 
 def key_digest(key: str) -> bytes:

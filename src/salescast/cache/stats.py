@@ -108,6 +108,8 @@ class NamespaceStats:
     ``misses`` counts lookups answered by neither tier; ``computations``
     counts how often the wrapped function actually ran (lower than
     ``misses`` when single-flight or the lease let callers share one run);
+    ``refreshes`` counts the computations that refreshed an entry in the
+    background while its value was served (they are in ``computations`` too);
     ``errors`` counts decode failures, Redis failures and unencodable values.
     """
 
@@ -117,6 +119,7 @@ class NamespaceStats:
     misses: int
     computations: int
     errors: int
+    refreshes: int = 0
 
     @property
     def hits(self) -> int:
@@ -169,12 +172,12 @@ class _TierCounters:
 
 
 class _NamespaceCounters:
-    __slots__ = ("computations", "errors", "l1", "l2", "misses")
+    __slots__ = ("computations", "errors", "l1", "l2", "misses", "refreshes")
 
     def __init__(self) -> None:
         self.l1 = _TierCounters()
         self.l2 = _TierCounters()
-        self.misses = self.computations = self.errors = 0
+        self.misses = self.computations = self.errors = self.refreshes = 0
 
 
 class StatsRecorder:
@@ -283,6 +286,11 @@ class StatsRecorder:
         with self._lock:
             self._namespace(namespace).computations += 1
 
+    def refreshed(self, namespace: str) -> None:
+        """A background refresh computed and stored an entry again."""
+        with self._lock:
+            self._namespace(namespace).refreshes += 1
+
     def snapshot(self) -> Mapping[str, NamespaceStats]:
         """Every namespace seen so far, frozen at this moment."""
         with self._lock:
@@ -294,6 +302,7 @@ class StatsRecorder:
                     misses=counters.misses,
                     computations=counters.computations,
                     errors=counters.errors,
+                    refreshes=counters.refreshes,
                 )
                 for name, counters in sorted(self._namespaces.items())
             }

@@ -16,15 +16,29 @@ from typing import Any
 from salescast.cache.backends.base import StoredEntry
 from salescast.cache.backends.memory import MemoryBackend
 from salescast.cache.errors import DecodeError
-from salescast.cache.frames import FrameSerializer
+from salescast.cache.frames import FrameSerializer, FrameTimes, frame_times
 from salescast.cache.guard import FAILED, Unavailable
 from salescast.cache.keys import KeyBuilder
+from salescast.cache.lifetime import LifetimePolicy, Verdict, is_sliding
 from salescast.cache.lookup import MISSING
 from salescast.cache.stats import StatsRecorder, Tier
 
 # L1 lookups whose count has any of these bits set are not timed: one in 16 is.
 _L1_UNTIMED_MASK = 15
 L1StoreListener = Callable[[str, tuple[str, ...]], None]
+# (entry key, seconds): give the L2 entry that TTL, off the request path.
+L2Toucher = Callable[[str, float], None]
+
+
+class Stale:
+    """A value read that is to be served *and* refreshed in the background (its age, not
+    its version, is past the policy's point: see ``salescast.cache.lifetime``)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
 
 logger = logging.getLogger("salescast.cache")
 
@@ -49,8 +63,15 @@ class TierAccess:
         stats: StatsRecorder,
         keys: KeyBuilder,
         on_l1_store: L1StoreListener,
+        lifetime: LifetimePolicy | None = None,
+        refresh_grace: float = 10.0,
+        touch_l2: L2Toucher | None = None,
     ) -> None:
         self.l1 = l1
+        self.lifetime = lifetime if lifetime is not None else LifetimePolicy()
+        self.wall_clock = serializer.wall_clock
+        self.refresh_grace = refresh_grace
+        self.touch_l2 = touch_l2
         self.serializer = serializer
         self.stats = stats
         self.keys = keys
@@ -131,9 +152,17 @@ class TierAccess:
         started: float,
         *,
         count: bool,
+        ttl: float | None = None,
     ) -> Any:
         """Count and decode what an L2 read returned; a hit is put into L1 with
-        the TTL it has left. The value, ``MISSING`` or the guard's marker."""
+        the TTL it has left. The value, ``MISSING`` or the guard's marker.
+
+        For a sliding ``ttl`` (``IdleTTL``) the entry's age decides
+        (``LifetimePolicy.verdict``): past its stale window it is a miss; due
+        for a refresh it comes back wrapped in ``Stale`` (to serve, and to
+        refresh in the background); and a Redis TTL below half the idle time
+        is renewed in the background.
+        """
         seconds = perf_counter() - started
         if isinstance(entry, Unavailable):
             if count:
@@ -146,9 +175,57 @@ class TierAccess:
         value = self.decode(namespace, Tier.L2, entry_key, entry.value, count=count)
         if value is MISSING:
             return MISSING
+        if not is_sliding(ttl):
+            self.stats.l2_hit(namespace, len(entry.value), seconds)
+            self.store_l1(namespace, entry_key, value, len(entry.value), entry.ttl, tags)
+            return value
+        assert ttl is not None
+        times = frame_times(entry.value)
+        verdict = self.lifetime.verdict(times, self.wall_clock())
+        if verdict is Verdict.EXPIRED:
+            if count:
+                self.stats.tier_miss(namespace, Tier.L2, seconds=seconds)
+            return MISSING
         self.stats.l2_hit(namespace, len(entry.value), seconds)
-        self.store_l1(namespace, entry_key, value, len(entry.value), entry.ttl, tags)
-        return value
+        refreshing = verdict is Verdict.REFRESH
+        self.store_l1(namespace, entry_key, value, len(entry.value), ttl, tags, times, refreshing)
+        if (
+            not refreshing
+            and self.touch_l2 is not None
+            and entry.ttl is not None
+            and entry.ttl < ttl / 2
+        ):
+            self.touch_l2(entry_key, self.lifetime.l2_ttl(ttl, times, self.wall_clock()))
+        return Stale(value) if refreshing else value
+
+    def read_l1_stale(self, namespace: str, entry_key: str, ttl: float | None) -> Any:
+        """A sliding L1 entry due for its refresh (still in its stale window), or ``MISSING``.
+
+        Served while the refresh runs: it is kept as a plain hit for the
+        refresh's grace period, so this process's other readers hit it.
+        """
+        l1 = self.l1
+        if l1 is None or not is_sliding(ttl):
+            return MISSING
+        entry = l1.get_stale(entry_key)
+        if entry is None or entry.life is None:
+            return MISSING
+        self.stats.l1_hit(namespace, entry.nbytes, None)
+        assert ttl is not None
+        l1.set_object(
+            entry_key,
+            entry.value,
+            nbytes=entry.nbytes,
+            ttl=None,
+            life=self.lifetime.l1_lifetime(
+                ttl,
+                entry.life.times,
+                wall_now=self.wall_clock(),
+                l1_now=l1.clock(),
+                grace=self.refresh_grace,
+            ),
+        )
+        return entry.value
 
     def decode(
         self, namespace: str, tier: Tier, entry_key: str, data: bytes, *, count: bool = True
@@ -161,9 +238,11 @@ class TierAccess:
             logger.debug("undecodable %s entry %s: %s", tier.value, entry_key, exc)
             return MISSING
 
-    def encode(self, namespace: str, entry_key: str, value: Any) -> bytes | None:
+    def encode(
+        self, namespace: str, entry_key: str, value: Any, compute_seconds: float = 0.0
+    ) -> bytes | None:
         try:
-            return self.serializer.dumps(entry_key, value)
+            return self.serializer.dumps(entry_key, value, compute_seconds=compute_seconds)
         except (TypeError, ValueError) as exc:
             self.stats.error(namespace)
             if namespace not in self._unencodable_logged:
@@ -185,11 +264,30 @@ class TierAccess:
         nbytes: int,
         ttl: float | None,
         tags: tuple[str, ...],
+        times: FrameTimes | None = None,
+        refreshing: bool = False,
     ) -> None:
-        """Keep ``value`` itself in L1, charged ``nbytes`` (the length of its frame)."""
-        if self.l1 is None or (ttl is not None and ttl <= 0):
+        """Keep ``value`` itself in L1, charged ``nbytes`` (the length of its frame).
+
+        A sliding ``ttl`` with the frame's ``times`` stores a sliding entry
+        (``refreshing``: it is served as a plain hit only for the refresh's
+        grace period).
+        """
+        l1 = self.l1
+        if l1 is None or (ttl is not None and ttl <= 0):
             return
-        self.l1.set_object(entry_key, value, nbytes=nbytes, ttl=ttl)
+        if times is not None and is_sliding(ttl):
+            assert ttl is not None
+            life = self.lifetime.l1_lifetime(
+                ttl,
+                times,
+                wall_now=self.wall_clock(),
+                l1_now=l1.clock(),
+                grace=self.refresh_grace if refreshing else None,
+            )
+            l1.set_object(entry_key, value, nbytes=nbytes, ttl=None, life=life)
+        else:
+            l1.set_object(entry_key, value, nbytes=nbytes, ttl=ttl)
         self.stats.stored(namespace, Tier.L1, nbytes=nbytes)
         self._on_l1_store(entry_key, tags)
 

@@ -26,6 +26,7 @@ from salescast.cache._async.flow import AsyncFlow
 from salescast.cache._sync.flow import SyncFlow
 from salescast.cache.backends.memory import MemoryBackend
 from salescast.cache.backends.redis import RedisBackend
+from salescast.cache.background import TaskRunner, ThreadRunner
 from salescast.cache.breaker import CircuitBreaker
 from salescast.cache.codecs import CodecRegistry
 from salescast.cache.entry_keys import EntryKeys
@@ -36,6 +37,7 @@ from salescast.cache.health import CacheHealth, CacheStats
 from salescast.cache.invalidation import InvalidationSubscriber
 from salescast.cache.keys import KeyBuilder, Version, hash_arguments
 from salescast.cache.lease import OwedLeases
+from salescast.cache.lifetime import DEFAULT_MAX_LIFETIME, DEFAULT_STALE_WINDOW, LifetimePolicy
 from salescast.cache.lookup import MISSING, CacheSource, Lookup, last_cache_source
 from salescast.cache.shared_tier import SharedTier
 from salescast.cache.stats import StatsRecorder
@@ -62,7 +64,11 @@ class TieredCache:
     consecutive failures L2 is skipped without I/O until a probe succeeds.
 
     Keys: ``key`` arguments are any values ``hash_arguments`` accepts; see
-    ``salescast.cache.keys`` for the layout. TTLs are seconds.
+    ``salescast.cache.keys`` for the layout. TTLs are seconds. An
+    ``IdleTTL`` is an idle lifetime for keys that name every version they
+    depend on: a hit renews it, ``max_lifetime`` bounds it, hot entries are
+    refreshed in the background before or (for ``stale_window`` seconds)
+    after that bound (``salescast.cache.lifetime``).
 
     Parameters: ``l2`` (``None``: in-process only), ``l1``/``use_l1``,
     ``prefix`` (every key and the pub/sub channel start with it), ``secret``
@@ -76,7 +82,8 @@ class TieredCache:
     after a timeout, probe Redis with a PING on a thread of its own; ``False``:
     let one caller's request be the probe), ``clock``/``sleep``/``asleep``
     (injectable for tests; the lease polls with ``sleep`` on the sync face and
-    ``asleep`` on the asyncio one).
+    ``asleep`` on the asyncio one), ``wall_clock`` (Unix seconds: the age of
+    entries, which every process must judge alike).
 
     Thread-safe; the asyncio methods may be used from any event loop (one
     Redis client per loop; close it with ``aclose`` in that loop).
@@ -98,12 +105,20 @@ class TieredCache:
         generation_ttl: float = 1.0,
         ping_interval: float = 1.0,
         probe_in_background: bool = True,
+        max_lifetime: float = DEFAULT_MAX_LIFETIME,
+        stale_window: float = DEFAULT_STALE_WINDOW,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.keys = KeyBuilder(prefix)
-        self.serializer = FrameSerializer(registry=registry, secret=secret)
+        self.serializer = FrameSerializer(registry=registry, secret=secret, wall_clock=wall_clock)
+        self.lifetime = LifetimePolicy(max_lifetime=max_lifetime, stale_window=stale_window)
+        self.background = ThreadRunner()
+        """Refreshes for the sync face, and every Redis TTL renewal."""
+        self.abackground = TaskRunner()
+        """Refreshes for the asyncio face."""
         self.l1 = (l1 if l1 is not None else MemoryBackend()) if use_l1 else None
         self.l2 = l2
         self.breaker = breaker if breaker is not None else CircuitBreaker(name=_l2_name(l2))
@@ -129,7 +144,12 @@ class TieredCache:
             stats=self._stats,
             keys=self.keys,
             on_l1_store=self.tags.remember_l1,
+            lifetime=self.lifetime,
+            refresh_grace=max(lease_ttl, 1.0),
+            touch_l2=self._touch_l2 if l2 is not None else None,
         )
+        if self.l1 is not None and l2 is not None:
+            self.l1.set_renew_listener(self._touch_l2)
         entry_keys = EntryKeys(self.keys, self.tags)
         self._entry_keys = entry_keys
         # l2 is passed on its own, so mypy checks the SharedTier against both
@@ -145,9 +165,9 @@ class TieredCache:
             "lease_poll_interval": lease_poll_interval,
             "clock": clock,
         }
-        self.flow = SyncFlow(l2=l2, **common, sleep=sleep)
+        self.flow = SyncFlow(l2=l2, **common, sleep=sleep, background=self.background)
         """The sync control flow (generated from ``aflow``'s source)."""
-        self.aflow = AsyncFlow(l2=l2, **common, sleep=asleep)
+        self.aflow = AsyncFlow(l2=l2, **common, sleep=asleep, background=self.abackground)
         """The asyncio control flow."""
         # The hot path of every decorated call: the flow's own bound methods.
         self._lookup_hashed = self.flow.lookup_hashed
@@ -180,6 +200,17 @@ class TieredCache:
             )
         l1 = MemoryBackend(max_bytes=l1_max_bytes, max_entries=l1_max_entries)
         return cls(l2=l2, l1=l1, prefix=prefix, **options)
+
+    def _touch_l2(self, entry_key: str, seconds: float) -> None:
+        # A hit renewed a sliding entry: renew its Redis copy off the hit path
+        # (one PEXPIRE per key and half idle time, through the breaker).
+        l2 = self.l2
+        if l2 is None:
+            return
+        guard = self.guard
+        self.background.start(
+            ("touch", entry_key), lambda: guard.call(l2.expire, entry_key, seconds)
+        )
 
     def _start_subscriber(self, l2: SharedTier, *, ping_interval: float) -> InvalidationSubscriber:
         # Listen for other processes' invalidations in a daemon thread. A
@@ -454,6 +485,7 @@ class TieredCache:
 
     def close(self) -> None:
         """Stop the subscriber and release connections (asyncio ones: ``aclose``)."""
+        self.background.close()
         if self.subscriber is not None:
             self.subscriber.stop()
         if self.l2 is not None:

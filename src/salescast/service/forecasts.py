@@ -8,7 +8,14 @@ from typing import cast
 
 import anyio.to_thread
 
-from salescast.cache import MISSING, CachedFunction, CacheSource, TieredCache, cached_prediction
+from salescast.cache import (
+    MISSING,
+    CachedFunction,
+    CacheSource,
+    IdleTTL,
+    TieredCache,
+    cached_prediction,
+)
 from salescast.compute_gate import ComputeGate
 from salescast.config import Settings
 from salescast.forecasting import Forecast, NoActiveModelError, make_forecast
@@ -81,7 +88,10 @@ class ForecastService:
         self._models = models
         self._gate = gate
         self._forecast_at: CachedFunction[[str, int, int, float], Forecast] = cached_prediction(
-            ttl=settings.cache_ttl_prediction_seconds, cache=cache, tags=product_tags
+            # keyed by the model version: a hit renews the entry (decision 0011)
+            ttl=IdleTTL(settings.cache_ttl_prediction_seconds),
+            cache=cache,
+            tags=product_tags,
         )(self._compute_forecast)
 
     def read_forecast(

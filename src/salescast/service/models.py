@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from salescast.cache import MISSING, CachedFunction, TieredCache, cached_model
+from salescast.cache import MISSING, CachedFunction, IdleTTL, TieredCache, cached_model
 from salescast.config import Settings
 from salescast.forecasting import ModelRegistry, NoActiveModelError
 from salescast.forecasting.model_cache_codec import register_prophet_codec
@@ -34,7 +34,10 @@ class ModelService:
     def __init__(self, settings: Settings, *, registry: ModelRegistry, cache: TieredCache) -> None:
         self._registry = registry
         self._model_at: CachedFunction[[str, int], Prophet] = cached_model(
-            ttl=settings.cache_ttl_model_seconds, cache=cache, tags=product_tags
+            # keyed by the version: a hit renews the entry (decision 0011)
+            ttl=IdleTTL(settings.cache_ttl_model_seconds),
+            cache=cache,
+            tags=product_tags,
         )(self.decode)
 
     def get_active_version(self, product_id: str) -> int:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from salescast.cache import TieredCache, cached
+from salescast.cache import IdleTTL, TieredCache, cached
 from salescast.config import Settings
 from salescast.service.product_cache import invalidate_products, product_tags
 from salescast.store import ProductNotFoundError, SalesStore
@@ -40,7 +40,7 @@ class SalesService:
         self._cache = cache
         self._history_at = cached(
             namespace="data",
-            ttl=settings.cache_ttl_data_seconds,
+            ttl=IdleTTL(settings.cache_ttl_data_seconds),  # keyed by the data version
             cache=cache,
             tags=product_tags,
         )(self._query_history)

@@ -43,15 +43,18 @@ from typing import Any, TypeVar
 
 from salescast.cache._async.contract import AsyncSharedBackend
 from salescast.cache.backends.memory import MemoryBackend
+from salescast.cache.background import TaskRunner
 from salescast.cache.entry_keys import EntryKeys
+from salescast.cache.frames import FrameTimes
 from salescast.cache.guard import FAILED, BreakerGuard, Unavailable
 from salescast.cache.invalidation import encode_message
 from salescast.cache.keys import KeyBuilder, Version, escape_glob
 from salescast.cache.lease import MAX_POLL_INTERVAL, OwedLeases, new_token
+from salescast.cache.lifetime import is_sliding
 from salescast.cache.lookup import MISSING, CacheSource, last_cache_source
 from salescast.cache.singleflight import AsyncSingleFlight
 from salescast.cache.tags import TagBook
-from salescast.cache.tier_access import TierAccess, untimed
+from salescast.cache.tier_access import Stale, TierAccess, untimed
 
 T = TypeVar("T")
 MISS = CacheSource.MISS
@@ -83,6 +86,7 @@ class AsyncFlow:
         lease_poll_interval: float,
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
+        background: TaskRunner,
     ) -> None:
         self.l1: MemoryBackend | None = io.l1
         self.l2 = l2
@@ -96,6 +100,7 @@ class AsyncFlow:
         self.lease_poll_interval = lease_poll_interval
         self.clock = clock
         self.sleep = sleep
+        self.background = background
         self.flight = AsyncSingleFlight()
         # Without L1 every hit is a GET: hits read Redis before single-flight.
         self.l2_only = io.l1 is None and l2 is not None
@@ -224,17 +229,28 @@ class AsyncFlow:
         tags: tuple[str, ...],
         *,
         to_l2: bool = True,
+        compute_seconds: float = 0.0,
     ) -> bool:
         """Encode once, keep the object in L1 and the frame in L2; ``False`` when
-        the value cannot be encoded (stored in neither tier, counted)."""
-        data = self.io.encode(namespace, entry_key, value)
+        the value cannot be encoded (stored in neither tier, counted). A
+        sliding ``ttl`` gives Redis the idle time, within the stale window."""
+        io = self.io
+        data = io.encode(namespace, entry_key, value, compute_seconds)
         if data is None:
             return False
-        self.io.store_l1(namespace, entry_key, value, len(data), ttl, tags)
+        l2_ttl = ttl
+        if is_sliding(ttl):
+            assert ttl is not None
+            wall_now = io.wall_clock()
+            times = FrameTimes(float(int(wall_now)), compute_seconds)  # as the frame has it
+            io.store_l1(namespace, entry_key, value, len(data), ttl, tags, times)
+            l2_ttl = io.lifetime.l2_ttl(ttl, times, wall_now)
+        else:
+            io.store_l1(namespace, entry_key, value, len(data), ttl, tags)
         l2 = self.l2
         if l2 is not None and to_l2:
-            result = await self.guard.acall(l2.aset, entry_key, data, ttl)
-            self.io.after_l2_write(namespace, result, len(data))
+            result = await self.guard.acall(l2.aset, entry_key, data, l2_ttl)
+            io.after_l2_write(namespace, result, len(data))
         return True
 
     async def delete_key(self, entry_key: str) -> bool:
@@ -311,9 +327,15 @@ class AsyncFlow:
         """L2, then the computation: the one run of a key under single-flight."""
         if self.owed_leases.pending and not redis_failed:
             redis_failed = not await self._release_owed_leases()
-        value = MISSING if redis_failed else await self.read_l2(namespace, entry_key, tags)
+        value = MISSING if redis_failed else await self.read_l2(namespace, entry_key, tags, ttl)
         if not isinstance(value, Unavailable) and value is not MISSING:
-            return value, HIT_L2
+            return self.served(namespace, entry_key, value, compute, ttl, tags), HIT_L2
+        stale = self.io.read_l1_stale(namespace, entry_key, ttl)
+        if stale is not MISSING:
+            # Due for its refresh and not (or no longer) in Redis: serve the
+            # value L1 still has while the refresh runs.
+            self.refresh_later(namespace, entry_key, compute, ttl, tags)
+            return stale, HIT_L1
         self.io.stats.miss(namespace)
         if redis_failed or isinstance(value, Unavailable):
             # Redis just failed (or the breaker is open): no lease, no L2
@@ -349,19 +371,19 @@ class AsyncFlow:
             if got:
                 acquired = True
                 break
-            value = await self._await_value(namespace, entry_key, lease_key, tags, deadline)
+            value = await self._await_value(namespace, entry_key, lease_key, tags, ttl, deadline)
             if isinstance(value, Unavailable):
                 redis_ok = False
                 break
             if value is not MISSING:
-                return value, HIT_L2
+                return self.served(namespace, entry_key, value, compute, ttl, tags), HIT_L2
         try:
             if acquired:
                 # The previous owner may have stored the value between our miss
                 # and our lease: look once more before computing again.
-                value = await self.read_l2(namespace, entry_key, tags, count=False)
+                value = await self.read_l2(namespace, entry_key, tags, ttl, count=False)
                 if not isinstance(value, Unavailable) and value is not MISSING:
-                    return value, HIT_L2
+                    return self.served(namespace, entry_key, value, compute, ttl, tags), HIT_L2
             computed = await self.compute_and_store(
                 namespace, entry_key, compute, ttl, tags, to_l2=redis_ok
             )
@@ -395,6 +417,7 @@ class AsyncFlow:
         entry_key: str,
         lease_key: str,
         tags: tuple[str, ...],
+        ttl: float | None,
         deadline: float,
     ) -> Any:
         """Poll L2 while another process holds the lease.
@@ -408,7 +431,7 @@ class AsyncFlow:
         while self.clock() < deadline:
             await self.sleep(interval)
             interval = min(interval * 1.5, MAX_POLL_INTERVAL)
-            value = await self.read_l2(namespace, entry_key, tags, count=False)
+            value = await self.read_l2(namespace, entry_key, tags, ttl, count=False)
             if value is not MISSING:
                 return value
             held = await self.guard.acall(l2.aexists, lease_key)
@@ -416,7 +439,7 @@ class AsyncFlow:
                 return held
             if not held:
                 # Released: the owner stored the value just before, or failed.
-                return await self.read_l2(namespace, entry_key, tags, count=False)
+                return await self.read_l2(namespace, entry_key, tags, ttl, count=False)
         return MISSING
 
     async def compute_and_store(
@@ -429,19 +452,104 @@ class AsyncFlow:
         *,
         to_l2: bool = True,
     ) -> T:
-        """``compute()``, counted, then stored (in L1 only when ``to_l2`` is false)."""
+        """``compute()``, counted and timed, then stored (in L1 only when ``to_l2`` is false)."""
+        started = perf_counter()
         value = await compute()
+        seconds = perf_counter() - started
         self.io.stats.computed(namespace)
-        await self.store(namespace, entry_key, value, ttl, tags, to_l2=to_l2)
+        await self.store(
+            namespace, entry_key, value, ttl, tags, to_l2=to_l2, compute_seconds=seconds
+        )
         return value
+
+    # -- refreshes of entries due by age ---------------------------------------
+
+    def served(
+        self,
+        namespace: str,
+        entry_key: str,
+        value: Any,
+        compute: Callable[[], Awaitable[T]],
+        ttl: float | None,
+        tags: tuple[str, ...],
+    ) -> Any:
+        """The value a read found; a ``Stale`` one is also refreshed in the background."""
+        if type(value) is Stale:
+            self.refresh_later(namespace, entry_key, compute, ttl, tags)
+            return value.value
+        return value
+
+    def refresh_later(
+        self,
+        namespace: str,
+        entry_key: str,
+        compute: Callable[[], Awaitable[T]],
+        ttl: float | None,
+        tags: tuple[str, ...],
+    ) -> None:
+        """Start ``refresh`` off the caller's path (once per key at a time in this process)."""
+        self.background.start(
+            ("refresh", entry_key),
+            lambda: self.refresh(namespace, entry_key, compute, ttl, tags),
+        )
+
+    async def refresh(
+        self,
+        namespace: str,
+        entry_key: str,
+        compute: Callable[[], Awaitable[T]],
+        ttl: float | None,
+        tags: tuple[str, ...],
+    ) -> None:
+        """Compute an entry again while its current value is being served.
+
+        Once across processes: only the process that takes the entry's lease
+        computes, and only if Redis does not hold a fresh value by then; one
+        that finds the lease taken leaves the refresh to its holder (its
+        readers keep the value they have until the fresh one is in Redis).
+        Without Redis, or when Redis fails, this process computes and keeps
+        the result in L1 only.
+        """
+        l2 = self.l2
+        if l2 is None or self.lease_ttl <= 0:
+            await self.compute_and_store(namespace, entry_key, compute, ttl, tags)
+            self.io.stats.refreshed(namespace)
+            return
+        lease_key = self.keys.lease_key(entry_key)
+        token = new_token()
+        got = await self.guard.acall(l2.aset_if_absent, lease_key, token, self.lease_ttl)
+        if got is False:
+            return
+        acquired = got is True
+        try:
+            if acquired:
+                # Another process may have refreshed it just before: then the
+                # fresh value is in Redis (and now in L1), nothing to compute.
+                current = await self.read_l2(namespace, entry_key, tags, ttl, count=False)
+                if not isinstance(current, (Unavailable, Stale)) and current is not MISSING:
+                    return
+            await self.compute_and_store(namespace, entry_key, compute, ttl, tags, to_l2=acquired)
+            self.io.stats.refreshed(namespace)
+        finally:
+            if acquired:
+                released = await self.guard.acall(l2.adelete_if_equals, lease_key, token)
+                if isinstance(released, Unavailable):
+                    self.owed_leases.owe(lease_key, token)
 
     # -- L2 reads -------------------------------------------------------------
 
     async def read_l2(
-        self, namespace: str, entry_key: str, tags: tuple[str, ...], *, count: bool = True
+        self,
+        namespace: str,
+        entry_key: str,
+        tags: tuple[str, ...],
+        ttl: float | None = None,
+        *,
+        count: bool = True,
     ) -> Any:
-        """The value (decoded once and put into L1), ``MISSING`` (not there or
-        undecodable), or ``SKIPPED``/``FAILED``."""
+        """The value (decoded once and put into L1), ``MISSING`` (not there,
+        undecodable, or past its stale window), ``SKIPPED``/``FAILED``, or a
+        ``Stale`` value due for a refresh (see ``TierAccess.after_l2_read``)."""
         l2 = self.l2
         if l2 is None:
             return MISSING
@@ -452,7 +560,9 @@ class AsyncFlow:
             entry = data if isinstance(data, Unavailable) else untimed(data)
         else:
             entry = await self.guard.acall(l2.aget, entry_key)
-        return self.io.after_l2_read(namespace, entry_key, tags, entry, started, count=count)
+        return self.io.after_l2_read(
+            namespace, entry_key, tags, entry, started, count=count, ttl=ttl
+        )
 
     async def read_l2_hit(self, namespace: str, entry_key: str) -> Any:
         """The hit path of a cache without L1: one GET, outside single-flight.

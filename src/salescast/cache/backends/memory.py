@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from salescast.cache.backends.base import StoredEntry
+from salescast.cache.lifetime import Lifetime
 
 Clock = Callable[[], float]
 EvictionListener = Callable[[str, int], None]
+# Told (key, seconds) when a hit renews a sliding entry for that many seconds.
+RenewListener = Callable[[str, float], None]
 
 # Bytes charged per entry on top of key and value: the OrderedDict node, the
 # tuple and the two objects' headers. Without it a flood of tiny entries would
@@ -32,11 +35,18 @@ class MemoryEntry(NamedTuple):
     ``value`` is the object stored (shared: never mutate it); ``nbytes`` the
     size it is charged for (its encoded size for objects, its length for
     bytes); ``expires_at`` the backend clock's deadline, ``None`` for no expiry.
+
+    A sliding entry (stored with a ``Lifetime``) lives until ``idle_until``,
+    which a hit pushes on; its ``expires_at`` is only the next moment a read
+    must look at it again (to renew it, or because its refresh point came),
+    so the hit path keeps one comparison for both kinds.
     """
 
     value: Any
     nbytes: int
     expires_at: float | None
+    life: Lifetime | None = None
+    idle_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +99,7 @@ class MemoryBackend:
         self.max_entries = max_entries
         self._clock = clock
         self._on_evict = on_evict
+        self._on_renew: RenewListener | None = None
         self._lock = threading.Lock()
         # key -> entry; order is recency, oldest first.
         self._data: OrderedDict[str, MemoryEntry] = OrderedDict()
@@ -98,6 +109,14 @@ class MemoryBackend:
     def set_eviction_listener(self, listener: EvictionListener | None) -> None:
         """Install the callback told about every capacity eviction."""
         self._on_evict = listener
+
+    def clock(self) -> float:
+        """Now, on this backend's clock (monotonic seconds unless injected)."""
+        return self._clock()
+
+    def set_renew_listener(self, listener: RenewListener | None) -> None:
+        """Install the callback told when a hit renews a sliding entry (to renew L2 too)."""
+        self._on_renew = listener
 
     def get_object(self, key: str) -> MemoryEntry | None:
         """The live entry of ``key``, refreshing its recency; ``None`` when absent or expired.
@@ -116,6 +135,8 @@ class MemoryBackend:
             return None
         expires_at = entry.expires_at
         if expires_at is not None and expires_at <= self._clock():
+            if entry.life is not None:
+                return self._look_again(key, entry)
             with self._lock:
                 if data.get(key) is entry:
                     self._remove(key)
@@ -126,10 +147,61 @@ class MemoryBackend:
             pass
         return entry
 
-    def set_object(self, key: str, value: Any, *, nbytes: int, ttl: float | None) -> None:
-        """Keep ``value`` itself for ``ttl`` seconds, charged ``nbytes`` against the budget."""
+    def _look_again(self, key: str, entry: MemoryEntry) -> MemoryEntry | None:
+        # A sliding entry at its renewal or refresh point (see MemoryEntry).
+        life, idle_until = entry.life, entry.idle_until
+        assert life is not None
+        assert idle_until is not None
+        now = self._clock()
+        if now >= idle_until:
+            with self._lock:
+                if self._data.get(key) is entry:
+                    self._remove(key)
+            return None
+        if now >= life.refresh_at:
+            return None  # kept for `get_stale`: served while it is refreshed
+        renewed_until = min(now + life.idle, life.ends_at)
+        renewed = entry._replace(
+            expires_at=_look_again_at(renewed_until, life), idle_until=renewed_until
+        )
         with self._lock:
-            evicted = self._insert(key, value, nbytes, ttl)
+            if self._data.get(key) is not entry:
+                return entry  # a writer replaced it meanwhile: the read happened first
+            self._data[key] = renewed
+            self._data.move_to_end(key)
+        if self._on_renew is not None:
+            self._on_renew(key, renewed_until - now)
+        return renewed
+
+    def get_stale(self, key: str) -> MemoryEntry | None:
+        """A sliding entry past its refresh point but still in its stale window, else ``None``.
+
+        What a read serves while the entry is refreshed; plain reads
+        (``get_object``) miss such an entry so that the caller refreshes it.
+        """
+        entry = self._data.get(key)
+        if entry is None or entry.life is None or entry.idle_until is None:
+            return None
+        if self._clock() >= entry.idle_until:
+            return None
+        return entry
+
+    def set_object(
+        self,
+        key: str,
+        value: Any,
+        *,
+        nbytes: int,
+        ttl: float | None,
+        life: Lifetime | None = None,
+    ) -> None:
+        """Keep ``value`` itself for ``ttl`` seconds, charged ``nbytes`` against the budget.
+
+        With ``life`` the entry is sliding: it lives ``life.idle`` seconds
+        after its last hit, never past ``life.ends_at`` (``ttl`` is ignored).
+        """
+        with self._lock:
+            evicted = self._insert(key, value, nbytes, ttl, life)
         self._report(evicted)
 
     def get(self, key: str) -> StoredEntry | None:
@@ -137,9 +209,10 @@ class MemoryBackend:
         entry = self.get_object(key)
         if entry is None or not isinstance(entry.value, bytes):
             return None
-        if entry.expires_at is None:
+        ends = _ends_at(entry)
+        if ends is None:
             return StoredEntry(entry.value, None)
-        remaining = entry.expires_at - self._clock()
+        remaining = ends - self._clock()
         return StoredEntry(entry.value, remaining) if remaining > 0 else None
 
     def set(self, key: str, value: bytes, ttl: float | None) -> None:
@@ -153,28 +226,24 @@ class MemoryBackend:
             if entry is None:
                 return False
             self._remove(key)
-            return entry.expires_at is None or entry.expires_at > self._clock()
+            return self._live(entry)
 
     def exists(self, key: str) -> bool:
         """``True`` when ``key`` holds a live value (does not refresh recency)."""
         with self._lock:
             entry = self._data.get(key)
-            return entry is not None and (
-                entry.expires_at is None or entry.expires_at > self._clock()
-            )
+            return entry is not None and self._live(entry)
 
     def expire(self, key: str, ttl: float) -> bool:
         """Give a live key a new TTL in seconds; a TTL ``<= 0`` removes it."""
         with self._lock:
             entry = self._data.get(key)
-            if entry is None or (
-                entry.expires_at is not None and entry.expires_at <= self._clock()
-            ):
+            if entry is None or not self._live(entry):
                 return False
             if ttl <= 0:
                 self._remove(key)
-            else:
-                self._data[key] = entry._replace(expires_at=self._clock() + ttl)
+            else:  # a fixed TTL from now on, also for a sliding entry
+                self._data[key] = MemoryEntry(entry.value, entry.nbytes, self._clock() + ttl)
             return True
 
     def incr(self, key: str) -> int:
@@ -235,17 +304,33 @@ class MemoryBackend:
         """Drop every entry."""
         self.clear()
 
+    def _live(self, entry: MemoryEntry) -> bool:
+        ends = _ends_at(entry)
+        return ends is None or ends > self._clock()
+
     def _insert(
-        self, key: str, value: Any, nbytes: int, ttl: float | None
+        self,
+        key: str,
+        value: Any,
+        nbytes: int,
+        ttl: float | None,
+        life: Lifetime | None = None,
     ) -> list[tuple[str, int]]:
         # Caller holds the lock. Returns the evicted (key, size) pairs.
         if key in self._data:
             self._remove(key)
         size = _size(key, nbytes)
-        if (ttl is not None and ttl <= 0) or size > self.max_bytes:
-            return []
-        expires_at = None if ttl is None else self._clock() + ttl
-        self._data[key] = MemoryEntry(value, nbytes, expires_at)
+        now = self._clock()
+        if life is not None:
+            idle_until = min(now + life.idle, life.ends_at)
+            if idle_until <= now or size > self.max_bytes:
+                return []
+            entry = MemoryEntry(value, nbytes, _look_again_at(idle_until, life), life, idle_until)
+        else:
+            if (ttl is not None and ttl <= 0) or size > self.max_bytes:
+                return []
+            entry = MemoryEntry(value, nbytes, None if ttl is None else now + ttl)
+        self._data[key] = entry
         self._bytes += size
         evicted: list[tuple[str, int]] = []
         while self._bytes > self.max_bytes or len(self._data) > self.max_entries:
@@ -265,6 +350,24 @@ class MemoryBackend:
     def _remove(self, key: str) -> None:
         entry = self._data.pop(key)
         self._bytes -= _size(key, entry.nbytes)
+
+
+def _ends_at(entry: MemoryEntry) -> float | None:
+    """When an entry stops being live (a sliding one: at the end of its idle time)."""
+    return entry.idle_until if entry.life is not None else entry.expires_at
+
+
+def _look_again_at(idle_until: float, life: Lifetime) -> float:
+    """When a read must look at a sliding entry again: half its idle time, or its refresh point.
+
+    Renewing only once half of the idle time is gone keeps renewals (and the
+    Redis ``PEXPIRE`` each one sends) to one per half idle time per key.
+    Once the idle time is capped by the end of the stale window there is
+    nothing left to renew: only the refresh point matters.
+    """
+    if idle_until >= life.ends_at:
+        return min(life.refresh_at, idle_until)
+    return min(idle_until - life.idle / 2, life.refresh_at)
 
 
 def _size(key: str, nbytes: int) -> int:
