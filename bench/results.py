@@ -35,6 +35,7 @@ SCRIPTS = [
     "peers.py",
     "topologies.py",
     "http_load.py",
+    "forecast_breakdown.py",
     "hit_rates.py",
     "stampede.py",
     "outage.py",

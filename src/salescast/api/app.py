@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 import salescast
 from salescast.api.errors import install_error_handlers
@@ -79,24 +79,22 @@ def create_app(settings: Settings, *, service: SalescastService | None = None) -
     install_error_handlers(app)
     # Forecasts first: routes are matched in order, and the forecast route is
     # the busiest by far (each route tried before it costs every request).
+    app.router.routes.append(forecasts.SERVED_ROUTE)
     for module in (forecasts, health, products, sales, training, models, cache, metrics):
         app.include_router(module.router)
-    app.add_middleware(_MetricsMiddleware, metrics=exporter)
-    app.add_middleware(_RejectNulPaths)
+    # Starlette builds each middleware by calling what it is given with the
+    # app: plain functions returning the ASGI callable, so that no adapter
+    # object adds a layer (each layer is an await on every request).
+    app.add_middleware(_metrics_middleware, metrics=exporter)
+    app.add_middleware(_reject_nul_paths)
     return app
 
 
-class _MetricsMiddleware:
-    """Adapter so Starlette's `add_middleware` can build `Metrics.middleware`."""
-
-    def __init__(self, app: Any, *, metrics: Metrics) -> None:
-        self._app = metrics.middleware(app)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self._app(scope, receive, send)
+def _metrics_middleware(app: ASGIApp, *, metrics: Metrics) -> ASGIApp:
+    return metrics.middleware(app)
 
 
-class _RejectNulPaths:
+def _reject_nul_paths(app: ASGIApp) -> ASGIApp:
     """404 for a path holding a NUL character (``%00``), before any route runs.
 
     No product id, version or job id can hold one (ingest admits letters,
@@ -105,14 +103,13 @@ class _RejectNulPaths:
     the forecast route fail every other read batched with it.
     """
 
-    def __init__(self, app: Any) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def rejecting(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and "\x00" in scope["path"]:
             await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
             return
-        await self._app(scope, receive, send)
+        await app(scope, receive, send)
+
+    return rejecting
 
 
 def create_app_from_env() -> FastAPI:
