@@ -79,7 +79,7 @@ chaos: $(STAMP) redis-server postgresql
 
 # Benchmarks live outside the test run; results go to bench/RESULTS.md and
 # bench/charts/. They start their own redis-server on a free loopback port.
-# The bench group (peer caches, matplotlib) comes from requirements-bench.lock;
+# The bench group (peer caches) comes from requirements-bench.lock;
 # wrk (Debian) is installed when missing. bench-quick takes a few minutes.
 BENCH_STAMP := $(VENV)/.bench-stamp
 

@@ -8,7 +8,8 @@ one object per room, each in its own module with its own docstring:
 - `models.ModelService`: active versions and cached, decoded models;
 - `training.TrainingService`: train (skipping unchanged products), version,
   activate and pin, delete and prune, write-through;
-- `forecasts.ForecastService`: cached predictions and the ETag-aware read.
+- `forecasts.ForecastService`: cached predictions and the ETag-aware read;
+- `plots.PlotService`: forecast charts (PNG, SVG), cached in namespace `plot`.
 
 Composition rather than mixins, so each room names what it depends on in its
 constructor and reads (and tests) on its own; the price is the one-line
@@ -16,7 +17,8 @@ delegations below, which keep every existing method of the facade and which
 are where to look for the whole surface the API, CLI and bench use.
 
 The expensive reads (history queries, model loading, prediction) are
-cached in three namespaces, `data`, `model` and `prediction`. Their keys
+cached in three namespaces, `data`, `model` and `prediction` (and the
+charts drawn from them in `plot`). Their keys
 carry the durable version they depend on, read from the store first: the
 product's data version for history, the active model version for models
 and forecasts. A retrain, an activation or an ingest changes that version
@@ -39,8 +41,10 @@ from salescast.cache_factory import build_cache
 from salescast.compute_gate import ComputeGate
 from salescast.config import Settings
 from salescast.forecasting import ActivationRule, Forecast, ModelRegistry, ModelVersionInfo
+from salescast.forecasting.chart import ChartFormat
 from salescast.service.forecasts import ForecastRead, ForecastService, forecast_etag
 from salescast.service.models import LoadedModel, ModelService
+from salescast.service.plots import PlotRead, PlotService
 from salescast.service.product_cache import invalidate_products
 from salescast.service.sales import History, SalesService
 from salescast.service.training import (
@@ -59,6 +63,8 @@ __all__ = [
     "History",
     "LoadedModel",
     "ModelService",
+    "PlotRead",
+    "PlotService",
     "ProgressCallback",
     "SalesService",
     "SalescastService",
@@ -95,6 +101,15 @@ class SalescastService:
             settings, database=self.database, cache=self.cache, models=self.models, gate=self.gate
         )
         self.sales = SalesService(settings, store=self.store, cache=self.cache)
+        self.plots = PlotService(
+            settings,
+            store=self.store,
+            cache=self.cache,
+            models=self.models,
+            forecasts=self.forecasts,
+            sales=self.sales,
+            gate=self.gate,
+        )
         self.training = TrainingService(
             store=self.store,
             registry=self.registry,
@@ -231,6 +246,21 @@ class SalescastService:
         self, product_id: str, version: int, horizon: int, interval: float | None = None
     ) -> Forecast | None:
         return self.forecasts.peek_forecast(product_id, version, horizon, interval)
+
+    # --- charts (PlotService)
+
+    def read_plot(
+        self,
+        product_id: str,
+        *,
+        horizon: int,
+        interval: float | None = None,
+        fmt: ChartFormat,
+        if_none_match: Set[str] = frozenset(),
+    ) -> PlotRead:
+        return self.plots.read_plot(
+            product_id, horizon=horizon, interval=interval, fmt=fmt, if_none_match=if_none_match
+        )
 
     # --- warm-up (salescast.warmup.WarmupTarget)
 

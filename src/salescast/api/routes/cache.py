@@ -24,7 +24,7 @@ from salescast.warmup import Warmup
 
 router = APIRouter(prefix="/cache", tags=["cache"])
 
-Namespace = Literal["model", "prediction", "data"]
+Namespace = Literal["model", "prediction", "data", "plot"]
 
 
 def _warmup(request: Request) -> Warmup:

@@ -1,4 +1,4 @@
-"""Forecasts from a product's active model, with ETag revalidation."""
+"""Forecasts from a product's active model (JSON, PNG, SVG, CSV), with ETag revalidation."""
 
 from __future__ import annotations
 
@@ -11,6 +11,13 @@ from pydantic import Field, TypeAdapter, ValidationError
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from salescast.api.forecast_representations import VARY, answer_representation
+from salescast.api.negotiation import (
+    MEDIA_TYPES,
+    REPRESENTATIONS,
+    Representation,
+    accepted_representation,
+)
 from salescast.api.schemas import ErrorResponse, ForecastResponse
 from salescast.cache import CacheSource
 from salescast.forecasting.prediction import MAX_HORIZON_DAYS, Forecast
@@ -19,6 +26,7 @@ from salescast.service import SalescastService
 router = APIRouter(tags=["forecasts"])
 T = TypeVar("T")
 DEFAULT_HORIZON = 30
+FORMAT_DESCRIPTION = "json, png, svg or csv; overrides the Accept header"
 
 
 # The query is parsed by hand (see `_query`), so its parameters are documented
@@ -52,24 +60,45 @@ _PARAMETERS: list[dict[str, Any]] = [
         },
         "description": "width of the uncertainty interval",
     },
+    {
+        "name": "format",
+        "in": "query",
+        "required": False,
+        "schema": {
+            "anyOf": [{"type": "string", "enum": list(REPRESENTATIONS)}, {"type": "null"}],
+            "description": FORMAT_DESCRIPTION,
+            "title": "Format",
+        },
+        "description": FORMAT_DESCRIPTION,
+    },
 ]
 _HORIZON: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_HORIZON_DAYS)])
 _INTERVAL: TypeAdapter[float | None] = TypeAdapter(Annotated[float | None, Field(gt=0, lt=1)])
+_FORMAT: TypeAdapter[Representation | None] = TypeAdapter(Representation | None)
 
 
 @router.get(
     "/products/{product_id}/forecast",
     response_model=ForecastResponse,
     responses={
+        200: {
+            "description": "the forecast; PNG or SVG: a chart of it over the history tail",
+            "content": {MEDIA_TYPES[r]: {} for r in REPRESENTATIONS if r != "json"},
+        },
         304: {"description": "unchanged since the ETag sent in If-None-Match"},
         404: {"model": ErrorResponse},
+        406: {"model": ErrorResponse, "description": "Accept names none of the formats"},
         409: {"model": ErrorResponse, "description": "the product has no trained model"},
         429: {"model": ErrorResponse, "description": "too many forecasts being computed"},
     },
     openapi_extra={"parameters": _PARAMETERS},
 )
 async def get_forecast(product_id: str, request: Request) -> Response:
-    """Daily forecast after the active model's training window; `X-Cache` tells the tier."""
+    """Daily forecast after the active model's training window; `X-Cache` tells the tier.
+
+    JSON by default; `Accept: image/png`, `image/svg+xml` or `text/csv` (or
+    `?format=png|svg|csv|json`) give a chart over the history tail or CSV.
+    """
     return await _answer(request, product_id)
 
 
@@ -105,17 +134,32 @@ SERVED_ROUTE = ServedRoute(
 
 
 async def _answer(request: Request, product_id: str) -> Response:
-    horizon, interval = _query(request)
+    horizon, interval, representation = _query(request)
+    if representation is None:
+        representation = accepted_representation(request.headers.get("accept"))
+        if representation is None:
+            return _not_acceptable()
     # The service is read from app.state directly, not through the Service
     # dependency the other routes use: FastAPI resolves each dependency with
     # its own parameter analysis, a good part of this route's whole cost on a
     # cache hit.
     service: SalescastService = request.app.state.service
+    if representation != "json":
+        return await answer_representation(
+            service,
+            product_id,
+            horizon=horizon,
+            interval=interval,
+            representation=representation,
+            if_none_match=_if_none_match(request),
+        )
     read = await service.aread_forecast(
         product_id, horizon=horizon, interval=interval, if_none_match=_if_none_match(request)
     )
     if read.forecast is None:
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": read.etag})
+        return Response(
+            status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": read.etag, **VARY}
+        )
     return _forecast_body(read.forecast, read.etag, read.source)
 
 
@@ -126,7 +170,18 @@ def _forecast_body(forecast: Forecast, etag: str, source: CacheSource | None) ->
     return Response(
         orjson.dumps(forecast),
         media_type="application/json",
-        headers={"ETag": etag, "X-Cache": str(source or CacheSource.MISS)},
+        headers={"ETag": etag, "X-Cache": str(source or CacheSource.MISS), **VARY},
+    )
+
+
+def _not_acceptable() -> Response:
+    offered = ", ".join(MEDIA_TYPES[r] for r in REPRESENTATIONS)
+    detail = f"the Accept header names none of the forecast's formats: {offered} (or ?format=)"
+    return Response(
+        orjson.dumps({"detail": detail}),
+        status_code=status.HTTP_406_NOT_ACCEPTABLE,
+        media_type="application/json",
+        headers=VARY,
     )
 
 
@@ -135,8 +190,9 @@ def _if_none_match(request: Request) -> set[str]:
     return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
 
 
-def _query(request: Request) -> tuple[int, float | None]:
-    """``horizon`` and ``interval`` from the query string, or RequestValidationError.
+def _query(request: Request) -> tuple[int, float | None, Representation | None]:
+    """``horizon``, ``interval`` and ``format`` from the query string, or
+    RequestValidationError.
 
     Declared as ``Query(...)`` parameters, FastAPI analyses both annotations
     again on every request, which cost more than the rest of a warm forecast
@@ -152,18 +208,19 @@ def _query(request: Request) -> tuple[int, float | None]:
     errors: list[dict[str, Any]] = []
     horizon = _parsed(params.get("horizon"), "horizon", _HORIZON, DEFAULT_HORIZON, errors)
     interval = _parsed(params.get("interval"), "interval", _INTERVAL, None, errors)
+    representation = _parsed(params.get("format"), "format", _FORMAT, None, errors)
     if errors:
         raise RequestValidationError(errors)
     if len(_parsed_queries) >= _PARSED_QUERIES_LIMIT:
         _parsed_queries.clear()
-    _parsed_queries[raw] = (horizon, interval)
-    return horizon, interval
+    _parsed_queries[raw] = (horizon, interval, representation)
+    return horizon, interval, representation
 
 
 # Valid query strings already parsed, as sent: clients repeat the same few
 # (horizon=30, ...), and parsing one costs a warm forecast about 10 us.
 # Only valid ones are kept; emptied when full.
-_parsed_queries: dict[bytes, tuple[int, float | None]] = {}
+_parsed_queries: dict[bytes, tuple[int, float | None, Representation | None]] = {}
 _PARSED_QUERIES_LIMIT = 1024
 
 

@@ -1,0 +1,82 @@
+"""A forecast as PNG, SVG or CSV: the forecast route's answers other than JSON.
+
+Each representation has its own ETag (the JSON one with a suffix), so a 304
+answers only for the representation the tag came from, and every answer says
+`Vary: Accept`, since the same URL gives different bodies by that header.
+CSV is written from the cached forecast (it is cheap); charts are cached
+whole by `PlotService` (namespace `plot`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set
+
+import anyio.to_thread
+from fastapi import Response, status
+
+from salescast.api.negotiation import MEDIA_TYPES, Representation
+from salescast.cache import CacheSource
+from salescast.forecasting.chart import ChartFormat
+from salescast.forecasting.forecast_csv import forecast_csv
+from salescast.service import SalescastService
+
+VARY = {"Vary": "Accept"}
+
+
+async def answer_representation(
+    service: SalescastService,
+    product_id: str,
+    *,
+    horizon: int,
+    interval: float | None,
+    representation: Representation,
+    if_none_match: Set[str],
+) -> Response:
+    """The PNG, SVG or CSV answer (or 304) of one forecast request."""
+    if representation == "csv":
+        return await _csv(service, product_id, horizon, interval, if_none_match)
+    chart: ChartFormat = "png" if representation == "png" else "svg"
+    read = await anyio.to_thread.run_sync(
+        lambda: service.read_plot(
+            product_id, horizon=horizon, interval=interval, fmt=chart, if_none_match=if_none_match
+        )
+    )
+    if read.body is None:
+        return _not_modified(read.etag)
+    return _body(read.body, representation, read.etag, read.source)
+
+
+async def _csv(
+    service: SalescastService,
+    product_id: str,
+    horizon: int,
+    interval: float | None,
+    if_none_match: Set[str],
+) -> Response:
+    # The JSON read names the forecast; the CSV's tag is its own, with a suffix.
+    read = await service.aread_forecast(product_id, horizon=horizon, interval=interval)
+    etag = csv_etag(read.etag)
+    if etag in if_none_match:
+        return _not_modified(etag)
+    assert read.forecast is not None  # no If-None-Match was passed on
+    body = forecast_csv([read.forecast]).encode()
+    return _body(body, "csv", etag, read.source)
+
+
+def csv_etag(json_etag: str) -> str:
+    """The CSV representation's ETag: the JSON one with `.csv` inside the quotes."""
+    return f'{json_etag[:-1]}.csv"'
+
+
+def _body(
+    body: bytes, representation: Representation, etag: str, source: CacheSource | None
+) -> Response:
+    headers = {"ETag": etag, "X-Cache": str(source or CacheSource.MISS), **VARY}
+    media_type = MEDIA_TYPES[representation]
+    if representation == "csv":
+        media_type += "; charset=utf-8"
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def _not_modified(etag: str) -> Response:
+    return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag, **VARY})
