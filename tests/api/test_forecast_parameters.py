@@ -7,7 +7,7 @@ OpenAPI schema must document the same parameters.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 import pytest
@@ -31,7 +31,12 @@ def reference_app() -> FastAPI:
         interval: Annotated[
             float | None, Query(gt=0, lt=1, description="width of the uncertainty interval")
         ] = None,
+        format: Annotated[
+            Literal["json", "png", "svg", "csv"] | None,
+            Query(description="json, png, svg or csv; overrides the Accept header"),
+        ] = None,
     ) -> dict[str, object]:
+        del format
         return {"horizon": horizon, "interval": interval}
 
     return app
@@ -67,6 +72,11 @@ QUERIES = [
     "horizon=x&interval=2",
     "horizon=0&interval=0",
     "other=1",
+    "format=json",
+    "format=gif",
+    "format=",
+    "format=JSON",
+    "format=json&horizon=0",
 ]
 
 
