@@ -1,4 +1,4 @@
-"""`salescast` commands: serve, demo, ingest, train, products, forecast, models."""
+"""`salescast` commands: serve, demo, ingest, train, products, forecast, plot, models."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from salescast.cli.model_commands import models, output_format
 from salescast.cli.output import print_forecast, print_products
 from salescast.config import SettingsError, load_settings
 from salescast.forecasting import ForecastingError, ModelVersionInfo
+from salescast.forecasting.chart import CHART_FORMATS, ChartFormat
 from salescast.forecasting.model_codec import ModelDecodeError
 from salescast.forecasting.prediction import MAX_HORIZON_DAYS
 from salescast.service import SalescastService, TrainingSummary
@@ -228,11 +229,41 @@ def forecast(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
 ) -> None:
-    """Forecast a product from its active model."""
+    """Forecast a product from its active model (a chart: `salescast plot`)."""
+    if fmt in CHART_FORMATS:
+        raise typer.BadParameter(
+            f"a chart is drawn by `salescast plot {product_id} -o FILE.{fmt}`",
+            param_hint="--format",
+        )
     output = output_format(fmt)
     read = _service().read_forecast(product_id, horizon=horizon, interval=interval)
     assert read.forecast is not None  # "not modified" needs an ETag, and none was given
     print_forecast(read.forecast, output)
+
+
+@app.command()
+def plot(
+    product_id: Annotated[str, typer.Argument(help="product id")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", dir_okay=False, help="FILE.png or FILE.svg")
+    ],
+    horizon: Annotated[int, typer.Option(min=1, max=MAX_HORIZON_DAYS, help="days ahead")] = 30,
+    interval: Annotated[
+        float | None, typer.Option(min=0.01, max=0.99, help="uncertainty interval width")
+    ] = None,
+) -> None:
+    """Draw the forecast over the recent history: the picture GET .../forecast?format=png gives."""
+    suffix = output.suffix.lower().removeprefix(".")
+    if suffix not in CHART_FORMATS:
+        raise typer.BadParameter(
+            f"{output.name!r} must end in .png or .svg (the format is the file's extension)",
+            param_hint="--output",
+        )
+    chart: ChartFormat = "png" if suffix == "png" else "svg"
+    read = _service().read_plot(product_id, horizon=horizon, interval=interval, fmt=chart)
+    assert read.body is not None  # "not modified" needs an ETag, and none was given
+    output.write_bytes(read.body)
+    typer.echo(f"wrote {output} ({len(read.body)} bytes)")
 
 
 def main() -> None:

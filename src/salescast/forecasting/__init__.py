@@ -19,7 +19,8 @@ from salescast.forecasting.registry import (
 )
 from salescast.forecasting.training import TrainedModel, TrainingParams, train_model
 
-# Prophet logs an ERROR on import when plotly is missing; salescast never plots.
+# Prophet logs an ERROR on import when plotly is missing; salescast draws its
+# charts with matplotlib (forecasting.chart), never with Prophet's plotly plots.
 # (Prophet itself is imported lazily, inside the functions that need it.)
 logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)
 
