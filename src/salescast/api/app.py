@@ -16,6 +16,7 @@ from salescast.api.jobs import JobManager
 from salescast.api.metrics import Metrics
 from salescast.api.routes import (
     cache,
+    docs,
     forecasts,
     health,
     metrics,
@@ -70,6 +71,9 @@ def create_app(settings: Settings, *, service: SalescastService | None = None) -
         version=salescast.__version__,
         description="Sales forecasting: one Prophet model per product, versioned, cached.",
         lifespan=lifespan,
+        # /docs and /redoc are salescast's own (routes/docs.py): no asset from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.service = service
@@ -82,6 +86,7 @@ def create_app(settings: Settings, *, service: SalescastService | None = None) -
     app.router.routes.append(forecasts.SERVED_ROUTE)
     for module in (forecasts, health, products, sales, training, models, cache, metrics):
         app.include_router(module.router)
+    docs.install_docs(app)
     # Starlette builds each middleware by calling what it is given with the
     # app: plain functions returning the ASGI callable, so that no adapter
     # object adds a layer (each layer is an await on every request).

@@ -7,8 +7,27 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from salescast.api.schema_examples import (
+    CACHE_STATS_EXAMPLE,
+    CACHE_STATUS_EXAMPLE,
+    ERROR_EXAMPLE,
+    FORECAST_EXAMPLE,
+    INGEST_EXAMPLE,
+    MODEL_VERSION_EXAMPLE,
+    PRODUCT_EXAMPLE,
+    SALES_HISTORY_EXAMPLE,
+    TRAINING_SUMMARY_EXAMPLE,
+)
+
+
+def _example(example: dict[str, Any]) -> ConfigDict:
+    """A model's OpenAPI example (one real answer; see schema_examples)."""
+    return ConfigDict(json_schema_extra={"examples": [example]})
+
 
 class ErrorResponse(BaseModel):
+    model_config = _example(ERROR_EXAMPLE)
+
     detail: str
 
 
@@ -37,12 +56,16 @@ class IngestErrorResponse(BaseModel):
 
 
 class IngestResponse(BaseModel):
+    model_config = _example(INGEST_EXAMPLE)
+
     rows: int
     products: list[str]
     data_versions: dict[str, int]
 
 
 class ProductModel(BaseModel):
+    model_config = _example(PRODUCT_EXAMPLE)
+
     product_id: str
     sales_days: int
     first_date: dt.date | None
@@ -57,6 +80,8 @@ class SalesPointModel(BaseModel):
 
 
 class SalesHistoryResponse(BaseModel):
+    model_config = _example(SALES_HISTORY_EXAMPLE)
+
     product_id: str
     freq: Literal["D", "W", "M"]
     data_version: int
@@ -64,7 +89,7 @@ class SalesHistoryResponse(BaseModel):
 
 
 class ModelVersionModel(BaseModel):
-    model_config = ConfigDict(protected_namespaces=())
+    model_config = ConfigDict(protected_namespaces=(), **_example(MODEL_VERSION_EXAMPLE))
 
     product_id: str
     version: int
@@ -101,6 +126,8 @@ class TrainRequest(BaseModel):
 
 
 class TrainingSummaryModel(BaseModel):
+    model_config = _example(TRAINING_SUMMARY_EXAMPLE)
+
     product_id: str
     version: int | None = Field(
         description="the new model version; null when skipped or when training failed"
@@ -211,7 +238,7 @@ class ForecastPointModel(BaseModel):
 
 
 class ForecastResponse(BaseModel):
-    model_config = ConfigDict(protected_namespaces=())
+    model_config = ConfigDict(protected_namespaces=(), **_example(FORECAST_EXAMPLE))
 
     product_id: str
     model_version: int
@@ -267,6 +294,8 @@ class WorkerModel(BaseModel):
 
 
 class CacheStatsResponse(BaseModel):
+    model_config = _example(CACHE_STATS_EXAMPLE)
+
     worker: WorkerModel = Field(description="statistics are per worker process: this one")
     namespaces: dict[str, NamespaceStatsModel]
     l1: dict[str, int] | None
@@ -276,6 +305,8 @@ class CacheStatsResponse(BaseModel):
 
 
 class CacheStatusResponse(BaseModel):
+    model_config = _example(CACHE_STATUS_EXAMPLE)
+
     worker: WorkerModel
     backend: Literal["memory", "redis"]
     redis_url: str | None = Field(description="host:port/db, never credentials")
