@@ -101,9 +101,10 @@ def test_models_prune_keeps_the_newest_and_the_active_version(db: str) -> None:
         (["models", "prune", P1, "--all", "--keep", "1"], 2, "prune (ID | --all) --keep N"),
         (["models", "prune", "nope", "--keep", "1"], 1, "unknown product 'nope'"),
         (["models", "unpin", "nope"], 1, "unknown product 'nope'"),
-        (["models", "delete", P1], 2, "models delete ID VERSION"),
-        (["models", "delete", P1, "x"], 2, "models delete ID VERSION"),
-        (["models", P1, "--keep", "2"], 2, "--keep and --all go with `models prune`"),
+        (["models", "delete", P1], 2, "Missing argument 'VERSION'"),
+        (["models", "delete", P1, "x"], 2, "Invalid value for 'VERSION'"),
+        (["models", "activate", P1, "0"], 2, "VERSION"),
+        (["models", P1, "--keep", "2"], 2, "No such option: --keep"),
         (["models", P1, "--format", "xml"], 2, "table, json or csv"),
     ],
 )

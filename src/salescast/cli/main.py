@@ -16,9 +16,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.exceptions import TyperException
 
+import salescast
 from salescast.cli.cache_commands import ServerError, cache_app
-from salescast.cli.model_commands import models, output_format
-from salescast.cli.output import print_forecast, print_products
+from salescast.cli.model_commands import models_app
+from salescast.cli.output import output_format, print_forecast, print_products
 from salescast.config import SettingsError, load_settings
 from salescast.forecasting import ForecastingError, ModelVersionInfo
 from salescast.forecasting.chart import CHART_FORMATS, ChartFormat
@@ -35,10 +36,31 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # click's plain help: rich help labels every flag `<bool>` and boxes each section
+    rich_markup_mode=None,
 )
 
 app.add_typer(cache_app, name="cache")
-app.command(context_settings={"ignore_unknown_options": False})(models)
+app.add_typer(models_app, name="models")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"salescast {salescast.__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Sales forecasting: ingest sales, train one Prophet model per product, forecast."""
+
 
 # Errors a user can cause and fix: printed as one reason line, exit status 1.
 USER_ERRORS = (
@@ -100,8 +122,23 @@ def demo() -> None:
         typer.echo(f"loaded demo data: {loaded.rows} rows, {len(loaded.products)} products")
     untrained = service.list_untrained_product_ids()
     if untrained:
-        _train_with_progress(service, untrained, jobs=service.settings.train_jobs)
+        summaries = _train_with_progress(service, untrained, jobs=service.settings.train_jobs)
+        _report_failures(summaries)
     typer.echo(f"store ready: {service.settings.database_url}")
+
+
+def _report_failures(summaries: Sequence[TrainingSummary]) -> None:
+    """Name the products that could not be trained, with the reason, on stderr.
+
+    The demo still ends with status 0: the store is usable (`make run` goes on
+    to serve), and the failed products answer 409 until trained.
+    """
+    failed = [s for s in summaries if s.outcome == "failed"]
+    if failed:
+        typer.echo(f"{len(failed)} of {len(summaries)} products failed to train:", err=True)
+        for summary in failed:
+            _echo_summary(summary)
+    typer.echo(describe_training(summaries))
 
 
 @app.command()
@@ -215,9 +252,12 @@ def _train_with_progress(
 
 
 @app.command()
-def products() -> None:
+def products(
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+) -> None:
     """List products: sales days, date range, active model version."""
-    print_products(_service().store.list_products())
+    output = output_format(fmt)
+    print_products(_service().store.list_products(), output)
 
 
 @app.command()

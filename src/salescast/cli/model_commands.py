@@ -1,85 +1,110 @@
-"""`salescast models`: list a product's versions; activate (pin), unpin, delete, prune them."""
+"""`salescast models`: list a product's versions; activate (pin), unpin, delete, prune them.
+
+`models ID` lists (the form users know), and each action is a subcommand with
+its own help (`salescast models activate --help`). A click group cannot have
+both a positional ID and subcommands, so `ListByDefaultGroup` reads a first
+word that names no subcommand as the ID of an implicit `list`.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from salescast.cli.output import OutputFormat, print_models
+from salescast.cli.output import output_format, print_models
 from salescast.config import load_settings
 from salescast.service import SalescastService
 
-MODELS_USAGE = "ID | activate ID VERSION | unpin ID | delete ID VERSION | prune (ID | --all)"
+
+class ListByDefaultGroup(TyperGroup):
+    """A group where `models ID ...` means `models list ID ...`."""
+
+    # `ctx` is typer's own (vendored) click Context, which it does not export.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        first_word = next((a for a in args if not a.startswith("-")), None)
+        if first_word is not None and first_word not in self.commands:
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
 
 
-def models(
-    args: Annotated[list[str], typer.Argument(metavar=MODELS_USAGE)],
+models_app = typer.Typer(
+    cls=ListByDefaultGroup,
+    help="List a product's model versions (`models ID`), or manage them.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+FormatOption = Annotated[str, typer.Option("--format", help="table, json or csv")]
+
+
+def _service() -> SalescastService:
+    return SalescastService(load_settings())
+
+
+@models_app.command("list")
+def list_versions(
+    product_id: Annotated[str, typer.Argument(metavar="ID", help="product id")],
+    fmt: FormatOption = "table",
+) -> None:
+    """Versions, windows and metrics; which is active, which pinned (also: `models ID`)."""
+    output = output_format(fmt)
+    print_models(_service().list_models(product_id), output)
+
+
+@models_app.command()
+def activate(
+    product_id: Annotated[str, typer.Argument(metavar="ID", help="product id")],
+    version: Annotated[int, typer.Argument(metavar="VERSION", min=1, help="version number")],
+) -> None:
+    """Promote or roll back to VERSION and pin it: trainings then leave it active."""
+    info = _service().activate_model(product_id, version)
+    typer.echo(f"{info.product_id}: version {info.version} is active and pinned")
+
+
+@models_app.command()
+def unpin(product_id: Annotated[str, typer.Argument(metavar="ID", help="product id")]) -> None:
+    """Let trainings activate new versions again; the active version stays active."""
+    info = _service().unpin_model(product_id)
+    typer.echo(
+        f"{info.product_id}: version {info.version} stays active, not pinned: "
+        "the next training may activate a new version"
+    )
+
+
+@models_app.command()
+def delete(
+    product_id: Annotated[str, typer.Argument(metavar="ID", help="product id")],
+    version: Annotated[int, typer.Argument(metavar="VERSION", min=1, help="version number")],
+) -> None:
+    """Remove VERSION, which must be neither active nor pinned."""
+    _service().delete_model(product_id, version)
+    typer.echo(f"{product_id}: version {version} deleted")
+
+
+PRUNE_USAGE = "usage: salescast models prune (ID | --all) --keep N"
+
+
+@models_app.command()
+def prune(
+    product_id: Annotated[
+        str | None, typer.Argument(metavar="ID", help="product id (or --all)")
+    ] = None,
     keep: Annotated[
         int | None,
-        typer.Option(min=1, help="prune: the newest versions to keep (the active one is kept too)"),
+        typer.Option(min=1, help="the newest versions to keep (the active one is kept too)"),
     ] = None,
-    all_products: Annotated[bool, typer.Option("--all", help="prune: every product")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="listing: table, json or csv")] = "table",
+    all_products: Annotated[bool, typer.Option("--all", help="every product")] = False,
 ) -> None:
-    """List a product's model versions, or manage them.
-
-    `activate ID VERSION` promotes or rolls back and pins the version (trainings
-    then leave it active); `unpin ID` lets trainings activate again; `delete ID
-    VERSION` removes a version that is not active; `prune ID --keep N` (or
-    `prune --all --keep N`) keeps the N newest versions and the active one.
-    """
-    action, rest = (args[0], args[1:]) if args[0] in _MODEL_ACTIONS else ("list", args)
-    if action != "prune" and (keep is not None or all_products):
-        raise typer.BadParameter("--keep and --all go with `models prune`")
-    if action == "prune":
-        _prune(rest, keep=keep, all_products=all_products)
-        return
-    service = SalescastService(load_settings())
-    if action == "list":
-        if len(rest) != 1:
-            raise typer.BadParameter(f"usage: salescast models {MODELS_USAGE}")
-        print_models(service.list_models(rest[0]), output_format(fmt))
-    elif action == "activate":
-        product_id, version = _product_and_version(rest, "activate")
-        info = service.activate_model(product_id, version)
-        typer.echo(f"{info.product_id}: version {info.version} is active and pinned")
-    elif action == "unpin":
-        if len(rest) != 1:
-            raise typer.BadParameter("usage: salescast models unpin ID")
-        info = service.unpin_model(rest[0])
-        typer.echo(
-            f"{info.product_id}: version {info.version} stays active, not pinned: "
-            "the next training may activate a new version"
-        )
-    else:
-        product_id, version = _product_and_version(rest, "delete")
-        service.delete_model(product_id, version)
-        typer.echo(f"{product_id}: version {version} deleted")
-
-
-_MODEL_ACTIONS = ("activate", "unpin", "delete", "prune")
-
-
-def _product_and_version(rest: list[str], action: str) -> tuple[str, int]:
-    if len(rest) != 2 or not rest[1].isdigit():
-        raise typer.BadParameter(f"usage: salescast models {action} ID VERSION")
-    return rest[0], int(rest[1])
-
-
-def _prune(rest: list[str], *, keep: int | None, all_products: bool) -> None:
-    if keep is None or all_products == bool(rest) or len(rest) > 1:
-        raise typer.BadParameter("usage: salescast models prune (ID | --all) --keep N")
-    deleted = SalescastService(load_settings()).prune_models(rest or None, keep=keep)
-    for product_id, versions in deleted.items():
+    """Keep the N newest versions of a product (or of all) and the active one; delete the rest."""
+    if keep is None or all_products == (product_id is not None):
+        raise typer.BadParameter(PRUNE_USAGE)
+    ids = None if product_id is None else [product_id]
+    deleted = _service().prune_models(ids, keep=keep)
+    for pid, versions in deleted.items():
         if versions:
-            typer.echo(f"{product_id}: deleted versions {', '.join(map(str, versions))}")
+            typer.echo(f"{pid}: deleted versions {', '.join(map(str, versions))}")
     total = sum(len(versions) for versions in deleted.values())
     kept = f"kept the {keep} newest and the active one"
     typer.echo(f"deleted {total} versions of {len(deleted)} products ({kept})")
-
-
-def output_format(fmt: str) -> OutputFormat:
-    if fmt not in ("table", "json", "csv"):
-        raise typer.BadParameter("must be table, json or csv", param_hint="--format")
-    return "json" if fmt == "json" else "csv" if fmt == "csv" else "table"

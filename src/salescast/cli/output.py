@@ -1,14 +1,19 @@
-"""How the CLI prints tables, forecasts and model versions."""
+"""How the CLI prints products, forecasts, model versions and the server's cache documents.
+
+Every listing comes as `table` (for people), `json` (the HTTP API's shape) or
+`csv` (one header line, one row per item).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import sys
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal
 
 import orjson
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -17,11 +22,37 @@ from salescast.store import ProductSummary
 
 OutputFormat = Literal["table", "json", "csv"]
 
+
+def output_format(fmt: str) -> OutputFormat:
+    """`--format`'s value, or a usage error naming the three formats."""
+    if fmt not in ("table", "json", "csv"):
+        raise typer.BadParameter("must be table, json or csv", param_hint="--format")
+    return "json" if fmt == "json" else "csv" if fmt == "csv" else "table"
+
+
 # Off a terminal (pipes, CI logs) rich would wrap at 80 columns and cut ids.
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
-def print_products(products: Sequence[ProductSummary]) -> None:
+PRODUCT_COLUMNS = (
+    "product_id",
+    "sales_days",
+    "first_date",
+    "last_date",
+    "active_version",
+    "data_version",
+)
+"""The CSV header of `salescast products --format csv` (the fields of GET /products)."""
+
+
+def print_products(products: Sequence[ProductSummary], fmt: OutputFormat = "table") -> None:
+    if fmt == "json":  # the shape of GET /products
+        sys.stdout.write(orjson.dumps(list(products), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    if fmt == "csv":
+        rows = ([getattr(p, column) for column in PRODUCT_COLUMNS] for p in products)
+        _write_csv(PRODUCT_COLUMNS, rows)
+        return
     table = Table("product", "sales days", "first", "last", "active version", "data version")
     for p in products:
         table.add_row(
@@ -120,6 +151,74 @@ def print_forecast(forecast: Forecast, fmt: OutputFormat) -> None:
             p["ds"], f"{p['yhat']:.1f}", f"{p['yhat_lower']:.1f}", f"{p['yhat_upper']:.1f}"
         )
     console.print(table)
+
+
+def print_document(document: Mapping[str, Any], fmt: OutputFormat) -> None:
+    """A server's JSON answer (cache status, warm-up, clear): as is, or one field a row.
+
+    Nested fields are flattened to dotted names (`warmup.state`), lists
+    written as JSON, so the table and the CSV hold every field of the JSON.
+    """
+    if fmt == "json":
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    fields = list(_flattened(document))
+    if fmt == "csv":
+        _write_csv(("field", "value"), ([k, _cell(v)] for k, v in fields))
+        return
+    table = Table("field", "value")
+    for key, value in fields:
+        table.add_row(key, _cell(value))
+    console.print(table)
+
+
+STATS_COLUMNS = (
+    "namespace", "hits", "misses", "hit_rate", "computations", "errors",
+    "l1.hits", "l2.hits", "l1.latency.p95_ms", "l2.latency.p95_ms",
+)  # fmt: skip
+"""The table of `salescast cache stats`: one row per namespace (CSV: every field)."""
+
+
+def print_cache_stats(document: Mapping[str, Any], fmt: OutputFormat) -> None:
+    """`GET /cache/stats`: as is, or one row per namespace."""
+    if fmt == "json":
+        print_document(document, fmt)
+        return
+    rows = [dict(_flattened(ns)) for ns in document.get("namespaces", {}).values()]
+    if fmt == "csv":
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        _write_csv(columns, ([_cell(row.get(c)) for c in columns] for row in rows))
+        return
+    worker = document.get("worker", {})
+    title = f"cache statistics of worker pid {worker.get('pid')} (each worker counts its own)"
+    table = Table(*STATS_COLUMNS, title=title)
+    for row in rows:
+        table.add_row(*(_cell(row.get(c)) for c in STATS_COLUMNS))
+    console.print(table)
+
+
+def _flattened(document: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in document.items():
+        if isinstance(value, Mapping) and value:
+            yield from _flattened(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def _write_csv(header: Sequence[str], rows: Iterator[Sequence[object]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    sys.stdout.write(buffer.getvalue())
 
 
 def _text(value: object) -> str:
