@@ -22,6 +22,7 @@ run: $(STAMP)
 	@token="$${SALESCAST_ADMIN_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))')}"; \
 	echo "salescast admin token: $$token  (send as: Authorization: Bearer $$token)"; \
 	export SALESCAST_ADMIN_TOKEN="$$token"; \
+	echo "the salescast command is in $(BIN)/: run '. $(BIN)/activate' in another shell to use it"; \
 	$(BIN)/salescast demo && exec $(BIN)/salescast serve
 
 # The tests start and stop their own redis-server processes on free loopback
