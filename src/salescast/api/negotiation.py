@@ -5,13 +5,15 @@ match wins by quality (`q`), the most specific media range deciding each
 type's quality (`image/png` over `image/*` over `*/*`); ties go to the
 order offered, JSON first, so a browser's `text/html,...,*/*;q=0.8` gets
 JSON, as `curl` (`*/*`) and a client that sends no `Accept` do. A header
-accepting none of them is answered 406 by the caller. Parsed headers are
-remembered (clients send the same few), so the warm JSON path pays a dict
-lookup at most.
+accepting none of them is answered 406 by the caller. The header is found
+in the ASGI scope's raw list (a `Headers` lookup costs several times more)
+and parsed headers are remembered (clients send the same few), so the warm
+JSON path pays a short scan and a dict lookup.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 Representation = Literal["json", "png", "svg", "csv"]
@@ -23,17 +25,22 @@ MEDIA_TYPES: dict[Representation, str] = {
     "csv": "text/csv",
 }
 
-_known: dict[str, Representation | None] = {"*/*": "json", "application/json": "json"}
+_known: dict[bytes, Representation | None] = {b"*/*": "json", b"application/json": "json"}
 _KNOWN_LIMIT = 256
 
 
-def accepted_representation(accept: str | None) -> Representation | None:
-    """The representation `accept` prefers, JSON when absent; None when it accepts none."""
+def accepted_representation(headers: Iterable[tuple[bytes, bytes]]) -> Representation | None:
+    """The representation the `Accept` header(s) of raw ASGI `headers` (names lowercase,
+    as ASGI has them) prefer, JSON when there is none; None when they accept none."""
+    accept: bytes | None = None
+    for name, value in headers:
+        if name == b"accept":  # several Accept headers read as one, comma-joined
+            accept = value if accept is None else accept + b"," + value
     if accept is None:
         return "json"
     if accept in _known:
         return _known[accept]
-    chosen = _negotiate(accept)
+    chosen = _negotiate(accept.decode("latin-1"))
     if len(_known) >= _KNOWN_LIMIT:  # bounded: a client may send any header it likes
         _known.clear()
     _known[accept] = chosen

@@ -136,7 +136,7 @@ SERVED_ROUTE = ServedRoute(
 async def _answer(request: Request, product_id: str) -> Response:
     horizon, interval, representation = _query(request)
     if representation is None:
-        representation = accepted_representation(request.headers.get("accept"))
+        representation = accepted_representation(request.scope["headers"])
         if representation is None:
             return _not_acceptable()
     # The service is read from app.state directly, not through the Service
@@ -170,7 +170,7 @@ def _forecast_body(forecast: Forecast, etag: str, source: CacheSource | None) ->
     return Response(
         orjson.dumps(forecast),
         media_type="application/json",
-        headers={"ETag": etag, "X-Cache": str(source or CacheSource.MISS), **VARY},
+        headers={"ETag": etag, "X-Cache": str(source or CacheSource.MISS), "Vary": "Accept"},
     )
 
 
