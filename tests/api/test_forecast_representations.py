@@ -160,3 +160,22 @@ def test_a_picture_of_an_unknown_product_gets_a_json_404(client: TestClient) -> 
     response = client.get("/products/nope/forecast", params={"format": "png"})
     assert response.status_code == 404
     assert "nope" in response.json()["detail"]
+
+
+def test_revalidating_a_csv_or_a_chart_computes_nothing(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    etags = {fmt: get(client, format=fmt).headers["etag"] for fmt in ("csv", "svg")}
+    assert client.delete("/cache/clear", headers=admin).status_code == 200
+
+    def computations() -> dict[str, int]:
+        namespaces = client.get("/cache/stats").json()["namespaces"]
+        return {name: ns["computations"] for name, ns in namespaces.items()}
+
+    before = computations()
+    for fmt, etag in etags.items():
+        response = client.get(
+            FORECAST, params={**QUERY, "format": fmt}, headers={"If-None-Match": etag}
+        )
+        assert response.status_code == 304, fmt
+    assert computations() == before

@@ -53,19 +53,27 @@ async def _csv(
     interval: float | None,
     if_none_match: Set[str],
 ) -> Response:
-    # The JSON read names the forecast; the CSV's tag is its own, with a suffix.
-    read = await service.aread_forecast(product_id, horizon=horizon, interval=interval)
+    # The CSV's tags sent back, as the JSON tags they extend: the service then
+    # answers "not modified" before looking the forecast up, as for JSON.
+    json_tags = {
+        f'{tag.removesuffix(CSV_SUFFIX)}"' for tag in if_none_match if tag.endswith(CSV_SUFFIX)
+    }
+    read = await service.aread_forecast(
+        product_id, horizon=horizon, interval=interval, if_none_match=json_tags
+    )
     etag = csv_etag(read.etag)
-    if etag in if_none_match:
+    if read.forecast is None:
         return _not_modified(etag)
-    assert read.forecast is not None  # no If-None-Match was passed on
     body = forecast_csv([read.forecast]).encode()
     return _body(body, "csv", etag, read.source)
 
 
+CSV_SUFFIX = '.csv"'
+
+
 def csv_etag(json_etag: str) -> str:
     """The CSV representation's ETag: the JSON one with `.csv` inside the quotes."""
-    return f'{json_etag[:-1]}.csv"'
+    return f"{json_etag[:-1]}{CSV_SUFFIX}"
 
 
 def _body(
