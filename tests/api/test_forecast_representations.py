@@ -6,6 +6,8 @@ import csv
 import datetime as dt
 import io
 import json
+import subprocess
+import sys
 from xml.etree import ElementTree
 
 import pytest
@@ -179,3 +181,15 @@ def test_revalidating_a_csv_or_a_chart_computes_nothing(
         )
         assert response.status_code == 304, fmt
     assert computations() == before
+
+
+def test_matplotlib_is_imported_only_when_a_chart_is_drawn() -> None:
+    # It costs a server or CLI start a good part of a second.
+    code = (
+        "import sys, salescast.api.app, salescast.cli.main, salescast.service; "
+        "print('matplotlib' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "False"
