@@ -124,15 +124,41 @@ def _forecast_body(forecast: Forecast, etag: str, source: CacheSource | None) ->
     # (tests check it against the schema); re-validating it on every hit would
     # cost more than the cache lookup itself.
     return Response(
-        orjson.dumps(forecast),
+        _encoded(forecast),
         media_type="application/json",
         headers={"ETag": etag, "X-Cache": str(source or CacheSource.MISS)},
     )
 
 
+def _encoded(forecast: Forecast) -> bytes:
+    """The JSON of a forecast, encoded once per object the cache hands out.
+
+    An L1 hit returns the very object stored before (decision 0004), and a
+    cached value is never mutated, so its bytes are the same on every hit:
+    they are kept next to the object (held here, so its id cannot be reused).
+    """
+    known = _bodies.get(id(forecast))
+    if known is not None and known[0] is forecast:
+        return known[1]
+    body = orjson.dumps(forecast)
+    if len(_bodies) >= _BODIES_LIMIT:
+        _bodies.clear()
+    _bodies[id(forecast)] = (forecast, body)
+    return body
+
+
+# id(forecast) -> (forecast, its JSON); emptied when full.
+_bodies: dict[int, tuple[Forecast, bytes]] = {}
+_BODIES_LIMIT = 1024
+
+
 def _if_none_match(request: Request) -> set[str]:
-    header = request.headers.get("if-none-match", "")
-    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+    # Read from the raw headers: building Starlette's Headers costs more than this.
+    for name, value in request.scope["headers"]:
+        if name == b"if-none-match":
+            header = value.decode("latin-1")
+            return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+    return set()
 
 
 def _query(request: Request) -> tuple[int, float | None]:
