@@ -49,6 +49,7 @@ def create_app(settings: Settings, *, service: SalescastService | None = None) -
         concurrency=settings.warmup_concurrency,
     )
     exporter = Metrics(service.cache.stats)
+    exporter.add_training(model_counts=service.registry.model_counts, jobs=jobs.store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, any_, bindparam, delete, func, select, update
+from sqlalchemy import and_, any_, bindparam, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from salescast.forecasting.activation import ActivationRule, ActiveModel
@@ -71,6 +71,15 @@ class NewModelVersion:
     model_blob: bytes
 
 
+@dataclass(frozen=True)
+class ModelCounts:
+    """What `/metrics` tells of the registry: counted by the store, so every process agrees."""
+
+    active: int  # products with an active version
+    worse_than_naive: int  # of those: backtest MASE above seasonal-naive's
+    trained: int  # versions ever numbered (never given twice: deletions don't lower it)
+
+
 class ModelRegistry:
     """Durable model versions in the store.
 
@@ -112,6 +121,26 @@ class ModelRegistry:
         decision reads the active version inside the write transaction.
         """
         return self._db.write(lambda session: _create(session, product_id, new, activate, rule))
+
+    def model_counts(self) -> ModelCounts:
+        """Active versions, those worse than seasonal-naive, and versions ever trained."""
+        mase = ModelVersion.metrics["mase"].as_float()
+        naive = ModelVersion.metrics["mase_seasonal_naive"].as_float()
+        active = (
+            select(func.count(), func.coalesce(func.sum(case((mase > naive, 1), else_=0)), 0))
+            .select_from(Product)
+            .join(
+                ModelVersion,
+                and_(
+                    ModelVersion.product_id == Product.id,
+                    ModelVersion.version == Product.active_version,
+                ),
+            )
+        )
+        trained = select(func.coalesce(func.sum(Product.last_model_version), 0))
+        with self._db.session() as session:
+            count, worse = session.execute(active).one()
+            return ModelCounts(int(count), int(worse), int(session.scalar(trained) or 0))
 
     def list_versions(self, product_id: str) -> list[ModelVersionInfo]:
         """All versions of a product, oldest first; raises ProductNotFoundError."""
