@@ -216,6 +216,16 @@ def test_a_format_neither_json_nor_csv_is_refused(
         assert "text/csv" in response.json()["detail"]
 
 
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", None])
+def test_a_body_not_sent_as_json_gets_415_saying_so(
+    client: TestClient, content_type: str | None
+) -> None:
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    response = client.post("/forecasts", content=b'{"horizon": 7}', headers=headers)
+    assert response.status_code == 415, response.text
+    assert "application/json" in response.json()["detail"]
+
+
 def corrupt_model(service: SalescastService, product_id: str) -> None:
     with service.database.session() as session:
         session.execute(
@@ -317,3 +327,21 @@ def test_the_answer_is_streamed_one_product_at_a_time(
     assert DEMO_PRODUCTS[0].encode() in chunks_with_products[0][1]
     document = b"".join(body for body, _ in reads_when_sent)
     assert [f["product_id"] for f in json.loads(document)["forecasts"]] == DEMO_PRODUCTS
+
+
+def test_the_openapi_document_has_working_examples_and_the_error_answers(
+    client: TestClient,
+) -> None:
+    document = client.get("/openapi.json").json()
+    operation = document["paths"]["/forecasts"]["post"]
+    assert {"200", "404", "406", "409", "415", "422"} <= set(operation["responses"])
+    schemas = document["components"]["schemas"]
+    [request_example] = schemas["ForecastsRequest"]["examples"]
+    [response_example] = schemas["ForecastsResponse"]["examples"]
+    ForecastsResponse.model_validate(response_example)
+    # the request example, sent as it is, is answered with the response example's shape
+    answer = client.post("/forecasts", json=request_example)
+    assert answer.status_code == 200, answer.text
+    assert set(answer.json()) == set(response_example)
+    csv_example = operation["responses"]["200"]["content"]["text/csv"]["example"]
+    assert tuple(next(csv.reader(io.StringIO(csv_example)))) == CSV_COLUMNS

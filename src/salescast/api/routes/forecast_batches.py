@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 import anyio.to_thread
-from fastapi import APIRouter, Body, HTTPException, Query, Request, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.types import Send
 
@@ -44,9 +44,29 @@ _ACCEPTED: dict[str, BatchFormat] = {
 }
 
 
+async def _require_json_body(request: Request) -> None:
+    """415 for a body sent as something else than JSON (`curl -d` says form data).
+
+    Without it FastAPI hands the text to the model and answers a puzzling
+    "Input should be a valid dictionary"; a dependency runs before the body
+    is validated.
+    """
+    has_body = request.headers.get("content-length", "0") != "0" or (
+        "transfer-encoding" in request.headers
+    )
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if has_body and media != "application/json" and not media.endswith("+json"):
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            f"POST /forecasts takes a JSON body (Content-Type: application/json), "
+            f"not {media or 'no content type'!r}",
+        )
+
+
 @router.post(
     "/forecasts",
     response_model=ForecastsResponse,
+    dependencies=[Depends(_require_json_body)],
     responses={
         200: {
             "content": {
@@ -58,6 +78,7 @@ _ACCEPTED: dict[str, BatchFormat] = {
         404: {"model": ErrorResponse, "description": "listed products that do not exist"},
         406: {"model": ErrorResponse, "description": "Accept names neither JSON nor CSV"},
         409: {"model": ErrorResponse, "description": "listed products without a trained model"},
+        415: {"model": ErrorResponse, "description": "a body that is not JSON"},
     },
 )
 async def forecast_many(
