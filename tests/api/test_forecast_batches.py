@@ -244,8 +244,9 @@ def test_a_product_failing_after_the_stream_began_is_listed_in_errors_and_the_re
     body = response.json()
     assert [f["product_id"] for f in body["forecasts"]] == [B]
     [error] = body["errors"]
-    assert (error["product_id"], error["status"]) == (A, 503)
-    assert error["detail"]
+    # as GET /products/{id}/forecast says it (what the decoder said goes to the log)
+    assert error == {"product_id": A, "status": 503, "detail": "the stored model could not be read"}
+    assert client.get(f"/products/{A}/forecast?horizon=2").json() == {"detail": error["detail"]}
 
 
 def test_a_csv_answer_is_cut_short_rather_than_silently_missing_a_product(

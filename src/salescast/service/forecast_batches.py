@@ -97,8 +97,8 @@ class BatchError:
     detail: str
 
 
-# Failures that concern one product's read and leave the others readable;
-# anything else is a bug and ends the stream.
+# Failures that concern one product's read and leave the others readable, with
+# the status the single route answers; anything else is a bug and ends the stream.
 _PER_PRODUCT_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (ProductNotFoundError, 404),
     (NoActiveModelError, 409),
@@ -106,6 +106,8 @@ _PER_PRODUCT_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (ModelDecodeError, 503),
     (StoreUnavailableError, 503),
 )
+# As the single route's handler says it: what the decoder said is for the log.
+_UNREADABLE_MODEL = "the stored model could not be read"
 
 
 PER_PRODUCT_ERRORS: tuple[type[Exception], ...] = tuple(kind for kind, _ in _PER_PRODUCT_STATUS)
@@ -115,4 +117,5 @@ PER_PRODUCT_ERRORS: tuple[type[Exception], ...] = tuple(kind for kind, _ in _PER
 def batch_error(product_id: str, exc: Exception) -> BatchError:
     """The BatchError for a read of `product_id` that raised one of PER_PRODUCT_ERRORS."""
     status = next(code for kind, code in _PER_PRODUCT_STATUS if isinstance(exc, kind))
-    return BatchError(product_id, status, str(exc))
+    detail = _UNREADABLE_MODEL if isinstance(exc, ModelDecodeError) else str(exc)
+    return BatchError(product_id, status, detail)

@@ -145,6 +145,7 @@ async def _stream(
         try:
             read = await service.aread_forecast(product_id, horizon=horizon, interval=interval)
         except PER_PRODUCT_ERRORS as exc:
+            logger.warning("POST /forecasts: %s failed: %s", product_id, exc)
             error = batch_error(product_id, exc)
             if not writer.reports_errors:
                 raise _StreamCutError(error) from exc
