@@ -16,6 +16,7 @@ from salescast.api.jobs import JobManager
 from salescast.api.metrics import Metrics
 from salescast.api.routes import (
     cache,
+    forecast_batches,
     forecasts,
     health,
     metrics,
@@ -81,7 +82,17 @@ def create_app(settings: Settings, *, service: SalescastService | None = None) -
     # Forecasts first: routes are matched in order, and the forecast route is
     # the busiest by far (each route tried before it costs every request).
     app.router.routes.append(forecasts.SERVED_ROUTE)
-    for module in (forecasts, health, products, sales, training, models, cache, metrics):
+    for module in (
+        forecasts,
+        forecast_batches,
+        health,
+        products,
+        sales,
+        training,
+        models,
+        cache,
+        metrics,
+    ):
         app.include_router(module.router)
     # Starlette builds each middleware by calling what it is given with the
     # app: plain functions returning the ASGI callable, so that no adapter

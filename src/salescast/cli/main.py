@@ -17,12 +17,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from typer.exceptions import TyperException
 
 from salescast.cli.cache_commands import ServerError, cache_app
-from salescast.cli.model_commands import models, output_format
-from salescast.cli.output import print_forecast, print_products
+from salescast.cli.forecast_command import forecast
+from salescast.cli.model_commands import models
+from salescast.cli.output import print_products
 from salescast.config import SettingsError, load_settings
 from salescast.forecasting import ForecastingError, ModelVersionInfo
 from salescast.forecasting.model_codec import ModelDecodeError
-from salescast.forecasting.prediction import MAX_HORIZON_DAYS
 from salescast.service import SalescastService, TrainingSummary
 from salescast.store import StoreError
 from salescast.store.ingest import ColumnSpec, IngestError
@@ -38,6 +38,7 @@ app = typer.Typer(
 
 app.add_typer(cache_app, name="cache")
 app.command(context_settings={"ignore_unknown_options": False})(models)
+app.command()(forecast)
 
 # Errors a user can cause and fix: printed as one reason line, exit status 1.
 USER_ERRORS = (
@@ -217,22 +218,6 @@ def _train_with_progress(
 def products() -> None:
     """List products: sales days, date range, active model version."""
     print_products(_service().store.list_products())
-
-
-@app.command()
-def forecast(
-    product_id: Annotated[str, typer.Argument(help="product id")],
-    horizon: Annotated[int, typer.Option(min=1, max=MAX_HORIZON_DAYS, help="days ahead")] = 30,
-    interval: Annotated[
-        float | None, typer.Option(min=0.01, max=0.99, help="uncertainty interval width")
-    ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
-) -> None:
-    """Forecast a product from its active model."""
-    output = output_format(fmt)
-    read = _service().read_forecast(product_id, horizon=horizon, interval=interval)
-    assert read.forecast is not None  # "not modified" needs an ETag, and none was given
-    print_forecast(read.forecast, output)
 
 
 def main() -> None:

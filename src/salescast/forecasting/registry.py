@@ -190,6 +190,12 @@ class ModelRegistry:
             raise ProductNotFoundError(product_id)
         return None if row < 0 else int(row)
 
+    def list_active_versions(self) -> dict[str, int | None]:
+        """Every product's active version (None when it has none), in one query, by id."""
+        query = select(Product.id, Product.active_version).order_by(Product.id)
+        with self._db.session() as session:
+            return {row.id: row.active_version for row in session.execute(query)}
+
     def activate(self, product_id: str, version: int) -> ModelVersionInfo:
         """Make an existing version active and pin it (a hand promotion or rollback).
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from typing import cast
 
@@ -19,6 +19,7 @@ from salescast.cache import (
 from salescast.compute_gate import ComputeGate
 from salescast.config import Settings
 from salescast.forecasting import Forecast, NoActiveModelError, make_forecast
+from salescast.service.forecast_batches import plan_forecast_batch
 from salescast.service.models import ModelService
 from salescast.service.product_cache import product_tags
 from salescast.store import Database
@@ -151,6 +152,16 @@ class ForecastService:
     def _look_up(self, key: _ForecastKey) -> ForecastRead:
         found = self._forecast_at.lookup(key.product_id, key.version, key.horizon, key.interval)
         return ForecastRead(found.value, key.version, key.etag, found.source)
+
+    def plan_batch(self, product_ids: Sequence[str] | None) -> list[str]:
+        """The products a many-product forecast reads, checked before any is read
+        (`forecast_batches.plan_forecast_batch`): None means every trained product;
+        raises UnknownProductsError, UntrainedProductsError naming every offender."""
+        return plan_forecast_batch(self._models.list_active_versions(), product_ids)
+
+    def interval_width(self, interval: float | None) -> float:
+        """The interval width a read with `interval` uses: the setting when None."""
+        return self._settings.interval_width if interval is None else interval
 
     def predict_sales(
         self, product_id: str, horizon: int = 30, interval: float | None = None

@@ -54,6 +54,10 @@ class ModelService:
             raise NoActiveModelError(product_id)
         return version
 
+    def list_active_versions(self) -> dict[str, int | None]:
+        """Every product's active version, None for untrained ones (one query, uncached)."""
+        return self._registry.list_active_versions()
+
     def load_model(self, product_id: str) -> LoadedModel:
         """The active model of a product (cached in namespace `model`)."""
         version = self.get_active_version(product_id)
