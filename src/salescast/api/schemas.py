@@ -231,7 +231,13 @@ class ForecastResponse(BaseModel):
     model_version: int
     horizon: int
     interval: float
-    generated_at: dt.datetime
+    generated_at: dt.datetime = Field(
+        description=(
+            "when the model version was trained (stored), UTC, to the second: fixed by the "
+            "version, so the same version and arguments give the same body byte for byte "
+            "(not the time this forecast was computed)"
+        )
+    )
     points: list[ForecastPointModel]
 
 

@@ -168,6 +168,21 @@ class ModelRegistry:
             raise ModelVersionNotFoundError(product_id, version)
         return _info_from_row(row, product)
 
+    def get_trained_at(self, product_id: str, version: int) -> dt.datetime:
+        """When the version was stored (its `created_at`, UTC): fixed for the version's
+        life, so forecasts name it as their `generated_at`. One indexed read; raises
+        ModelVersionNotFoundError (also for an unknown product)."""
+        _require_storable(product_id, version)
+        with self._db.session() as session:
+            created_at = session.scalar(
+                select(ModelVersion.created_at).where(
+                    ModelVersion.product_id == product_id, ModelVersion.version == version
+                )
+            )
+        if created_at is None:
+            raise ModelVersionNotFoundError(product_id, version)
+        return _aware(created_at)
+
     def get_active_version(self, product_id: str) -> int | None:
         """The active version number, None when none; raises ProductNotFoundError.
 

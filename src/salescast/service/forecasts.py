@@ -26,8 +26,13 @@ from salescast.store import Database
 
 
 def forecast_etag(product_id: str, version: int, horizon: int, interval: float) -> str:
-    """Names the forecast by what determines it: a new active version changes the tag."""
-    return f'"{product_id}.v{version}.h{horizon}.i{interval:g}"'
+    """Names the forecast by what determines it: a new active version changes the tag.
+
+    The body is a function of exactly these four (`make_forecast`), so the tag
+    names one body. The interval is written as its shortest round-trip repr:
+    `:g` kept 6 digits, so 0.8 and 0.8000001 (two bodies) shared a tag.
+    """
+    return f'"{product_id}.v{version}.h{horizon}.i{float(interval)!r}"'
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,17 @@ class ForecastService:
     ) -> Forecast:
         with self._gate.slot():
             model = self._models.get_model(product_id, version)
-            return make_forecast(product_id, version, model, horizon=horizon, interval=interval)
+            # The body's generated_at is the version's trained-at time, so a recomputation
+            # (another worker, a cache clear, a restart) gives the same bytes.
+            trained_at = self._models.get_trained_at(product_id, version)
+            return make_forecast(
+                product_id,
+                version,
+                model,
+                horizon=horizon,
+                interval=interval,
+                trained_at=trained_at,
+            )
 
 
 def _not_modified(key: _ForecastKey) -> ForecastRead:
