@@ -172,15 +172,7 @@ class ModelRegistry:
         """When the version was stored (its `created_at`, UTC): fixed for the version's
         life, so forecasts name it as their `generated_at`. One indexed read; raises
         ModelVersionNotFoundError (also for an unknown product)."""
-        _require_storable(product_id, version)
-        with self._db.session() as session:
-            created_at = session.scalar(
-                select(ModelVersion.created_at).where(
-                    ModelVersion.product_id == product_id, ModelVersion.version == version
-                )
-            )
-        if created_at is None:
-            raise ModelVersionNotFoundError(product_id, version)
+        created_at: dt.datetime = self._version_column(product_id, version, ModelVersion.created_at)
         return _aware(created_at)
 
     def get_active_version(self, product_id: str) -> int | None:
@@ -314,16 +306,21 @@ class ModelRegistry:
 
     def get_model_blob(self, product_id: str, version: int) -> bytes:
         """The stored model bytes of one version; raises ModelVersionNotFoundError."""
+        blob: bytes = self._version_column(product_id, version, ModelVersion.model_blob)
+        return blob
+
+    def _version_column(self, product_id: str, version: int, column: Any) -> Any:
+        """One column of one stored version; raises ModelVersionNotFoundError."""
         _require_storable(product_id, version)
         with self._db.session() as session:
-            blob = session.scalar(
-                select(ModelVersion.model_blob).where(
+            value = session.scalar(
+                select(column).where(
                     ModelVersion.product_id == product_id, ModelVersion.version == version
                 )
             )
-        if blob is None:
+        if value is None:
             raise ModelVersionNotFoundError(product_id, version)
-        return blob
+        return value
 
 
 _ACTIVE_VERSION = select(func.coalesce(Product.active_version, -1)).where(
