@@ -176,7 +176,10 @@ def test_clear_removes_only_this_services_keys_and_empties_every_l1(
     assert list(raw_redis.scan_iter(f"{ours}:model:*")) == []
     assert raw_redis.get("foreign:key") == b"keep me"
     assert list(raw_redis.scan_iter("neighbour:prediction:*"))
-    assert forecast(b)[1] == "MISS"  # b's L1 heard the clear
+    # b hears of the clear over pub/sub, a moment later: wait for its L1 to empty.
+    b_cache = b.app.state.service.cache  # type: ignore[attr-defined]
+    assert eventually(lambda: b_cache.l1.usage().entries == 0)
+    assert forecast(b)[1] == "MISS"
     assert forecast(neighbour)[1] == "HIT-L1"
 
 

@@ -17,6 +17,7 @@ from salescast.api.metrics import Metrics
 from salescast.api.routes import (
     cache,
     docs,
+    forecast_batches,
     forecasts,
     health,
     metrics,
@@ -50,6 +51,7 @@ def create_app(settings: Settings, *, service: SalescastService | None = None) -
         concurrency=settings.warmup_concurrency,
     )
     exporter = Metrics(service.cache.stats)
+    exporter.add_training(model_counts=service.registry.model_counts, jobs=jobs.store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -84,7 +86,17 @@ def create_app(settings: Settings, *, service: SalescastService | None = None) -
     # Forecasts first: routes are matched in order, and the forecast route is
     # the busiest by far (each route tried before it costs every request).
     app.router.routes.append(forecasts.SERVED_ROUTE)
-    for module in (forecasts, health, products, sales, training, models, cache, metrics):
+    for module in (
+        forecasts,
+        forecast_batches,
+        health,
+        products,
+        sales,
+        training,
+        models,
+        cache,
+        metrics,
+    ):
         app.include_router(module.router)
     docs.install_docs(app)
     # Starlette builds each middleware by calling what it is given with the

@@ -3,7 +3,8 @@
 Each representation has its own ETag (the JSON one with a suffix), so a 304
 answers only for the representation the tag came from, and every answer says
 `Vary: Accept`, since the same URL gives different bodies by that header.
-CSV is written from the cached forecast (it is cheap); charts are cached
+CSV is written from the cached forecast (it is cheap) by `POST /forecasts`'
+writer, so both routes give one product the same bytes; charts are cached
 whole by `PlotService` (namespace `plot`).
 """
 
@@ -17,8 +18,8 @@ from fastapi import Response, status
 from salescast.api.negotiation import MEDIA_TYPES, Representation
 from salescast.cache import CacheSource
 from salescast.forecasting.chart import ChartFormat
-from salescast.forecasting.forecast_csv import forecast_csv
 from salescast.service import SalescastService
+from salescast.service.batch_output import CSVBatchWriter
 
 VARY = {"Vary": "Accept"}
 
@@ -64,7 +65,9 @@ async def _csv(
     etag = csv_etag(read.etag)
     if read.forecast is None:
         return _not_modified(etag)
-    body = forecast_csv([read.forecast]).encode()
+    # POST /forecasts' writer: one product's CSV is the same bytes in both routes.
+    writer = CSVBatchWriter()
+    body = (writer.start() + writer.forecast(read.forecast)).encode()
     return _body(body, "csv", etag, read.source)
 
 

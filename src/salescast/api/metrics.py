@@ -20,7 +20,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from salescast.api.training_metrics import TrainingMetrics
 from salescast.cache import CacheStats
+from salescast.forecasting.registry import ModelCounts
+from salescast.store.jobs import JobStore
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -88,6 +91,14 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livesum",
         )
+        self.cache_latency = Gauge(
+            "salescast_cache_latency_seconds",
+            "Latency percentiles of each tier's reads over the last lookups (worst worker).",
+            ["namespace", "tier", "quantile"],
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self.training: TrainingMetrics | None = None
         self.breaker_open = Gauge(
             "salescast_cache_breaker_open",
             "1 while the Redis circuit breaker of some worker is not closed.",
@@ -101,6 +112,10 @@ class Metrics:
                 target=self._sync_loop, args=(sync_seconds,), name="metrics-sync", daemon=True
             )
             self._thread.start()
+
+    def add_training(self, *, model_counts: Callable[[], ModelCounts], jobs: JobStore) -> None:
+        """Also export the training and model series (``TrainingMetrics``), read from the store."""
+        self.training = TrainingMetrics(self.registry, model_counts=model_counts, jobs=jobs)
 
     def close(self) -> None:
         self._stop.set()
@@ -127,6 +142,14 @@ class Metrics:
                             ("event", name, tier_name, event),
                             values[event],
                         )
+                    latency = tier.latency
+                    if latency.count:
+                        for quantile, millis in (
+                            ("0.5", latency.p50_ms),
+                            ("0.95", latency.p95_ms),
+                            ("0.99", latency.p99_ms),
+                        ):
+                            self.cache_latency.labels(name, tier_name, quantile).set(millis / 1000)
                     for direction in _TIER_BYTES:
                         self._advance(
                             self.cache_bytes.labels(
@@ -144,6 +167,8 @@ class Metrics:
                 self.l1_entries.set(stats.l1.entries)
             closed = stats.breaker is None or stats.breaker.state == "closed"
             self.breaker_open.set(0 if closed else 1)
+        if self.training is not None:
+            self.training.sync()
 
     def _advance(self, counter: Any, key: tuple[str, ...], total: float) -> None:
         delta = total - self._seen.get(key, 0)

@@ -87,7 +87,7 @@ FORECAST_EXAMPLE: dict[str, Any] = {
     "model_version": 1,
     "horizon": 3,
     "interval": 0.8,
-    "generated_at": "2024-06-03T09:15:12+00:00",
+    "generated_at": "2024-06-03T09:15:04+00:00",  # the version's created_at
     "points": [
         {
             "ds": "2016-04-25",

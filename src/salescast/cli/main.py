@@ -18,13 +18,13 @@ from typer.exceptions import TyperException
 
 import salescast
 from salescast.cli.cache_commands import ServerError, cache_app
+from salescast.cli.forecast_command import forecast
 from salescast.cli.model_commands import models_app
-from salescast.cli.output import output_format, print_forecast, print_products
+from salescast.cli.output import output_format, print_products
+from salescast.cli.plot_command import plot
 from salescast.config import SettingsError, load_settings
 from salescast.forecasting import ForecastingError, ModelVersionInfo
-from salescast.forecasting.chart import CHART_FORMATS, ChartFormat
 from salescast.forecasting.model_codec import ModelDecodeError
-from salescast.forecasting.prediction import MAX_HORIZON_DAYS
 from salescast.service import SalescastService, TrainingSummary
 from salescast.store import StoreError
 from salescast.store.ingest import ColumnSpec, IngestError
@@ -42,6 +42,8 @@ app = typer.Typer(
 
 app.add_typer(cache_app, name="cache")
 app.add_typer(models_app, name="models")
+app.command()(forecast)
+app.command()(plot)
 
 
 def _print_version(value: bool) -> None:
@@ -258,52 +260,6 @@ def products(
     """List products: sales days, date range, active model version."""
     output = output_format(fmt)
     print_products(_service().store.list_products(), output)
-
-
-@app.command()
-def forecast(
-    product_id: Annotated[str, typer.Argument(help="product id")],
-    horizon: Annotated[int, typer.Option(min=1, max=MAX_HORIZON_DAYS, help="days ahead")] = 30,
-    interval: Annotated[
-        float | None, typer.Option(min=0.01, max=0.99, help="uncertainty interval width")
-    ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
-) -> None:
-    """Forecast a product from its active model (a chart: `salescast plot`)."""
-    if fmt in CHART_FORMATS:
-        raise typer.BadParameter(
-            f"a chart is drawn by `salescast plot {product_id} -o FILE.{fmt}`",
-            param_hint="--format",
-        )
-    output = output_format(fmt)
-    read = _service().read_forecast(product_id, horizon=horizon, interval=interval)
-    assert read.forecast is not None  # "not modified" needs an ETag, and none was given
-    print_forecast(read.forecast, output)
-
-
-@app.command()
-def plot(
-    product_id: Annotated[str, typer.Argument(help="product id")],
-    output: Annotated[
-        Path, typer.Option("--output", "-o", dir_okay=False, help="FILE.png or FILE.svg")
-    ],
-    horizon: Annotated[int, typer.Option(min=1, max=MAX_HORIZON_DAYS, help="days ahead")] = 30,
-    interval: Annotated[
-        float | None, typer.Option(min=0.01, max=0.99, help="uncertainty interval width")
-    ] = None,
-) -> None:
-    """Draw the forecast over the recent history: the picture GET .../forecast?format=png gives."""
-    suffix = output.suffix.lower().removeprefix(".")
-    if suffix not in CHART_FORMATS:
-        raise typer.BadParameter(
-            f"{output.name!r} must end in .png or .svg (the format is the file's extension)",
-            param_hint="--output",
-        )
-    chart: ChartFormat = "png" if suffix == "png" else "svg"
-    read = _service().read_plot(product_id, horizon=horizon, interval=interval, fmt=chart)
-    assert read.body is not None  # "not modified" needs an ETag, and none was given
-    output.write_bytes(read.body)
-    typer.echo(f"wrote {output} ({len(read.body)} bytes)")
 
 
 def main() -> None:

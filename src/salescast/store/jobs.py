@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from sqlalchemy import ColumnElement, Delete, delete, select, update
+from sqlalchemy import ColumnElement, Delete, delete, func, select, update
 
 from salescast.store.database import Database
 from salescast.store.schema import Job
@@ -266,6 +266,28 @@ class JobStore:
         with self._db.session() as session:
             row = session.get(Job, job_id)
             return None if row is None else _record(row)
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many jobs the store holds in each status (for `/metrics`)."""
+        query = select(Job.status, func.count()).group_by(Job.status)
+        with self._db.session() as session:
+            return {status: int(count) for status, count in session.execute(query)}
+
+    def finished_since(self, owner: JobOwner, since: dt.datetime) -> list[JobRecord]:
+        """`owner`'s jobs that finished after `since`, oldest first (for `/metrics`: each
+        job is counted once, by the process that ran it)."""
+        query = (
+            select(Job)
+            .where(
+                Job.owner_host == owner.host,
+                Job.owner_boot_id == owner.boot_id,
+                Job.finished_at.is_not(None),
+                Job.finished_at > since,
+            )
+            .order_by(Job.finished_at)
+        )
+        with self._db.session() as session:
+            return [_record(row) for row in session.scalars(query)]
 
     def list_jobs(self, *, limit: int = 20) -> list[JobRecord]:
         """The `limit` most recently created jobs, newest first."""

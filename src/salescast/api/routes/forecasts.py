@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
@@ -18,14 +18,19 @@ from salescast.api.negotiation import (
     Representation,
     accepted_representation,
 )
-from salescast.api.schemas import ErrorResponse, ForecastResponse
+from salescast.api.schemas import (
+    DEFAULT_HORIZON,
+    ErrorResponse,
+    ForecastResponse,
+    HorizonDays,
+    IntervalWidth,
+)
 from salescast.cache import CacheSource
 from salescast.forecasting.prediction import MAX_HORIZON_DAYS, Forecast
 from salescast.service import SalescastService
 
 router = APIRouter(tags=["forecasts"])
 T = TypeVar("T")
-DEFAULT_HORIZON = 30
 FORMAT_DESCRIPTION = "json, png, svg or csv; overrides the Accept header"
 
 
@@ -72,8 +77,9 @@ _PARAMETERS: list[dict[str, Any]] = [
         "description": FORMAT_DESCRIPTION,
     },
 ]
-_HORIZON: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_HORIZON_DAYS)])
-_INTERVAL: TypeAdapter[float | None] = TypeAdapter(Annotated[float | None, Field(gt=0, lt=1)])
+# The same constraints as POST /forecasts' body (api.schemas), so both routes agree.
+_HORIZON: TypeAdapter[int] = TypeAdapter(HorizonDays)
+_INTERVAL: TypeAdapter[float | None] = TypeAdapter(IntervalWidth)
 _FORMAT: TypeAdapter[Representation | None] = TypeAdapter(Representation | None)
 
 
@@ -168,7 +174,7 @@ def _forecast_body(forecast: Forecast, etag: str, source: CacheSource | None) ->
     # (tests check it against the schema); re-validating it on every hit would
     # cost more than the cache lookup itself.
     return Response(
-        orjson.dumps(forecast),
+        _encoded(forecast),
         media_type="application/json",
         headers={"ETag": etag, "X-Cache": str(source or CacheSource.MISS), "Vary": "Accept"},
     )
@@ -185,9 +191,35 @@ def _not_acceptable() -> Response:
     )
 
 
+def _encoded(forecast: Forecast) -> bytes:
+    """The JSON of a forecast, encoded once per object the cache hands out.
+
+    An L1 hit returns the very object stored before (decision 0004), and a
+    cached value is never mutated, so its bytes are the same on every hit:
+    they are kept next to the object (held here, so its id cannot be reused).
+    """
+    known = _bodies.get(id(forecast))
+    if known is not None and known[0] is forecast:
+        return known[1]
+    body = orjson.dumps(forecast)
+    if len(_bodies) >= _BODIES_LIMIT:
+        _bodies.clear()
+    _bodies[id(forecast)] = (forecast, body)
+    return body
+
+
+# id(forecast) -> (forecast, its JSON); emptied when full.
+_bodies: dict[int, tuple[Forecast, bytes]] = {}
+_BODIES_LIMIT = 1024
+
+
 def _if_none_match(request: Request) -> set[str]:
-    header = request.headers.get("if-none-match", "")
-    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+    # Read from the raw headers: building Starlette's Headers costs more than this.
+    for name, value in request.scope["headers"]:
+        if name == b"if-none-match":
+            header = value.decode("latin-1")
+            return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+    return set()
 
 
 def _query(request: Request) -> tuple[int, float | None, Representation | None]:
