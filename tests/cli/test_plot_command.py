@@ -6,6 +6,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image
 
 from salescast.service import SalescastService
@@ -28,8 +29,8 @@ def test_plot_writes_a_png_of_the_http_charts_size(db: str, tmp_path: Path) -> N
         assert (image.format, image.size) == ("PNG", (1000, 450))
 
 
-def test_plot_writes_an_svg_titled_with_product_version_and_interval(
-    db: str, tmp_path: Path
+def test_plot_writes_the_very_svg_the_http_route_serves(
+    db: str, client: TestClient, tmp_path: Path
 ) -> None:
     target = tmp_path / "chart.svg"
     result = run_cli(
@@ -39,6 +40,11 @@ def test_plot_writes_an_svg_titled_with_product_version_and_interval(
     root = ElementTree.parse(target).getroot()
     texts = " ".join("".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text"))
     assert f"{PRODUCT}: model v1, 10 days ahead, 50% interval" in texts
+    # Forecasts are deterministic and charts carry no date: the same bytes.
+    served = client.get(
+        f"/products/{PRODUCT}/forecast", params={"horizon": 10, "interval": 0.5, "format": "svg"}
+    )
+    assert served.content == target.read_bytes()
 
 
 def test_a_file_name_without_png_or_svg_is_refused_and_nothing_is_written(
