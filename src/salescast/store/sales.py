@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from salescast.store.database import Database
 from salescast.store.errors import ProductNotFoundError, StoreUnavailableError
 from salescast.store.ingest import IngestError, IngestProblem, ParsedSales
+from salescast.store.product_listing import ProductPage, ProductQuery, find_products
 from salescast.store.schema import Product, Sale
 
 IngestMode = Literal["append", "replace"]
@@ -109,6 +110,12 @@ class SalesStore:
         query = _summaries().order_by(Product.id)
         with self._db.session() as session:
             return [ProductSummary(*row) for row in session.execute(query)]
+
+    def find_products(self, query: ProductQuery) -> ProductPage:
+        """One page of products matching `query`, with the number of matches
+        (filtered, sorted and paged in SQL: see `salescast.store.product_listing`)."""
+        with self._db.session() as session:
+            return find_products(session, query)
 
     def list_product_ids(self) -> list[str]:
         """Every product id, sorted (no aggregate over the sales)."""
