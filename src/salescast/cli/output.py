@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from salescast.forecasting import Forecast, ModelVersionInfo
-from salescast.store import ProductSummary
+from salescast.store import ListedProduct, ProductPage
 
 OutputFormat = Literal["table", "json", "csv"]
 
@@ -21,8 +21,11 @@ OutputFormat = Literal["table", "json", "csv"]
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
-def print_products(products: Sequence[ProductSummary]) -> None:
-    table = Table("product", "sales days", "first", "last", "active version", "data version")
+def print_products(products: Sequence[ListedProduct]) -> None:
+    table = Table(
+        "product", "sales days", "first", "last", "active version", "data version", "MASE",
+        "MASE naive",
+    )  # fmt: skip
     for p in products:
         table.add_row(
             p.product_id,
@@ -31,8 +34,21 @@ def print_products(products: Sequence[ProductSummary]) -> None:
             _text(p.last_date),
             _text(p.active_version),
             str(p.data_version),
+            _number(p.mase),
+            _number(p.mase_seasonal_naive),
         )
     console.print(table)
+
+
+def page_summary(page: ProductPage) -> str:
+    """Which products of how many a listing showed, and how to ask for the next page."""
+    if not page.products:
+        return f"no products of {page.total} on this page"
+    first = page.query.offset + 1
+    shown = f"products {first}-{first + len(page.products) - 1} of {page.total}"
+    if page.next_offset is None:
+        return shown
+    return f"{shown}; next page: --offset {page.next_offset} (or --all)"
 
 
 MODEL_COLUMNS = (

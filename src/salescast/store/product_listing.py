@@ -37,10 +37,12 @@ class ProductQuery:
     pass neither). `sort` is a `SortKey`, `descending` reverses it; products
     without the sort value (no model) come last either way, and ties are
     broken by id so that pages never overlap. `limit=None` returns every
-    match (for the CLI's `--all` and internal callers).
+    match (for the CLI's `--all` and internal callers). `product_id` keeps
+    that one product only (`SalesStore.get_listed_product`).
     """
 
     q: str | None = None
+    product_id: str | None = None
     has_model: bool | None = None
     worse_than_naive: bool | None = None
     sort: SortKey = "id"
@@ -110,10 +112,10 @@ def find_products(session: Session, query: ProductQuery) -> ProductPage:
     )
     total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
     dialect = session.get_bind().dialect.name
-    page = matching.order_by(*_ordering(query, matching.selected_columns, dialect))
+    sliced = matching.order_by(*_ordering(query, matching.selected_columns, dialect))
     if query.limit is not None:
-        page = page.limit(query.limit)
-    page = page.offset(query.offset).subquery()
+        sliced = sliced.limit(query.limit)
+    page = sliced.offset(query.offset).subquery()
     listed = _with_sales_summary(page).order_by(*_ordering(query, page.c, dialect))
     rows = session.execute(listed).all()
     products = [
@@ -136,6 +138,8 @@ def _filters(
     query: ProductQuery, mase: ColumnElement[float], naive: ColumnElement[float]
 ) -> list[ColumnElement[bool]]:
     filters: list[ColumnElement[bool]] = []
+    if query.product_id is not None:
+        filters.append(Product.id == query.product_id)
     if query.q:
         filters.append(func.lower(Product.id).contains(query.q.lower(), autoescape=True))
     if query.has_model is True:
