@@ -75,6 +75,8 @@ def test_one_product_is_answered_by_its_own_path_and_an_unknown_id_is_404(
         ({"limit": 5000}, "limit"),
         ({"limit": "ten"}, "limit"),
         ({"offset": -1}, "offset"),
+        ({"offset": 2**63}, "offset"),
+        ({"q": "a\x00b"}, "q"),
         ({"sort": "price"}, "sort"),
         ({"sort": "--id"}, "sort"),
         ({"has_model": "maybe"}, "has_model"),

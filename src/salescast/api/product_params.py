@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from salescast.store.product_listing import DEFAULT_LIMIT, MAX_LIMIT, ProductQuery, SortKey
 
+MAX_OFFSET = 2**31 - 1
+"""Beyond any store's product count, within every store's integer range."""
+
 SortParam = Literal[
     "id", "-id", "sales_days", "-sales_days", "mase", "-mase", "mase_vs_naive", "-mase_vs_naive"
 ]
@@ -27,9 +30,13 @@ class ProductListParams(BaseModel):
     limit: int = Field(
         default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="products per page (1-1000)"
     )
-    offset: int = Field(default=0, ge=0, description="products to skip")
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="products to skip")
     q: str | None = Field(
-        default=None, max_length=128, description="case-insensitive substring of the product id"
+        default=None,
+        max_length=128,
+        # PostgreSQL refuses NUL in any text parameter; no product id holds one.
+        pattern=r"^[^\x00]*$",
+        description="case-insensitive substring of the product id",
     )
     has_model: bool | None = Field(
         default=None, description="true: only products with an active model; false: without"
