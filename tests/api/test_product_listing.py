@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
+from salescast.api.app import create_app
 from salescast.service import SalescastService
+from tests.store.test_product_listing import ingest_products
 
 PRODUCT = "CA_1-FOODS_3"
 
@@ -92,3 +96,22 @@ def test_bad_listing_parameters_answer_422_naming_the_parameter(
     [error] = response.json()["detail"]
     assert error["loc"] == ["query", field]
     assert error["msg"]
+
+
+def test_the_api_and_the_dashboard_answer_a_page_of_five_thousand_products(
+    service: SalescastService,
+) -> None:
+    names = [f"S{n:05d}" for n in range(5000)]
+    ingest_products(service, {name: 1 + n % 5 for n, name in enumerate(names)})
+    with TestClient(create_app(service.settings, service=service)) as client:
+        started = time.perf_counter()
+        response = client.get("/products", params={"sort": "-sales_days", "offset": 1000})
+        page = client.get("/", params={"sort": "-sales_days", "offset": 1000})
+        elapsed = time.perf_counter() - started
+    assert response.headers["x-total-count"] == "5000"
+    expected = sorted(names, key=lambda name: (-(1 + names.index(name) % 5), name))[1000:1100]
+    assert [p["product_id"] for p in response.json()] == expected
+    assert page.status_code == 200
+    assert "Products 1001\N{EN DASH}1100 of 5000" in page.text
+    assert page.text.count('<th scope="row"><a href="/ui/products/') == 100
+    assert elapsed < 10.0, f"two pages took {elapsed:.2f} s"  # a generous safety bound only
