@@ -119,3 +119,11 @@ def test_demo_loads_and_trains_an_empty_store_once(database_url: str) -> None:
     second = run_cli(database_url, "demo")
     assert "loaded demo data" not in second.stdout
     assert run_cli(database_url, "models", "WI_3-FOODS_2").stdout.count("*") == 1
+
+
+def test_forecast_with_an_id_and_all_is_a_usage_error_without_a_traceback(db: str) -> None:
+    result = run_cli(db, "forecast", "CA_1-FOODS_3", "--all", "--format", "csv")
+    assert result.returncode == 2
+    assert "exactly one of a product ID or --all" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""

@@ -73,3 +73,17 @@ def test_a_version_can_be_stored_without_activating_it(demo_service: SalescastSe
     assert (info.version, info.active) == (2, False)
     assert demo_service.registry.get_active_version(PRODUCT) == 1
     assert demo_service.registry.get_model_blob(PRODUCT, 2) == b"model"
+
+
+def test_a_versions_trained_at_time_is_its_stored_created_at_and_never_changes(
+    demo_service: SalescastService,
+) -> None:
+    registry = demo_service.registry
+    stored = registry.create_version(PRODUCT, a_version())
+    assert registry.get_trained_at(PRODUCT, stored.version) == stored.created_at
+    assert stored.created_at.utcoffset() == dt.timedelta(0)
+    registry.activate(PRODUCT, 1)  # activating another version leaves it as it was
+    assert registry.get_trained_at(PRODUCT, stored.version) == stored.created_at
+    for product, version in [(PRODUCT, 99), (PRODUCT, 0), ("nope", 1)]:
+        with pytest.raises(ModelVersionNotFoundError):
+            registry.get_trained_at(product, version)

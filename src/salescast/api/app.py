@@ -18,6 +18,7 @@ from salescast.api.metrics import Metrics
 from salescast.api.pages import router as pages_router
 from salescast.api.routes import (
     cache,
+    forecast_batches,
     forecasts,
     health,
     metrics,
@@ -83,7 +84,17 @@ def create_app(settings: Settings, *, service: SalescastService | None = None) -
     # Forecasts first: routes are matched in order, and the forecast route is
     # the busiest by far (each route tried before it costs every request).
     app.router.routes.append(forecasts.SERVED_ROUTE)
-    for module in (forecasts, health, products, sales, training, models, cache, metrics):
+    for module in (
+        forecasts,
+        forecast_batches,
+        health,
+        products,
+        sales,
+        training,
+        models,
+        cache,
+        metrics,
+    ):
         app.include_router(module.router)
     # The dashboard last, so no API request tries its routes first.
     app.include_router(pages_router)

@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from salescast.forecasting.prediction import MAX_HORIZON_DAYS
+from salescast.service.forecast_batches import MAX_BATCH_PRODUCTS
+
+DEFAULT_HORIZON = 30
+"""Days ahead when a forecast request names no horizon."""
+
+HorizonDays = Annotated[int, Field(ge=1, le=MAX_HORIZON_DAYS, description="days ahead")]
+"""A forecast horizon as every forecast route validates it (1 to MAX_HORIZON_DAYS)."""
+
+IntervalWidth = Annotated[
+    float | None, Field(gt=0, lt=1, description="width of the uncertainty interval")
+]
+"""An interval width as every forecast route validates it; None: SALESCAST_INTERVAL_WIDTH."""
 
 
 class ErrorResponse(BaseModel):
@@ -224,8 +238,102 @@ class ForecastResponse(BaseModel):
     model_version: int
     horizon: int
     interval: float
-    generated_at: dt.datetime
+    generated_at: dt.datetime = Field(
+        description=(
+            "when the model version was trained (stored), UTC, to the second: fixed by the "
+            "version, so the same version and arguments give the same body byte for byte "
+            "(not the time this forecast was computed)"
+        )
+    )
     points: list[ForecastPointModel]
+
+
+_FORECASTS_REQUEST_EXAMPLE: dict[str, Any] = {
+    "product_ids": ["CA_1-FOODS_3", "TX_2-HOUSEHOLD_1"],
+    "horizon": 2,
+    "interval": 0.9,
+}
+
+
+class ForecastsRequest(BaseModel):
+    """The body of POST /forecasts; every field may be left out (an empty body: all products)."""
+
+    # strict: a JSON body has types, so "30" or true is a mistake to report, not to coerce
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [_FORECASTS_REQUEST_EXAMPLE]}
+    )
+
+    product_ids: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_BATCH_PRODUCTS,
+        description="products to forecast, answered in this order, each once; null or left "
+        "out: every product with an active model (those without are skipped). Every listed "
+        "product must exist (else 404) and have an active model (else 409).",
+    )
+    horizon: HorizonDays = DEFAULT_HORIZON
+    interval: IntervalWidth = None
+
+
+class BatchErrorModel(BaseModel):
+    product_id: str
+    status: int = Field(description="what GET /products/{id}/forecast would have answered")
+    detail: str
+
+
+def _example_forecast(product_id: str, version: int, points: list[tuple[Any, ...]]) -> Any:
+    return {
+        "product_id": product_id,
+        "model_version": version,
+        "horizon": 2,
+        "interval": 0.9,
+        "generated_at": "2024-06-03T09:15:02.417000+00:00",
+        "points": [
+            {"ds": ds, "yhat": y, "yhat_lower": lo, "yhat_upper": hi} for ds, y, lo, hi in points
+        ],
+    }
+
+
+_FORECASTS_EXAMPLE: dict[str, Any] = {
+    "horizon": 2,
+    "interval": 0.9,
+    "forecasts": [
+        _example_forecast(
+            "CA_1-FOODS_3",
+            3,
+            [("2016-04-25", 2710.4, 2301.7, 3122.9), ("2016-04-26", 2598.1, 2190.2, 3010.6)],
+        ),
+        _example_forecast(
+            "TX_2-HOUSEHOLD_1",
+            1,
+            [("2016-04-25", 611.9, 480.3, 742.0), ("2016-04-26", 588.2, 455.8, 719.5)],
+        ),
+    ],
+    "errors": [],
+}
+FORECASTS_CSV_EXAMPLE = """product_id,ds,yhat,yhat_lower,yhat_upper,model_version
+CA_1-FOODS_3,2016-04-25,2710.4,2301.7,3122.9,3
+CA_1-FOODS_3,2016-04-26,2598.1,2190.2,3010.6,3
+TX_2-HOUSEHOLD_1,2016-04-25,611.9,480.3,742.0,1
+TX_2-HOUSEHOLD_1,2016-04-26,588.2,455.8,719.5,1
+"""
+
+
+class ForecastsResponse(BaseModel):
+    """The JSON answer of POST /forecasts, streamed: the fields come in this order."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_FORECASTS_EXAMPLE]})
+
+    horizon: int
+    interval: float = Field(description="the interval width used (the setting when not sent)")
+    forecasts: list[ForecastResponse] = Field(
+        description="one per product, each exactly the body of GET /products/{id}/forecast"
+    )
+    errors: list[BatchErrorModel] = Field(
+        description="products that failed after the answer began (busy, store or model "
+        "unreadable); the others are answered. Unknown or untrained listed products are "
+        "refused before, with 404 or 409."
+    )
 
 
 class HealthResponse(BaseModel):

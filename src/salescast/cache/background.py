@@ -95,12 +95,13 @@ class TaskRunner:
 
     def start(self, key: Hashable, job: Callable[[], Awaitable[Any]]) -> bool:
         """Start ``job()`` as a task unless one of ``key`` runs; ``True`` when started."""
-        running = self._running.get(key)
-        if running is not None and not running.done():
-            return False
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
+            return False
+        running = self._running.get(key)
+        # A task of another loop (closed, or another thread's) does not block this one.
+        if running is not None and not running.done() and running.get_loop() is loop:
             return False
         task = loop.create_task(self._run(key, job))
         self._running[key] = task  # a strong reference until it ends

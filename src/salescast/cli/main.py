@@ -20,12 +20,12 @@ from typer.exceptions import TyperException
 
 from salescast.api.product_params import ProductListParams
 from salescast.cli.cache_commands import ServerError, cache_app
-from salescast.cli.model_commands import models, output_format
-from salescast.cli.output import page_summary, print_forecast, print_products
+from salescast.cli.forecast_command import forecast
+from salescast.cli.model_commands import models
+from salescast.cli.output import page_summary, print_products
 from salescast.config import SettingsError, load_settings
 from salescast.forecasting import ForecastingError, ModelVersionInfo
 from salescast.forecasting.model_codec import ModelDecodeError
-from salescast.forecasting.prediction import MAX_HORIZON_DAYS
 from salescast.service import SalescastService, TrainingSummary
 from salescast.store import StoreError
 from salescast.store.ingest import ColumnSpec, IngestError
@@ -42,6 +42,7 @@ app = typer.Typer(
 
 app.add_typer(cache_app, name="cache")
 app.command(context_settings={"ignore_unknown_options": False})(models)
+app.command()(forecast)
 
 # Errors a user can cause and fix: printed as one reason line, exit status 1.
 USER_ERRORS = (
@@ -267,22 +268,6 @@ def _first_problem(exc: ValidationError) -> str:
     error = exc.errors()[0]
     name = {"q": "search"}.get(str(error["loc"][0]), str(error["loc"][0]))
     return f"--{name.replace('_', '-')}: {error['msg']}"
-
-
-@app.command()
-def forecast(
-    product_id: Annotated[str, typer.Argument(help="product id")],
-    horizon: Annotated[int, typer.Option(min=1, max=MAX_HORIZON_DAYS, help="days ahead")] = 30,
-    interval: Annotated[
-        float | None, typer.Option(min=0.01, max=0.99, help="uncertainty interval width")
-    ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
-) -> None:
-    """Forecast a product from its active model."""
-    output = output_format(fmt)
-    read = _service().read_forecast(product_id, horizon=horizon, interval=interval)
-    assert read.forecast is not None  # "not modified" needs an ETag, and none was given
-    print_forecast(read.forecast, output)
 
 
 def main() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from typing import TYPE_CHECKING, TypedDict
 
+import numpy as np
 import pandas as pd
+
+from salescast.forecasting.sampling import forecast_seed, predict_with_interval
 
 if TYPE_CHECKING:
     from prophet import Prophet
@@ -30,24 +32,22 @@ class Forecast(TypedDict):
     points: list[ForecastPoint]
 
 
-def predict_points(model: Prophet, *, horizon: int, interval: float) -> list[ForecastPoint]:
+def predict_points(
+    model: Prophet, *, horizon: int, interval: float, seed: int
+) -> list[ForecastPoint]:
     """`horizon` daily points after the model's last training day, `interval` wide.
 
-    Prophet reads the interval width from the model object, so the prediction
-    runs on a shallow copy: the model may be shared (an in-process cache holds
-    one instance for every request) and must not be mutated.
+    The interval is drawn from a generator seeded with `seed` alone (see
+    `salescast.forecasting.sampling`): the same model and arguments give the
+    same points in any thread or process. The model may be shared (an
+    in-process cache holds one instance for every request) and is not mutated.
     """
     if not 1 <= horizon <= MAX_HORIZON_DAYS:
         raise ValueError(f"horizon must be between 1 and {MAX_HORIZON_DAYS} days, got {horizon}")
     if not 0 < interval < 1:
         raise ValueError(f"interval must be between 0 and 1 (exclusive), got {interval}")
-    view = copy.copy(model)
-    view.interval_width = interval
     future = model.make_future_dataframe(periods=horizon, include_history=False)
-    frame = view.predict(future)
-    if "yhat_lower" not in frame:  # a model fit with uncertainty_samples=0
-        frame["yhat_lower"] = frame["yhat"]
-        frame["yhat_upper"] = frame["yhat"]
+    frame = predict_with_interval(model, future, interval=interval, rng=np.random.default_rng(seed))
     return [
         ForecastPoint(
             ds=ds.date().isoformat(), yhat=float(y), yhat_lower=float(lo), yhat_upper=float(hi)
@@ -63,14 +63,28 @@ def predict_points(model: Prophet, *, horizon: int, interval: float) -> list[For
 
 
 def make_forecast(
-    product_id: str, model_version: int, model: Prophet, *, horizon: int, interval: float
+    product_id: str,
+    model_version: int,
+    model: Prophet,
+    *,
+    horizon: int,
+    interval: float,
+    trained_at: dt.datetime,
 ) -> Forecast:
-    """The forecast document the API returns and the cache stores."""
+    """The forecast document the API returns and the cache stores.
+
+    A function of its arguments only, byte for byte, so an ETag naming the
+    product, version, horizon and interval names one body: the draws are
+    seeded by those four (`forecast_seed`), and `generated_at` is the model
+    version's `trained_at` time (when it was stored), not the time of this
+    computation, which would differ between a cache fill and a recomputation.
+    """
+    seed = forecast_seed(product_id, model_version, horizon, interval)
     return Forecast(
         product_id=product_id,
         model_version=model_version,
         horizon=horizon,
         interval=interval,
-        generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        points=predict_points(model, horizon=horizon, interval=interval),
+        generated_at=trained_at.astimezone(dt.UTC).isoformat(timespec="seconds"),
+        points=predict_points(model, horizon=horizon, interval=interval, seed=seed),
     )

@@ -168,6 +168,13 @@ class ModelRegistry:
             raise ModelVersionNotFoundError(product_id, version)
         return _info_from_row(row, product)
 
+    def get_trained_at(self, product_id: str, version: int) -> dt.datetime:
+        """When the version was stored (its `created_at`, UTC): fixed for the version's
+        life, so forecasts name it as their `generated_at`. One indexed read; raises
+        ModelVersionNotFoundError (also for an unknown product)."""
+        created_at: dt.datetime = self._version_column(product_id, version, ModelVersion.created_at)
+        return _aware(created_at)
+
     def get_active_version(self, product_id: str) -> int | None:
         """The active version number, None when none; raises ProductNotFoundError.
 
@@ -189,6 +196,12 @@ class ModelRegistry:
         if row is None:
             raise ProductNotFoundError(product_id)
         return None if row < 0 else int(row)
+
+    def list_active_versions(self) -> dict[str, int | None]:
+        """Every product's active version (None when it has none), in one query, by id."""
+        query = select(Product.id, Product.active_version).order_by(Product.id)
+        with self._db.session() as session:
+            return {row.id: row.active_version for row in session.execute(query)}
 
     def activate(self, product_id: str, version: int) -> ModelVersionInfo:
         """Make an existing version active and pin it (a hand promotion or rollback).
@@ -293,16 +306,21 @@ class ModelRegistry:
 
     def get_model_blob(self, product_id: str, version: int) -> bytes:
         """The stored model bytes of one version; raises ModelVersionNotFoundError."""
+        blob: bytes = self._version_column(product_id, version, ModelVersion.model_blob)
+        return blob
+
+    def _version_column(self, product_id: str, version: int, column: Any) -> Any:
+        """One column of one stored version; raises ModelVersionNotFoundError."""
         _require_storable(product_id, version)
         with self._db.session() as session:
-            blob = session.scalar(
-                select(ModelVersion.model_blob).where(
+            value = session.scalar(
+                select(column).where(
                     ModelVersion.product_id == product_id, ModelVersion.version == version
                 )
             )
-        if blob is None:
+        if value is None:
             raise ModelVersionNotFoundError(product_id, version)
-        return blob
+        return value
 
 
 _ACTIVE_VERSION = select(func.coalesce(Product.active_version, -1)).where(

@@ -217,6 +217,12 @@ class SalescastService:
             product_id, horizon=horizon, interval=interval, if_none_match=if_none_match
         )
 
+    def plan_forecast_batch(self, product_ids: Sequence[str] | None) -> list[str]:
+        return self.forecasts.plan_batch(product_ids)
+
+    def interval_width(self, interval: float | None) -> float:
+        return self.forecasts.interval_width(interval)
+
     def predict_sales(
         self, product_id: str, horizon: int = 30, interval: float | None = None
     ) -> Forecast:

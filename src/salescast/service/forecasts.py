@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from typing import cast
 
@@ -19,14 +19,20 @@ from salescast.cache import (
 from salescast.compute_gate import ComputeGate
 from salescast.config import Settings
 from salescast.forecasting import Forecast, NoActiveModelError, make_forecast
+from salescast.service.forecast_batches import plan_forecast_batch
 from salescast.service.models import ModelService
 from salescast.service.product_cache import product_tags
 from salescast.store import Database
 
 
 def forecast_etag(product_id: str, version: int, horizon: int, interval: float) -> str:
-    """Names the forecast by what determines it: a new active version changes the tag."""
-    return f'"{product_id}.v{version}.h{horizon}.i{interval:g}"'
+    """Names the forecast by what determines it: a new active version changes the tag.
+
+    The body is a function of exactly these four (`make_forecast`), so the tag
+    names one body. The interval is written as its shortest round-trip repr:
+    `:g` kept 6 digits, so 0.8 and 0.8000001 (two bodies) shared a tag.
+    """
+    return f'"{product_id}.v{version}.h{horizon}.i{float(interval)!r}"'
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,16 @@ class ForecastService:
         found = self._forecast_at.lookup(key.product_id, key.version, key.horizon, key.interval)
         return ForecastRead(found.value, key.version, key.etag, found.source)
 
+    def plan_batch(self, product_ids: Sequence[str] | None) -> list[str]:
+        """The products a many-product forecast reads, checked before any is read
+        (`forecast_batches.plan_forecast_batch`): None means every trained product;
+        raises UnknownProductsError, UntrainedProductsError naming every offender."""
+        return plan_forecast_batch(self._models.list_active_versions(), product_ids)
+
+    def interval_width(self, interval: float | None) -> float:
+        """The interval width a read with `interval` uses: the setting when None."""
+        return self._settings.interval_width if interval is None else interval
+
     def predict_sales(
         self, product_id: str, horizon: int = 30, interval: float | None = None
     ) -> Forecast:
@@ -193,7 +209,17 @@ class ForecastService:
     ) -> Forecast:
         with self._gate.slot():
             model = self._models.get_model(product_id, version)
-            return make_forecast(product_id, version, model, horizon=horizon, interval=interval)
+            # The body's generated_at is the version's trained-at time, so a recomputation
+            # (another worker, a cache clear, a restart) gives the same bytes.
+            trained_at = self._models.get_trained_at(product_id, version)
+            return make_forecast(
+                product_id,
+                version,
+                model,
+                horizon=horizon,
+                interval=interval,
+                trained_at=trained_at,
+            )
 
 
 def _not_modified(key: _ForecastKey) -> ForecastRead:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -53,6 +54,15 @@ class ModelService:
         if version is None:
             raise NoActiveModelError(product_id)
         return version
+
+    def list_active_versions(self) -> dict[str, int | None]:
+        """Every product's active version, None for untrained ones (one query, uncached)."""
+        return self._registry.list_active_versions()
+
+    def get_trained_at(self, product_id: str, version: int) -> dt.datetime:
+        """When that version was stored; read only when a forecast is computed (a miss),
+        never on a hit, so it is not cached."""
+        return self._registry.get_trained_at(product_id, version)
 
     def load_model(self, product_id: str) -> LoadedModel:
         """The active model of a product (cached in namespace `model`)."""

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from salescast.api.schemas import ErrorResponse, ForecastResponse
+from salescast.api.schemas import (
+    DEFAULT_HORIZON,
+    ErrorResponse,
+    ForecastResponse,
+    HorizonDays,
+    IntervalWidth,
+)
 from salescast.cache import CacheSource
 from salescast.forecasting.prediction import MAX_HORIZON_DAYS, Forecast
 from salescast.service import SalescastService
 
 router = APIRouter(tags=["forecasts"])
 T = TypeVar("T")
-DEFAULT_HORIZON = 30
 
 
 # The query is parsed by hand (see `_query`), so its parameters are documented
@@ -53,8 +58,9 @@ _PARAMETERS: list[dict[str, Any]] = [
         "description": "width of the uncertainty interval",
     },
 ]
-_HORIZON: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_HORIZON_DAYS)])
-_INTERVAL: TypeAdapter[float | None] = TypeAdapter(Annotated[float | None, Field(gt=0, lt=1)])
+# The same constraints as POST /forecasts' body (api.schemas), so both routes agree.
+_HORIZON: TypeAdapter[int] = TypeAdapter(HorizonDays)
+_INTERVAL: TypeAdapter[float | None] = TypeAdapter(IntervalWidth)
 
 
 @router.get(
