@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint unasync format bench bench-quick bench-tools redis-server postgresql lock clean
+.PHONY: install run test lint unasync format bench bench-quick bench-tools redis-server postgresql chromium lock clean
 
 install: $(STAMP)
 
@@ -47,6 +47,14 @@ postgresql:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	@# Debian's package may start a system cluster on 5432; the tests never use it.
 
+# The dashboard tests (tests/browser) drive Debian's chromium headless through
+# Playwright for Python, pointed at /usr/bin/chromium: never a downloaded
+# browser build (no `playwright install`).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  echo "installing chromium (Debian package)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 # The sync face of the cache's control flow is generated from its asyncio
 # source (src/salescast/cache/_async -> _sync); lint fails when it is stale.
 unasync: $(STAMP)
@@ -68,7 +76,7 @@ format: $(STAMP)
 # `--dist loadscope` keeps a module's tests on one worker (its trained-model
 # fixtures are built once). TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 3
-test: $(STAMP) redis-server postgresql lint
+test: $(STAMP) redis-server postgresql chromium lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 # Long fault and fuzzing runs (tests marked chaos, deselected by make test):

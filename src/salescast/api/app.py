@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import salescast
 from salescast.api.errors import install_error_handlers
 from salescast.api.jobs import JobManager
 from salescast.api.metrics import Metrics
+from salescast.api.pages import router as pages_router
 from salescast.api.routes import (
     cache,
     docs,
@@ -99,6 +101,9 @@ def create_app(settings: Settings, *, service: SalescastService | None = None) -
     ):
         app.include_router(module.router)
     docs.install_docs(app)
+    # The dashboard last, so no API request tries its routes first.
+    app.include_router(pages_router)
+    app.mount("/ui/static", StaticFiles(packages=[("salescast.api.pages", "static")]), "ui-static")
     # Starlette builds each middleware by calling what it is given with the
     # app: plain functions returning the ASGI callable, so that no adapter
     # object adds a layer (each layer is an await on every request).

@@ -86,6 +86,13 @@ class ProductModel(BaseModel):
     last_date: dt.date | None
     active_version: int | None
     data_version: int
+    mase: float | None = Field(
+        default=None, description="the active version's backtest MASE; null without a model"
+    )
+    mase_seasonal_naive: float | None = Field(
+        default=None,
+        description="seasonal-naive's MASE on the same holdout; null without a model",
+    )
 
 
 class SalesPointModel(BaseModel):

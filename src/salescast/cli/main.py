@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -13,14 +14,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.exceptions import TyperException
 
 import salescast
+from salescast.api.product_params import ProductListParams
 from salescast.cli.cache_commands import ServerError, cache_app
 from salescast.cli.forecast_command import forecast
 from salescast.cli.model_commands import models_app
-from salescast.cli.output import output_format, print_products
+from salescast.cli.output import output_format, page_summary, print_products
 from salescast.cli.plot_command import plot
 from salescast.config import SettingsError, load_settings
 from salescast.forecasting import ForecastingError, ModelVersionInfo
@@ -28,6 +31,7 @@ from salescast.forecasting.model_codec import ModelDecodeError
 from salescast.service import SalescastService, TrainingSummary
 from salescast.store import StoreError
 from salescast.store.ingest import ColumnSpec, IngestError
+from salescast.store.product_listing import DEFAULT_LIMIT, MAX_LIMIT
 from salescast.store.sales import IngestMode
 
 app = typer.Typer(
@@ -255,11 +259,56 @@ def _train_with_progress(
 
 @app.command()
 def products(
+    limit: Annotated[
+        int, typer.Option(min=1, max=MAX_LIMIT, help="products per page (1-1000)")
+    ] = DEFAULT_LIMIT,
+    offset: Annotated[int, typer.Option(min=0, help="products to skip")] = 0,
+    all_products: Annotated[bool, typer.Option("--all", help="every match, no paging")] = False,
+    search: Annotated[
+        str | None, typer.Option("--search", "-q", help="case-insensitive part of the id")
+    ] = None,
+    has_model: Annotated[
+        bool | None,
+        typer.Option("--has-model/--no-model", help="only products with / without a model"),
+    ] = None,
+    worse_than_naive: Annotated[
+        bool,
+        typer.Option("--worse-than-naive", help="only models whose MASE is above seasonal-naive's"),
+    ] = False,
+    sort: Annotated[
+        str, typer.Option(help="id, sales_days, mase or mase_vs_naive; '-' first: descending")
+    ] = "id",
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
 ) -> None:
-    """List products: sales days, date range, active model version."""
+    """List products: sales days, date range, active version and its backtest MASE.
+
+    Pages like GET /products (100 a page; the range and the next --offset go to
+    stderr); --all lists every match.
+    """
     output = output_format(fmt)
-    print_products(_service().store.list_products(), output)
+    try:
+        params = ProductListParams(
+            limit=limit,
+            offset=offset,
+            q=search,
+            has_model=has_model,
+            worse_than_naive=worse_than_naive or None,
+            sort=sort,  # checked by the model: an unknown key is a ValidationError
+        )
+    except ValidationError as exc:
+        raise typer.BadParameter(_first_problem(exc)) from None
+    query = params.to_query()
+    if all_products:
+        query = dataclasses.replace(query, limit=None)
+    page = _service().store.find_products(query)
+    print_products(page.products, output)
+    typer.echo(page_summary(page), err=True)
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    name = {"q": "search"}.get(str(error["loc"][0]), str(error["loc"][0]))
+    return f"--{name.replace('_', '-')}: {error['msg']}"
 
 
 def main() -> None:

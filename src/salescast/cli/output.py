@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from salescast.forecasting import Forecast, ModelVersionInfo
-from salescast.store import ProductSummary
+from salescast.store import ListedProduct, ProductPage
 
 OutputFormat = Literal["table", "json", "csv"]
 
@@ -41,11 +41,13 @@ PRODUCT_COLUMNS = (
     "last_date",
     "active_version",
     "data_version",
+    "mase",
+    "mase_seasonal_naive",
 )
 """The CSV header of `salescast products --format csv` (the fields of GET /products)."""
 
 
-def print_products(products: Sequence[ProductSummary], fmt: OutputFormat = "table") -> None:
+def print_products(products: Sequence[ListedProduct], fmt: OutputFormat = "table") -> None:
     if fmt == "json":  # the shape of GET /products
         sys.stdout.write(orjson.dumps(list(products), option=orjson.OPT_INDENT_2).decode() + "\n")
         return
@@ -53,7 +55,10 @@ def print_products(products: Sequence[ProductSummary], fmt: OutputFormat = "tabl
         rows = ([getattr(p, column) for column in PRODUCT_COLUMNS] for p in products)
         _write_csv(PRODUCT_COLUMNS, rows)
         return
-    table = Table("product", "sales days", "first", "last", "active version", "data version")
+    table = Table(
+        "product", "sales days", "first", "last", "active version", "data version", "MASE",
+        "MASE naive",
+    )  # fmt: skip
     for p in products:
         table.add_row(
             p.product_id,
@@ -62,8 +67,21 @@ def print_products(products: Sequence[ProductSummary], fmt: OutputFormat = "tabl
             _text(p.last_date),
             _text(p.active_version),
             str(p.data_version),
+            _number(p.mase),
+            _number(p.mase_seasonal_naive),
         )
     console.print(table)
+
+
+def page_summary(page: ProductPage) -> str:
+    """Which products of how many a listing showed, and how to ask for the next page."""
+    if not page.products:
+        return f"no products of {page.total} on this page"
+    first = page.query.offset + 1
+    shown = f"products {first}-{first + len(page.products) - 1} of {page.total}"
+    if page.next_offset is None:
+        return shown
+    return f"{shown}; next page: --offset {page.next_offset} (or --all)"
 
 
 MODEL_COLUMNS = (

@@ -3,6 +3,7 @@
 from salescast.store.database import Database
 from salescast.store.errors import ProductNotFoundError, StoreError, StoreUnavailableError
 from salescast.store.jobs import JobOwner, JobRecord, JobResult, JobStatus, JobStore
+from salescast.store.product_listing import ListedProduct, ProductPage, ProductQuery
 from salescast.store.sales import ProductSummary, SalesPoint, SalesStore
 
 __all__ = [
@@ -12,7 +13,10 @@ __all__ = [
     "JobResult",
     "JobStatus",
     "JobStore",
+    "ListedProduct",
     "ProductNotFoundError",
+    "ProductPage",
+    "ProductQuery",
     "ProductSummary",
     "SalesPoint",
     "SalesStore",

@@ -15,6 +15,12 @@ from sqlalchemy.orm import Session
 from salescast.store.database import Database
 from salescast.store.errors import ProductNotFoundError, StoreUnavailableError
 from salescast.store.ingest import IngestError, IngestProblem, ParsedSales
+from salescast.store.product_listing import (
+    ListedProduct,
+    ProductPage,
+    ProductQuery,
+    find_products,
+)
 from salescast.store.schema import Product, Sale
 
 IngestMode = Literal["append", "replace"]
@@ -109,6 +115,19 @@ class SalesStore:
         query = _summaries().order_by(Product.id)
         with self._db.session() as session:
             return [ProductSummary(*row) for row in session.execute(query)]
+
+    def find_products(self, query: ProductQuery) -> ProductPage:
+        """One page of products matching `query`, with the number of matches
+        (filtered, sorted and paged in SQL: see `salescast.store.product_listing`)."""
+        with self._db.session() as session:
+            return find_products(session, query)
+
+    def get_listed_product(self, product_id: str) -> ListedProduct:
+        """One product as the listing shows it; raises ProductNotFoundError."""
+        page = self.find_products(ProductQuery(product_id=product_id, limit=1))
+        if not page.products:
+            raise ProductNotFoundError(product_id)
+        return page.products[0]
 
     def list_product_ids(self) -> list[str]:
         """Every product id, sorted (no aggregate over the sales)."""

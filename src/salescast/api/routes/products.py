@@ -6,23 +6,62 @@ import datetime as dt
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from salescast.api.dependencies import Service
+from salescast.api.product_params import ProductListParams
 from salescast.api.schemas import (
     ErrorResponse,
     ProductModel,
     SalesHistoryResponse,
 )
+from salescast.store import ProductPage
 
 router = APIRouter(tags=["products"])
 
 
-@router.get("/products", response_model=list[ProductModel])
-def list_products(service: Service) -> list[ProductModel]:
-    """Products with their number of sales days, first/last date and active model version."""
-    return [ProductModel(**vars(p)) for p in service.store.list_products()]
+@router.get(
+    "/products",
+    response_model=list[ProductModel],
+    responses={
+        200: {
+            "headers": {
+                "X-Total-Count": {"description": "products matching the filters, on all pages"},
+                "Link": {"description": '`<URL>; rel="next"` while more pages follow'},
+            }
+        }
+    },
+)
+def list_products(
+    params: Annotated[ProductListParams, Query()], service: Service, request: Request
+) -> Response:
+    """One page of products (sales days, dates, active version and its backtest MASE);
+    the total is in `X-Total-Count`, the next page in `Link`."""
+    page = service.store.find_products(params.to_query())
+    body = [ProductModel(**vars(p)).model_dump(mode="json") for p in page.products]
+    return Response(
+        orjson.dumps(body), media_type="application/json", headers=page_headers(page, request)
+    )
+
+
+def page_headers(page: ProductPage, request: Request) -> dict[str, str]:
+    """`X-Total-Count`, and a `Link` to the next page (same filters) unless this is the last."""
+    headers = {"X-Total-Count": str(page.total)}
+    if page.next_offset is not None:
+        following = request.url.include_query_params(offset=page.next_offset)
+        headers["Link"] = f'<{following}>; rel="next"'
+    return headers
+
+
+@router.get(
+    "/products/{product_id}",
+    response_model=ProductModel,
+    responses={404: {"model": ErrorResponse}},
+)
+def get_product(product_id: str, service: Service) -> ProductModel:
+    """One product: sales days, first/last date, active version and its backtest MASE."""
+    return ProductModel(**vars(service.store.get_listed_product(product_id)))
 
 
 @router.get(
