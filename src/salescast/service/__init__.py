@@ -39,6 +39,7 @@ from salescast.cache_factory import build_cache
 from salescast.compute_gate import ComputeGate
 from salescast.config import Settings
 from salescast.forecasting import ActivationRule, Forecast, ModelRegistry, ModelVersionInfo
+from salescast.forecasting.dask_batch import DaskScheduler
 from salescast.service.forecasts import ForecastRead, ForecastService, forecast_etag
 from salescast.service.models import LoadedModel, ModelService
 from salescast.service.product_cache import invalidate_products
@@ -47,6 +48,7 @@ from salescast.service.training import (
     ProgressCallback,
     TrainingService,
     TrainingSummary,
+    dask_scheduler_from,
     training_params_from,
 )
 from salescast.store import Database, SalesStore
@@ -64,6 +66,7 @@ __all__ = [
     "SalescastService",
     "TrainingService",
     "TrainingSummary",
+    "dask_scheduler_from",
     "forecast_etag",
     "training_params_from",
 ]
@@ -159,10 +162,17 @@ class SalescastService:
         *,
         force: bool = False,
         jobs: int = 1,
+        scheduler: DaskScheduler | None = None,
+        batch_id: str | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> list[TrainingSummary]:
         return self.training.train_products(
-            product_ids, force=force, jobs=jobs, on_progress=on_progress
+            product_ids,
+            force=force,
+            jobs=jobs,
+            scheduler=scheduler,
+            batch_id=batch_id,
+            on_progress=on_progress,
         )
 
     def list_models(self, product_id: str) -> list[ModelVersionInfo]:

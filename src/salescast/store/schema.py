@@ -119,7 +119,7 @@ class Job(Base):
     """A background job (today: training many products), visible to every worker and instance.
 
     Rows are written by `salescast.store.jobs.JobStore` only. `status` moves
-    queued -> running -> succeeded | failed | cancelled (or queued -> failed |
+    queued -> running -> succeeded | partial | failed | cancelled (or queued -> failed |
     cancelled) and never leaves a finished state. The owner (host, pid and a
     random id of that process's boot) refreshes `heartbeat_at` while the job is
     unfinished; a row whose heartbeat is too old is marked failed by any
