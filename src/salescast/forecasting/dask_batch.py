@@ -128,9 +128,12 @@ def train_on_dask(
 
     with WorkerLossWatch(client) as losses:
         first = [submit(task) for _, task in zip(range(limit), pending, strict=False)]
-        completed = as_completed(first)
-        for future in completed:
-            outcome = _outcome_of(future, products[future.key])
+        # with_results: each result is fetched from its worker as soon as it is
+        # ready, not when this loop gets to it (writing to the store takes a
+        # while), so a worker dying later does not lose it and train it again.
+        completed = as_completed(first, loop=client.loop, with_results=True, raise_errors=False)
+        for future, result in completed:
+            outcome = _outcome_of(result, products[future.key])
             # Released at once: a worker that dies later must not make the
             # scheduler recompute a result this process already holds.
             future.release()
@@ -141,24 +144,25 @@ def train_on_dask(
                 completed.add(submit(following))
 
 
-def _outcome_of(future: Future[TrainingOutcome], product_id: str) -> TrainingOutcome:
+def _outcome_of(result: object, product_id: str) -> TrainingOutcome:
+    """The task's outcome, or the reason the cluster gives for having none."""
     from distributed import KilledWorker
 
-    try:
-        return future.result()
-    except KilledWorker as exc:
+    if isinstance(result, TrainingOutcome):
+        return result
+    if isinstance(result, KilledWorker):
         return TrainingOutcome(
             product_id,
             None,
-            f"not trained: {exc.allowed_failures + 1} Dask workers died while training it "
-            f"(KilledWorker; the last was {exc.last_worker.address})",
+            f"not trained: {result.allowed_failures + 1} Dask workers died while training it "
+            f"(KilledWorker; the last was {result.last_worker.address})",
         )
-    except CancelledError:
+    if isinstance(result, CancelledError):
         return TrainingOutcome(
             product_id, None, "not trained: the Dask scheduler cancelled it (did it restart?)"
         )
-    except Exception as exc:  # anything the cluster raises is this product's failure only
-        return TrainingOutcome(product_id, None, f"not trained on the Dask cluster: {exc!r}")
+    # anything else the cluster hands back is this product's failure only
+    return TrainingOutcome(product_id, None, f"not trained on the Dask cluster: {result!r}")
 
 
 class WorkerLossWatch:
