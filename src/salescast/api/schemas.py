@@ -87,6 +87,11 @@ class ModelVersionModel(BaseModel):
         "(pinned, or a backtest worse by more than SALESCAST_ACTIVATION_MARGIN); "
         "null when training activated it"
     )
+    batch_id: str | None = Field(
+        default=None,
+        description="the bulk training (job id, or the CLI's batch) that stored it, at most "
+        "one version per product per batch; null for a version trained on its own",
+    )
 
 
 class TrainRequest(BaseModel):
