@@ -34,7 +34,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -183,7 +183,10 @@ class WorkerLossWatch:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._client.unsubscribe_topic("all")
+        # Best effort: with the scheduler gone this fails too, and must not hide
+        # the error the batch is already leaving with.
+        with suppress(Exception):
+            self._client.unsubscribe_topic("all")
 
     def _hear(self, event: tuple[float, Any]) -> None:
         _, message = event
