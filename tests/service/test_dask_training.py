@@ -310,6 +310,25 @@ def test_a_job_with_some_products_failing_ends_partial_and_all_failing_ends_fail
         service.close()
 
 
+def test_a_product_listed_twice_is_trained_and_counted_once(
+    tmp_path: Path, local_cluster: str
+) -> None:
+    service = service_with(tmp_path, 2)
+    [first, second] = service.list_product_ids()
+    progress: list[tuple[int, int]] = []
+    try:
+        summaries = service.train_products(
+            [first, second, first],
+            scheduler=DaskScheduler(local_cluster),
+            on_progress=lambda done, total, _: progress.append((done, total)),
+        )
+        assert sorted(s.product_id for s in summaries) == sorted([first, second])
+        assert progress == [(1, 2), (2, 2)]
+        assert [len(v) for v in versions_by_product(service).values()] == [1, 1]
+    finally:
+        service.close()
+
+
 def test_batches_on_the_local_pool_carry_their_batch_id_too(tmp_path: Path) -> None:
     service = service_with(tmp_path, 1, dask_scheduler=None)
     try:
