@@ -45,6 +45,11 @@ def test_defaults_are_the_embedded_ones_from_the_interface() -> None:
         ("SALESCAST_WARMUP_ON_STARTUP", "maybe"),
         ("SALESCAST_INTERVAL_WIDTH", "1.5"),
         ("SALESCAST_SEASONALITY_MODE", "cubic"),
+        ("SALESCAST_DASK_SCHEDULER", "127.0.0.1:8786"),
+        ("SALESCAST_DASK_SCHEDULER", "tls://127.0.0.1:8786"),
+        ("SALESCAST_DASK_SCHEDULER", "tcp://127.0.0.1"),
+        ("SALESCAST_DASK_SCHEDULER", "tcp://a:1,b:2"),
+        ("SALESCAST_DASK_CONNECT_TIMEOUT_SECONDS", "0"),
     ],
 )
 def test_a_bad_value_fails_with_a_message_naming_the_variable(
@@ -53,6 +58,16 @@ def test_a_bad_value_fails_with_a_message_naming_the_variable(
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError, match=variable):
         load_settings()
+
+
+def test_the_dask_scheduler_is_off_by_default_and_read_as_tcp_host_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().dask_scheduler is None
+    monkeypatch.setenv("SALESCAST_DASK_SCHEDULER", " tcp://10.0.0.5:8786 ")
+    assert load_settings().dask_scheduler == "tcp://10.0.0.5:8786"
+    monkeypatch.setenv("SALESCAST_DASK_SCHEDULER", "")
+    assert load_settings().dask_scheduler is None
 
 
 def test_holiday_country_is_upper_cased_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     holdout_days: int = Field(default=28, ge=7)
     uncertainty_samples: int = Field(default=1000, ge=0, le=5000)
     train_jobs: int = Field(default=1, ge=1, le=64)
+    # Bulk trainings (POST /train, train --all, demo) on a Dask distributed
+    # cluster instead of the local pool; see salescast.forecasting.dask_batch.
+    dask_scheduler: str | None = None
+    dask_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     # Training jobs are rows in the store; a worker refreshes its jobs' heartbeat
     # this often, and a job whose heartbeat is older than the second figure is
     # marked failed (its process died). See salescast.api.jobs.JobManager.
@@ -124,6 +128,13 @@ class Settings(BaseSettings):
             return None
         parse_addresses(value)  # raises ValueError naming the bad entry
         return value
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return parse_scheduler_address(value)  # raises ValueError saying what is wrong
 
     @field_validator("redis_ssl_ca_certs", "redis_ssl_certfile", "redis_ssl_keyfile")
     @classmethod
@@ -222,6 +233,26 @@ def parse_addresses(text: str) -> list[tuple[str, int]]:
     if not addresses:
         raise ValueError("no host:port given")
     return addresses
+
+
+def parse_scheduler_address(text: str) -> str:
+    """A Dask scheduler's ``tcp://host:port``, stripped; ``ValueError`` saying what is wrong.
+
+    Only ``tcp://``: TLS (``tls://``) needs certificates salescast has no settings for yet.
+    """
+    address = text.strip()
+    scheme, sep, rest = address.partition("://")
+    if not sep or scheme != "tcp":
+        raise ValueError(f"{address!r} is not tcp://host:port (a Dask scheduler's address)")
+    try:
+        parse_addresses(rest)
+    except ValueError:
+        raise ValueError(
+            f"{address!r} is not tcp://host:port (a Dask scheduler's address)"
+        ) from None
+    if "," in rest:
+        raise ValueError(f"{address!r} names several addresses; give one scheduler")
+    return address
 
 
 def load_settings(**overrides: object) -> Settings:

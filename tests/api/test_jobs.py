@@ -51,7 +51,13 @@ class SlowTrainer:
         self.returned = threading.Event()
 
     def train_products(
-        self, product_ids: Sequence[str], *, force: bool, jobs: int, on_progress: Any
+        self,
+        product_ids: Sequence[str],
+        *,
+        force: bool,
+        jobs: int,
+        on_progress: Any,
+        **_: Any,  # scheduler, batch_id
     ) -> list[TrainingSummary]:
         try:
             summaries = []
@@ -205,6 +211,7 @@ def test_progress_of_a_running_job_is_visible_to_another_app_while_it_runs(
                 "metrics": {"mae": 1.0},
                 "outcome": "activated",
                 "reason": None,
+                "note": None,
             }
         ]
         owner = JobOwner.of_this_process()

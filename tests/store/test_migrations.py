@@ -101,6 +101,7 @@ def test_a_fresh_database_is_made_at_the_current_schema_version(database_url: st
     Database(database_url).dispose()
     assert schema_version(database_url) == SCHEMA_VERSION
     assert {"pinned", "last_model_version"} <= set(columns(database_url)["products"])
+    assert "uq_model_versions_batch" in unique_indexes(database_url, "model_versions")
 
 
 def test_a_version_1_database_is_migrated_and_keeps_its_versions(database_url: str) -> None:
@@ -164,3 +165,31 @@ def test_a_database_of_a_newer_schema_is_refused_and_left_as_it_was(database_url
     with pytest.raises(SchemaVersionError, match=f"schema is version {SCHEMA_VERSION + 1}"):
         Database(database_url)
     assert schema_version(database_url) == SCHEMA_VERSION + 1
+
+
+def unique_indexes(url: str, table: str) -> dict[str, tuple[str, ...]]:
+    engine = old_engine(url)
+    try:
+        return {
+            str(index["name"]): tuple(str(c) for c in index["column_names"])
+            for index in inspect(engine).get_indexes(table)
+            if index["unique"]
+        }
+    finally:
+        engine.dispose()
+
+
+def test_a_migrated_database_keeps_one_version_per_product_per_batch(database_url: str) -> None:
+    make_v1_database(database_url)
+    database = Database(database_url)
+    try:
+        registry = ModelRegistry(database)
+        first = registry.store_batch_version("p", a_version(), batch_id="job1")
+        again = registry.store_batch_version("p", a_version(), batch_id="job1")
+        assert (first.info.version, again.info.version, again.already_stored) == (3, 3, True)
+        assert [v.batch_id for v in registry.list_versions("p")] == [None, None, "job1"]
+    finally:
+        database.dispose()
+    assert unique_indexes(database_url, "model_versions") == {
+        "uq_model_versions_batch": ("product_id", "batch_id")
+    }

@@ -29,7 +29,7 @@ from salescast.api.routes import (
     training,
 )
 from salescast.config import Settings, load_settings
-from salescast.service import SalescastService
+from salescast.service import SalescastService, dask_scheduler_from
 from salescast.warmup import Warmup
 
 
@@ -44,6 +44,7 @@ def create_app(settings: Settings, *, service: SalescastService | None = None) -
     jobs = JobManager(
         service,
         jobs=settings.train_jobs,
+        scheduler=dask_scheduler_from(settings),
         heartbeat_interval_seconds=settings.job_heartbeat_seconds,
         stale_after_seconds=settings.job_stale_after_seconds,
     )

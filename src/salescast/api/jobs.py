@@ -8,6 +8,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from salescast.forecasting.dask_batch import DaskScheduler
 from salescast.service import SalescastService, TrainingSummary
 from salescast.store.jobs import JobOwner, JobRecord, JobResult, JobStatus, JobStore
 
@@ -57,6 +58,15 @@ class JobManager:
     `shutdown()` stops after the product being trained now: the running job
     ends as "cancelled" with what it finished, queued ones as "cancelled"
     without starting.
+
+    With `scheduler`, each job trains on that Dask cluster (the job's id is
+    its batch id: one version per product per job, however Dask retries). A
+    scheduler that cannot be reached fails the job with the reason, naming
+    SALESCAST_DASK_SCHEDULER and the address, before any product is trained;
+    `POST /train` still answers 202 (the cluster may come and go between the
+    request and the job's start, so only the job can tell). A job ends
+    "succeeded" when no product failed, "partial" when some did, "failed"
+    when all did.
     """
 
     def __init__(
@@ -65,6 +75,7 @@ class JobManager:
         *,
         store: JobStore | None = None,
         jobs: int = 1,
+        scheduler: DaskScheduler | None = None,
         heartbeat_interval_seconds: float = HEARTBEAT_INTERVAL_SECONDS,
         stale_after_seconds: float = STALE_AFTER_SECONDS,
         owner: JobOwner | None = None,
@@ -74,6 +85,7 @@ class JobManager:
         self._service = service
         self._store = store if store is not None else JobStore(service.database)
         self._jobs_per_batch = jobs
+        self._scheduler = scheduler
         self._interval = heartbeat_interval_seconds
         self._stale_after = dt.timedelta(seconds=stale_after_seconds)
         self._owner = owner or JobOwner.of_this_process()
@@ -202,6 +214,7 @@ class JobManager:
                     summary.metrics,
                     summary.outcome,
                     summary.reason,
+                    summary.note,
                 )
             )
             self._write_progress(job_id, done, failed, results)
@@ -212,8 +225,14 @@ class JobManager:
         error: str | None = None
         try:
             self._service.train_products(
-                product_ids, force=force, jobs=self._jobs_per_batch, on_progress=progress
+                product_ids,
+                force=force,
+                jobs=self._jobs_per_batch,
+                scheduler=self._scheduler,
+                batch_id=job_id,
+                on_progress=progress,
             )
+            status, error = final_status(len(results), failed)
         except JobLostError:
             logger.warning("training job %s stopped: it was marked failed meanwhile", job_id)
             self._forget(job_id)
@@ -268,3 +287,12 @@ class JobManager:
     def _forget(self, job_id: str) -> None:
         with self._lock:
             self._unfinished.discard(job_id)
+
+
+def final_status(finished: int, failed: int) -> tuple[JobStatus, str | None]:
+    """How a job that ran to its end ends: by how many of its `finished` products failed."""
+    if not failed:
+        return "succeeded", None
+    if failed < finished:
+        return "partial", f"{failed} of {finished} products failed (see results)"
+    return "failed", f"every product failed ({failed}; see results)"

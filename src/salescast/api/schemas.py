@@ -133,6 +133,11 @@ class ModelVersionModel(BaseModel):
         "(pinned, or a backtest worse by more than SALESCAST_ACTIVATION_MARGIN); "
         "null when training activated it"
     )
+    batch_id: str | None = Field(
+        default=None,
+        description="the bulk training (job id, or the CLI's batch) that stored it, at most "
+        "one version per product per batch; null for a version trained on its own",
+    )
 
 
 class TrainRequest(BaseModel):
@@ -162,6 +167,10 @@ class TrainingSummaryModel(BaseModel):
     )
     reason: str | None = Field(
         default=None, description="why not activated, or why skipped; null otherwise"
+    )
+    note: str | None = Field(
+        default=None,
+        description="what happened on the way, e.g. rescheduled after its Dask worker died",
     )
 
 
@@ -230,7 +239,10 @@ class JobModel(BaseModel):
 
     id: str
     kind: str
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    status: Literal["queued", "running", "succeeded", "partial", "failed", "cancelled"] = Field(
+        description="succeeded: no product failed; partial: some failed (see `results`); "
+        "failed: every product failed, or the job could not run (see `error`)"
+    )
     total: int = Field(description="products in the job")
     done: int = Field(description="products finished, trained or failed")
     failed: int = Field(description="products that could not be trained (see `results`)")

@@ -25,10 +25,11 @@ from salescast.cli.forecast_command import forecast
 from salescast.cli.model_commands import models_app
 from salescast.cli.output import output_format, page_summary, print_products
 from salescast.cli.plot_command import plot
-from salescast.config import SettingsError, load_settings
+from salescast.config import SettingsError, load_settings, parse_scheduler_address
 from salescast.forecasting import ForecastingError, ModelVersionInfo
+from salescast.forecasting.dask_batch import DaskScheduler
 from salescast.forecasting.model_codec import ModelDecodeError
-from salescast.service import SalescastService, TrainingSummary
+from salescast.service import SalescastService, TrainingSummary, dask_scheduler_from
 from salescast.store import StoreError
 from salescast.store.ingest import ColumnSpec, IngestError
 from salescast.store.product_listing import DEFAULT_LIMIT, MAX_LIMIT
@@ -128,7 +129,12 @@ def demo() -> None:
         typer.echo(f"loaded demo data: {loaded.rows} rows, {len(loaded.products)} products")
     untrained = service.list_untrained_product_ids()
     if untrained:
-        summaries = _train_with_progress(service, untrained, jobs=service.settings.train_jobs)
+        summaries = _train_with_progress(
+            service,
+            untrained,
+            jobs=service.settings.train_jobs,
+            scheduler=dask_scheduler_from(service.settings),
+        )
         _report_failures(summaries)
     typer.echo(f"store ready: {service.settings.database_url}")
 
@@ -175,7 +181,16 @@ def ingest(
 def train(
     product: Annotated[str | None, typer.Option(help="train this product")] = None,
     all_products: Annotated[bool, typer.Option("--all", help="train every product")] = False,
-    jobs: Annotated[int | None, typer.Option(min=1, max=64, help="processes in parallel")] = None,
+    jobs: Annotated[
+        int | None, typer.Option(min=1, max=64, help="local processes in parallel")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="with --all: train on this Dask scheduler, tcp://HOST:PORT "
+            "[SALESCAST_DASK_SCHEDULER]"
+        ),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option("--force", help="with --all: also train products whose data is unchanged"),
@@ -184,23 +199,50 @@ def train(
     """Train models; a new version is activated unless pinned or worse (see `models`).
 
     `--all` trains, with a progress bar, the products whose data changed since
-    their newest version (every product with `--force`).
+    their newest version (every product with `--force`): on the Dask cluster
+    of `--scheduler` or SALESCAST_DASK_SCHEDULER when given (`--jobs N` asks
+    for the local pool instead), else in local processes.
     """
     if (product is None) == (not all_products):
         raise typer.BadParameter("give exactly one of --product ID or --all")
+    if scheduler is not None and (product is not None or jobs is not None):
+        raise typer.BadParameter(
+            "goes with --all, without --jobs (the cluster's workers train)",
+            param_hint="--scheduler",
+        )
+    if scheduler is not None:
+        try:
+            scheduler = parse_scheduler_address(scheduler)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--scheduler") from None
     service = _service()
     if product is not None:  # one named product is always trained: --force changes nothing
         _echo_version(service.train_product(product))
         return
     ids = service.list_product_ids()
     summaries = _train_with_progress(
-        service, ids, jobs=jobs or service.settings.train_jobs, force=force
+        service,
+        ids,
+        jobs=jobs or service.settings.train_jobs,
+        scheduler=None if jobs is not None else _scheduler(service, scheduler),
+        force=force,
     )
     for s in summaries:
         _echo_summary(s)
     typer.echo(describe_training(summaries))
     if any(s.outcome == "failed" for s in summaries):
         raise typer.Exit(1)
+
+
+def _scheduler(service: SalescastService, option: str | None) -> DaskScheduler | None:
+    """The cluster of `--scheduler`, else of SALESCAST_DASK_SCHEDULER, else None (local)."""
+    if option is None:
+        return dask_scheduler_from(service.settings)
+    return DaskScheduler(
+        option,
+        named_by="--scheduler",
+        connect_timeout_seconds=service.settings.dask_connect_timeout_seconds,
+    )
 
 
 def _echo_version(info: ModelVersionInfo) -> None:
@@ -225,6 +267,8 @@ def _echo_summary(summary: TrainingSummary) -> None:
         )
     elif summary.outcome == "skipped":
         typer.echo(f"{summary.product_id}: skipped: {summary.reason}")
+    if summary.note is not None:
+        typer.echo(f"{summary.product_id}: {summary.note}")
 
 
 def describe_training(summaries: Sequence[TrainingSummary]) -> str:
@@ -239,8 +283,15 @@ def describe_training(summaries: Sequence[TrainingSummary]) -> str:
 
 
 def _train_with_progress(
-    service: SalescastService, ids: list[str], *, jobs: int, force: bool = False
+    service: SalescastService,
+    ids: list[str],
+    *,
+    jobs: int,
+    scheduler: DaskScheduler | None = None,
+    force: bool = False,
 ) -> list[TrainingSummary]:
+    """Train `ids` as one batch; the bar advances as each product ends (on a cluster too,
+    in the order its futures complete), failures included."""
     columns = (
         TextColumn("training"),
         BarColumn(),
@@ -254,7 +305,9 @@ def _train_with_progress(
         def advance(done: int, _total: int, summary: TrainingSummary) -> None:
             progress.update(task, completed=done, description=summary.product_id)
 
-        return service.train_products(ids, force=force, jobs=jobs, on_progress=advance)
+        return service.train_products(
+            ids, force=force, jobs=jobs, scheduler=scheduler, on_progress=advance
+        )
 
 
 @app.command()

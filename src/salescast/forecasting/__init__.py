@@ -12,6 +12,7 @@ from salescast.forecasting.errors import (
 )
 from salescast.forecasting.prediction import Forecast, ForecastPoint, make_forecast
 from salescast.forecasting.registry import (
+    BatchVersion,
     ModelRegistry,
     ModelVersionInfo,
     NewModelVersion,
@@ -27,6 +28,7 @@ logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)
 __all__ = [
     "ActivationRule",
     "ActiveModel",
+    "BatchVersion",
     "Forecast",
     "ForecastPoint",
     "ForecastingError",

@@ -25,11 +25,16 @@ class TrainingTask:
 
 @dataclass(frozen=True)
 class TrainingOutcome:
-    """One product's result in a batch: the new version, or why there is none."""
+    """One product's result in a batch: the new version, or why there is none.
+
+    `note` says what happened on the way when something did (on a Dask
+    cluster: the product was rescheduled after its worker died).
+    """
 
     product_id: str
     version: NewModelVersion | None
     error: str | None
+    note: str | None = None
 
 
 def build_version(task: TrainingTask, params: TrainingParams) -> NewModelVersion:
@@ -49,7 +54,8 @@ def build_version(task: TrainingTask, params: TrainingParams) -> NewModelVersion
     )
 
 
-def _build_outcome(task: TrainingTask, params: TrainingParams) -> TrainingOutcome:
+def build_outcome(task: TrainingTask, params: TrainingParams) -> TrainingOutcome:
+    """`build_version` with any failure as the outcome's error: what a pool or cluster runs."""
     try:
         return TrainingOutcome(task.product_id, build_version(task, params), None)
     except ForecastingError as exc:
@@ -73,11 +79,11 @@ def train_many(
     """
     if jobs <= 1:
         for task in tasks:
-            on_outcome(_build_outcome(task, params))
+            on_outcome(build_outcome(task, params))
         return
     with _process_pool(jobs) as pool:
         futures: list[Future[TrainingOutcome]] = [
-            pool.submit(_build_outcome, task, params) for task in tasks
+            pool.submit(build_outcome, task, params) for task in tasks
         ]
         for future in as_completed(futures):
             on_outcome(future.result())

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, any_, bindparam, case, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from salescast.forecasting.activation import ActivationRule, ActiveModel
 from salescast.forecasting.errors import ModelVersionInUseError, ModelVersionNotFoundError
 from salescast.store import Database, ProductNotFoundError
-from salescast.store.schema import ModelVersion, Product
+from salescast.store.schema import BATCH_ID_MAX_LENGTH, ModelVersion, Product
 
 # Version numbers live in an INTEGER column: 32 bits on PostgreSQL, and SQLite
 # raises OverflowError past 64. A number beyond this cannot name a stored version.
@@ -43,6 +44,16 @@ class ModelVersionInfo:
     active: bool
     pinned: bool = False  # active, and activated by hand: trainings leave it active
     not_activated_reason: str | None = None  # why the training that stored it did not activate it
+    batch_id: str | None = None  # the bulk training (job id) that stored it; None when alone
+
+
+@dataclass(frozen=True)
+class BatchVersion:
+    """What `store_batch_version` did: `info` is the product's version of the batch, new or
+    `already_stored` by an earlier delivery of the same batch's result."""
+
+    info: ModelVersionInfo
+    already_stored: bool
 
 
 @dataclass(frozen=True)
@@ -120,7 +131,41 @@ class ModelRegistry:
         otherwise the version's `not_activated_reason` says why not. The
         decision reads the active version inside the write transaction.
         """
-        return self._db.write(lambda session: _create(session, product_id, new, activate, rule))
+        return self._db.write(
+            lambda session: _create(session, product_id, new, activate, rule, None)
+        ).info
+
+    def store_batch_version(
+        self,
+        product_id: str,
+        new: NewModelVersion,
+        *,
+        batch_id: str,
+        rule: ActivationRule | None = None,
+    ) -> BatchVersion:
+        """As `create_version`, at most once per (product, batch): idempotent on the pair.
+
+        When the product already has a version of `batch_id` (the batch's
+        result for it arrived twice: a retried task, a worker that died after
+        training it), nothing is written and that version is returned with
+        `already_stored=True`, whatever `new` holds: the first delivery won.
+        The check runs under the product's row lock, and the store's unique
+        index on (product_id, batch_id) backs it, so two writers of one batch
+        cannot both insert (the loser's IntegrityError is read as "already
+        stored"). Raises ProductNotFoundError.
+        """
+        if not batch_id or len(batch_id) > BATCH_ID_MAX_LENGTH:
+            raise ValueError(f"a batch id is 1 to {BATCH_ID_MAX_LENGTH} characters: {batch_id!r}")
+        try:
+            return self._db.write(
+                lambda session: _create(session, product_id, new, True, rule, batch_id)
+            )
+        except IntegrityError:
+            with self._db.session() as session:
+                existing = _batch_version(session, product_id, batch_id)
+            if existing is None:  # the constraint that failed was another one
+                raise
+            return existing
 
     def model_counts(self) -> ModelCounts:
         """Active versions, those worse than seasonal-naive, and versions ever trained."""
@@ -337,8 +382,13 @@ def _create(
     new: NewModelVersion,
     activate: bool,
     rule: ActivationRule | None,
-) -> ModelVersionInfo:
+    batch_id: str | None,
+) -> BatchVersion:
     product = _get_product(session, product_id, lock=True)
+    if batch_id is not None:
+        existing = _batch_version(session, product_id, batch_id, product=product)
+        if existing is not None:
+            return existing
     latest = session.scalar(
         select(func.max(ModelVersion.version)).where(ModelVersion.product_id == product_id)
     )
@@ -359,13 +409,29 @@ def _create(
         model_format=new.model_format,
         model_blob=new.model_blob,
         not_activated_reason=reason,
+        batch_id=batch_id,
     )
     session.add(row)
     session.flush()
     product.last_model_version = number
     if reason is None:
         product.active_version = row.version
-    return _info(row, active=reason is None, model_bytes=len(new.model_blob))
+    info = _info(row, active=reason is None, model_bytes=len(new.model_blob))
+    return BatchVersion(info, already_stored=False)
+
+
+def _batch_version(
+    session: Session, product_id: str, batch_id: str, *, product: Product | None = None
+) -> BatchVersion | None:
+    row = session.execute(
+        select(*_metadata_columns()).where(
+            ModelVersion.product_id == product_id, ModelVersion.batch_id == batch_id
+        )
+    ).first()
+    if row is None:
+        return None
+    owner = product if product is not None else _get_product(session, product_id)
+    return BatchVersion(_info_from_row(row, owner), already_stored=True)
 
 
 def _refusal(
@@ -439,6 +505,7 @@ def _metadata_columns() -> tuple[Any, ...]:
         ModelVersion.model_format,
         func.length(ModelVersion.model_blob).label("model_bytes"),
         ModelVersion.not_activated_reason,
+        ModelVersion.batch_id,
     )
 
 
@@ -464,6 +531,7 @@ def _info(row: ModelVersion, *, active: bool, model_bytes: int) -> ModelVersionI
         model_bytes=model_bytes,
         active=active,
         not_activated_reason=row.not_activated_reason,
+        batch_id=row.batch_id,
     )
 
 

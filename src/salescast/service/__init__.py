@@ -42,6 +42,7 @@ from salescast.compute_gate import ComputeGate
 from salescast.config import Settings
 from salescast.forecasting import ActivationRule, Forecast, ModelRegistry, ModelVersionInfo
 from salescast.forecasting.chart import ChartFormat
+from salescast.forecasting.dask_batch import DaskScheduler
 from salescast.service.forecasts import ForecastRead, ForecastService, forecast_etag
 from salescast.service.models import LoadedModel, ModelService
 from salescast.service.plots import PlotRead, PlotService
@@ -51,6 +52,7 @@ from salescast.service.training import (
     ProgressCallback,
     TrainingService,
     TrainingSummary,
+    dask_scheduler_from,
     training_params_from,
 )
 from salescast.store import Database, SalesStore
@@ -70,6 +72,7 @@ __all__ = [
     "SalescastService",
     "TrainingService",
     "TrainingSummary",
+    "dask_scheduler_from",
     "forecast_etag",
     "training_params_from",
 ]
@@ -174,10 +177,17 @@ class SalescastService:
         *,
         force: bool = False,
         jobs: int = 1,
+        scheduler: DaskScheduler | None = None,
+        batch_id: str | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> list[TrainingSummary]:
         return self.training.train_products(
-            product_ids, force=force, jobs=jobs, on_progress=on_progress
+            product_ids,
+            force=force,
+            jobs=jobs,
+            scheduler=scheduler,
+            batch_id=batch_id,
+            on_progress=on_progress,
         )
 
     def list_models(self, product_id: str) -> list[ModelVersionInfo]:

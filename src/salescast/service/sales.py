@@ -92,8 +92,9 @@ class SalesService:
         return self._store.list_product_ids()
 
     def resolve_products(self, product_ids: Sequence[str] | None) -> list[str]:
-        """The listed ids (every product when None), checked with one query;
-        raises ProductNotFoundError for the first id the store does not know."""
+        """The listed ids, each once in the order given (every product when None), checked
+        with one query; raises ProductNotFoundError for the first id the store does not know.
+        (Each once: a batch trains a product at most once, and counts it once.)"""
         known = self._store.list_product_ids()
         if product_ids is None:
             return known
@@ -101,7 +102,7 @@ class SalesService:
         for product_id in product_ids:
             if product_id not in known_set:
                 raise ProductNotFoundError(product_id)
-        return list(product_ids)
+        return list(dict.fromkeys(product_ids))
 
     def list_warmup_products(self, limit: int) -> list[str]:
         """The busiest products (by the last 28 days of sales) that have an active model."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,6 +20,7 @@ from salescast.forecasting import (
     TrainingParams,
 )
 from salescast.forecasting.batch import TrainingOutcome, TrainingTask, build_version, train_many
+from salescast.forecasting.dask_batch import DaskScheduler, dask_client, train_on_dask
 from salescast.forecasting.freshness import unchanged_reason
 from salescast.forecasting.model_codec import decode_model
 from salescast.service.models import ModelService
@@ -39,6 +42,8 @@ class TrainingSummary:
     inactive (`reason` says why: pinned, or a worse backtest), not trained
     since nothing changed (`reason` says since which version), or failed
     (`error`). `version` and `metrics` are those of the new version, if any.
+    `note` says what happened on the way, if anything did (on a Dask cluster:
+    rescheduled after its worker died).
     """
 
     product_id: str
@@ -47,16 +52,24 @@ class TrainingSummary:
     metrics: dict[str, Any] | None
     outcome: TrainingOutcomeKind = "activated"
     reason: str | None = None
+    note: str | None = None
 
     @classmethod
-    def of_version(cls, info: ModelVersionInfo) -> TrainingSummary:
+    def of_version(cls, info: ModelVersionInfo, note: str | None = None) -> TrainingSummary:
         outcome: TrainingOutcomeKind = "activated" if info.active else "not_activated"
         return cls(
-            info.product_id, info.version, None, info.metrics, outcome, info.not_activated_reason
+            info.product_id,
+            info.version,
+            None,
+            info.metrics,
+            outcome,
+            info.not_activated_reason,
+            note,
         )
 
 
 ProgressCallback = Callable[[int, int, TrainingSummary], None]
+TaskRunner = Callable[[Iterable[TrainingTask], Callable[[TrainingOutcome], None]], None]
 
 
 class TrainingService:
@@ -104,32 +117,61 @@ class TrainingService:
         *,
         force: bool = False,
         jobs: int = 1,
+        scheduler: DaskScheduler | None = None,
+        batch_id: str | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> list[TrainingSummary]:
-        """Train the listed products (all when None), `jobs` processes at a time.
+        """Train the listed products (all when None) as one batch: on the Dask cluster of
+        `scheduler` when given, else `jobs` local processes at a time.
 
         Unless `force`, a product whose data and training settings have not
         changed since its newest version was trained is skipped, and reported
         so (`outcome="skipped"`, see `forecasting.freshness`). A product that
-        cannot be trained (too little history, a failed fit) is reported in its
-        summary and does not stop the others.
+        cannot be trained (too little history, a failed fit, its Dask workers
+        dying) is reported in its summary and does not stop the others.
+
+        Every version is stored under `batch_id` (a job's id; a fresh one when
+        None), at most one per product (`ModelRegistry.store_batch_version`), and
+        each product is reported once, in completion order. Results are written
+        here whoever trained them (see `forecasting.dask_batch`). A scheduler
+        that cannot be reached raises SchedulerUnavailableError before anything
+        is trained or reported: never a quiet fallback to the local pool.
         """
         ids = self._sales.resolve_products(product_ids)  # unknown ids fail before any work starts
+        batch = batch_id or uuid.uuid4().hex
         summaries: list[TrainingSummary] = []
+        reported: set[str] = set()
 
         def report(summary: TrainingSummary) -> None:
+            if summary.product_id in reported:  # a result delivered twice counts once
+                return
+            reported.add(summary.product_id)
             summaries.append(summary)
             if on_progress is not None:
                 on_progress(len(summaries), len(ids), summary)
 
-        skipped = {} if force else self._unchanged(ids)
-        for product_id, reason in skipped.items():
-            report(TrainingSummary(product_id, None, None, None, "skipped", reason))
-        tasks = (self._training_task(p) for p in ids if p not in skipped)
-        train_many(
-            tasks, self._params, jobs=jobs, on_outcome=lambda o: report(self._record_outcome(o))
-        )
+        with self._runner(scheduler, jobs=jobs, batch_id=batch) as run:
+            skipped = {} if force else self._unchanged(ids)
+            for product_id, reason in skipped.items():
+                report(TrainingSummary(product_id, None, None, None, "skipped", reason))
+            tasks = (self._training_task(p) for p in ids if p not in skipped)
+            run(tasks, lambda outcome: report(self._record_outcome(outcome, batch)))
         return summaries
+
+    @contextmanager
+    def _runner(
+        self, scheduler: DaskScheduler | None, *, jobs: int, batch_id: str
+    ) -> Iterator[TaskRunner]:
+        """What trains the batch's tasks: the cluster (connected first) or the local pool."""
+        if scheduler is None:
+            yield lambda tasks, on_outcome: train_many(
+                tasks, self._params, jobs=jobs, on_outcome=on_outcome
+            )
+            return
+        with dask_client(scheduler) as client:
+            yield lambda tasks, on_outcome: train_on_dask(
+                client, tasks, self._params, batch_id=batch_id, on_outcome=on_outcome
+            )
 
     def _unchanged(self, product_ids: Sequence[str]) -> dict[str, str]:
         marks = self._registry.list_training_marks()
@@ -142,21 +184,33 @@ class TrainingService:
                 reasons[product_id] = reason
         return reasons
 
-    def _record_outcome(self, outcome: TrainingOutcome) -> TrainingSummary:
+    def _record_outcome(self, outcome: TrainingOutcome, batch_id: str) -> TrainingSummary:
+        product_id = outcome.product_id
         if outcome.version is None:
-            return TrainingSummary(outcome.product_id, None, outcome.error, None, "failed")
-        return TrainingSummary.of_version(self._store_version(outcome.product_id, outcome.version))
+            return TrainingSummary(
+                product_id, None, outcome.error, None, "failed", note=outcome.note
+            )
+        stored = self._registry.store_batch_version(
+            product_id, outcome.version, batch_id=batch_id, rule=self._rule
+        )
+        if not stored.already_stored:  # the cache was refreshed when it was stored
+            self._after_store(product_id, stored.info, outcome.version.model_blob)
+        return TrainingSummary.of_version(stored.info, outcome.note)
 
     def _store_version(self, product_id: str, new: NewModelVersion) -> ModelVersionInfo:
         info = self._registry.create_version(product_id, new, rule=self._rule)
+        self._after_store(product_id, info, new.model_blob)
+        return info
+
+    def _after_store(self, product_id: str, info: ModelVersionInfo, blob: bytes) -> None:
+        """Prune, then refresh the cache, once per stored version."""
         pruned = self._auto_prune(product_id)
         if info.active:
-            self._refresh_cache(product_id, info.version, new.model_blob)
+            self._refresh_cache(product_id, info.version, blob)
         elif pruned:
             self._refresh_cache(product_id, self._registry.get_active_version(product_id))
         # A version stored inactive changes nothing a read can see: the active
         # version's cached models and forecasts stay valid, and are kept.
-        return info
 
     def _auto_prune(self, product_id: str) -> list[int]:
         if not self._keep_versions:
@@ -262,6 +316,17 @@ class TrainingService:
                 version,
                 exc_info=True,
             )
+
+
+def dask_scheduler_from(settings: Settings, *, named_by: str | None = None) -> DaskScheduler | None:
+    """The cluster bulk trainings run on, None for the local pool (the setting unset)."""
+    if settings.dask_scheduler is None:
+        return None
+    return DaskScheduler(
+        settings.dask_scheduler,
+        named_by=named_by or "SALESCAST_DASK_SCHEDULER",
+        connect_timeout_seconds=settings.dask_connect_timeout_seconds,
+    )
 
 
 def training_params_from(settings: Settings) -> TrainingParams:

@@ -16,9 +16,12 @@ from sqlalchemy import ColumnElement, Delete, delete, func, select, update
 from salescast.store.database import Database
 from salescast.store.schema import Job
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JobStatus = Literal["queued", "running", "succeeded", "partial", "failed", "cancelled"]
+"""A training job ends `succeeded` (no product failed), `partial` (some failed, the others
+were trained or skipped), `failed` (every product failed, or the job could not run),
+or `cancelled` (the server shut down)."""
 UNFINISHED: tuple[JobStatus, ...] = ("queued", "running")
-FINISHED: tuple[JobStatus, ...] = ("succeeded", "failed", "cancelled")
+FINISHED: tuple[JobStatus, ...] = ("succeeded", "partial", "failed", "cancelled")
 LOST_PREFIX = "the worker running this job stopped"
 """How the error of every job marked lost begins."""
 
@@ -62,6 +65,7 @@ class JobResult:
 
     `outcome` is "activated", "not_activated" (stored, `reason` says why it is
     not active), "skipped" (not trained, `reason` says why) or "failed".
+    `note` says what happened on the way (rescheduled after a Dask worker died).
     """
 
     product_id: str
@@ -70,6 +74,7 @@ class JobResult:
     metrics: dict[str, Any] | None
     outcome: str = "activated"
     reason: str | None = None
+    note: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,6 +84,7 @@ class JobResult:
             "metrics": self.metrics,
             "outcome": self.outcome,
             "reason": self.reason,
+            "note": self.note,
         }
 
     @classmethod
@@ -93,6 +99,7 @@ class JobResult:
             value.get("metrics"),
             outcome,
             value.get("reason"),
+            value.get("note"),
         )
 
 

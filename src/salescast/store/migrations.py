@@ -21,6 +21,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Integer,
+    String,
     Text,
     false,
     func,
@@ -35,9 +36,11 @@ from sqlalchemy.schema import CreateColumn
 from salescast.store.errors import StoreError
 from salescast.store.schema import Base, ModelVersion, Product, SchemaInfo
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """1: the tables as first released. 2: products.pinned, products.last_model_version,
-model_versions.not_activated_reason (pinning, never-reused numbers, activation rules)."""
+model_versions.not_activated_reason (pinning, never-reused numbers, activation rules).
+3: model_versions.batch_id and its unique index with product_id (one version per
+product per bulk training, however often it is retried)."""
 
 
 class SchemaVersionError(StoreError):
@@ -108,5 +111,15 @@ def _v1_to_v2(conn: Connection) -> None:
     conn.execute(update(Product).values(last_model_version=highest))
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+def _v2_to_v3(conn: Connection) -> None:
+    _add_column(conn, "model_versions", Column("batch_id", String(64), nullable=True))
+    # An index, not a table constraint: SQLite cannot add a constraint to a table,
+    # and a unique index enforces the same on both databases. Existing rows have
+    # no batch (NULL), and NULLs never collide.
+    conn.execute(
+        text("CREATE UNIQUE INDEX uq_model_versions_batch ON model_versions (product_id, batch_id)")
+    )
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 """From each version to the next: MIGRATIONS[n] turns version n into n + 1."""

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 PRODUCT_ID_MAX_LENGTH = 128
+BATCH_ID_MAX_LENGTH = 64  # job ids and the CLI's batch ids are 32 hex digits
 
 
 class Base(DeclarativeBase):
@@ -84,9 +85,18 @@ class ModelVersion(Base):
     not moved since. `not_activated_reason` says why the training that stored
     the version left another one active (pinned, or a worse backtest); None
     when training activated it.
+
+    `batch_id` names the bulk training (the job id) that stored the version;
+    None for a version trained on its own. The unique index on (product_id,
+    batch_id) makes a batch store at most one version per product, whatever
+    was retried: a product trained twice in one batch (its Dask worker died
+    after finishing, a result delivered twice) finds its version already
+    there (`ModelRegistry.store_batch_version`). NULLs never collide, so
+    single trainings are not limited.
     """
 
     __tablename__ = "model_versions"
+    __table_args__ = (Index("uq_model_versions_batch", "product_id", "batch_id", unique=True),)
 
     product_id: Mapped[str] = mapped_column(
         ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
@@ -102,13 +112,14 @@ class ModelVersion(Base):
     model_format: Mapped[str] = mapped_column(String(32), nullable=False)
     model_blob: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     not_activated_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    batch_id: Mapped[str | None] = mapped_column(String(BATCH_ID_MAX_LENGTH), nullable=True)
 
 
 class Job(Base):
     """A background job (today: training many products), visible to every worker and instance.
 
     Rows are written by `salescast.store.jobs.JobStore` only. `status` moves
-    queued -> running -> succeeded | failed | cancelled (or queued -> failed |
+    queued -> running -> succeeded | partial | failed | cancelled (or queued -> failed |
     cancelled) and never leaves a finished state. The owner (host, pid and a
     random id of that process's boot) refreshes `heartbeat_at` while the job is
     unfinished; a row whose heartbeat is too old is marked failed by any
