@@ -91,7 +91,15 @@ def test_products_as_json_and_csv_hold_the_stores_listing(
         "last_date": str(listing[0].last_date),
         "active_version": listing[0].active_version,
         "data_version": listing[0].data_version,
+        # the active version's backtest, as GET /products lists it
+        "mase": documents[0]["mase"],
+        "mase_seasonal_naive": documents[0]["mase_seasonal_naive"],
     }
+    first = demo_service.store.get_listed_product(listing[0].product_id)
+    assert (documents[0]["mase"], documents[0]["mase_seasonal_naive"]) == (
+        first.mase,
+        first.mase_seasonal_naive,
+    )
     rows = list(csv.DictReader(io.StringIO(invoke(db, "products", "--format", "csv").stdout)))
     assert tuple(rows[0]) == PRODUCT_COLUMNS
     assert [(r["product_id"], int(r["sales_days"])) for r in rows] == [

@@ -353,7 +353,11 @@ def products(
     query = params.to_query()
     if all_products:
         query = dataclasses.replace(query, limit=None)
-    page = _service().store.find_products(query)
+    service = _service()
+    try:
+        page = service.store.find_products(query)
+    finally:
+        service.close()
     print_products(page.products, output)
     typer.echo(page_summary(page), err=True)
 
