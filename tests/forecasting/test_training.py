@@ -33,6 +33,8 @@ def test_too_little_history_is_refused_naming_the_minimum() -> None:
 def test_holdout_longer_than_the_minimum_allows_is_a_setting_error() -> None:
     with pytest.raises(ValueError, match="min_history_days"):
         TrainingParams(holdout_days=56, min_history_days=60)
+    with pytest.raises(ValueError, match=r"min_history_weeks \(60\) must be at least"):
+        TrainingParams(min_history_weeks=60)
 
 
 def test_a_weekly_pattern_is_learnt_better_than_seasonal_naive_or_equal() -> None:

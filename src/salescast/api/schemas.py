@@ -44,7 +44,11 @@ class IngestResponse(BaseModel):
 
 class ProductModel(BaseModel):
     product_id: str
-    sales_days: int
+    frequency: str = Field(
+        description="D (daily), W-MON ... W-SUN (weekly, dated that weekday), MS or ME "
+        "(monthly, dated the 1st or the last day); forecasts and backtests count in it"
+    )
+    sales_days: int = Field(description="dates with sales stored (days, weeks or months)")
     first_date: dt.date | None
     last_date: dt.date | None
     active_version: int | None
@@ -215,7 +219,10 @@ class ForecastResponse(BaseModel):
 
     product_id: str
     model_version: int
-    horizon: int
+    frequency: str = Field(
+        default="D", description="the product's frequency: one point per day, week or month"
+    )
+    horizon: int = Field(description="points ahead, in the product's periods")
     interval: float
     generated_at: dt.datetime
     points: list[ForecastPointModel]

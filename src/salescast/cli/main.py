@@ -25,6 +25,7 @@ from salescast.forecasting.model_codec import ModelDecodeError
 from salescast.forecasting.prediction import MAX_HORIZON_DAYS
 from salescast.service import SalescastService, TrainingSummary
 from salescast.store import StoreError
+from salescast.store.frequency import parse_frequency
 from salescast.store.ingest import ColumnSpec, IngestError
 from salescast.store.sales import IngestMode
 
@@ -116,14 +117,29 @@ def ingest(
     mode: Annotated[
         str, typer.Option(help="append: reject days already stored; replace: overwrite them")
     ] = "append",
+    freq: Annotated[
+        str | None,
+        typer.Option(
+            help="D, W-MON ... W-SUN, MS or ME: sum the rows into these periods "
+            "(default: detected from a new product's dates)"
+        ),
+    ] = None,
 ) -> None:
     """Load sales from a CSV file, all rows or none."""
     if mode not in ("append", "replace"):
         raise typer.BadParameter("must be 'append' or 'replace'", param_hint="--mode")
+    declared = None
+    if freq is not None:
+        try:
+            declared = parse_frequency(freq)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--freq") from None
     product = tuple(c.strip() for c in (product_cols or product_col).split(","))
     columns = ColumnSpec(date=date_col, product=product, quantity=quantity_col)
     mode_value: IngestMode = "append" if mode == "append" else "replace"
-    result = _service().ingest_csv(file.read_bytes(), columns=columns, mode=mode_value)
+    result = _service().ingest_csv(
+        file.read_bytes(), columns=columns, mode=mode_value, freq=declared
+    )
     typer.echo(f"ingested {result.rows} rows for {len(result.products)} products")
 
 
@@ -214,9 +230,12 @@ def _train_with_progress(
 
 
 @app.command()
-def products() -> None:
-    """List products: sales days, date range, active model version."""
-    print_products(_service().store.list_products())
+def products(
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+) -> None:
+    """List products: frequency, sales days, date range, active model version."""
+    output = output_format(fmt)
+    print_products(_service().store.list_products(), output)
 
 
 @app.command()

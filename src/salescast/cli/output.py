@@ -14,6 +14,7 @@ from rich.table import Table
 
 from salescast.forecasting import Forecast, ModelVersionInfo
 from salescast.store import ProductSummary
+from salescast.store.frequency import unit_of
 
 OutputFormat = Literal["table", "json", "csv"]
 
@@ -21,11 +22,37 @@ OutputFormat = Literal["table", "json", "csv"]
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
-def print_products(products: Sequence[ProductSummary]) -> None:
-    table = Table("product", "sales days", "first", "last", "active version", "data version")
+PRODUCT_COLUMNS = (
+    "product_id",
+    "frequency",
+    "sales_days",
+    "first_date",
+    "last_date",
+    "active_version",
+    "data_version",
+)
+"""The CSV header of `salescast products --format csv` (the fields of GET /products)."""
+
+
+def print_products(products: Sequence[ProductSummary], fmt: OutputFormat = "table") -> None:
+    rows = [{name: getattr(p, name) for name in PRODUCT_COLUMNS} for p in products]
+    if fmt == "json":  # the shape of GET /products
+        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, PRODUCT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+        return
+    table = Table(
+        "product", "frequency", "sales days", "first", "last", "active version", "data version"
+    )
     for p in products:
         table.add_row(
             p.product_id,
+            p.frequency,
             str(p.sales_days),
             _text(p.first_date),
             _text(p.last_date),
@@ -112,7 +139,7 @@ def print_forecast(forecast: Forecast, fmt: OutputFormat) -> None:
         return
     title = (
         f"{forecast['product_id']}: model v{forecast['model_version']}, "
-        f"{forecast['horizon']} days, {forecast['interval']:.0%} interval"
+        f"{forecast['horizon']} {_unit(forecast)}s, {forecast['interval']:.0%} interval"
     )
     table = Table("date", "forecast", "lower", "upper", title=title)
     for p in forecast["points"]:
@@ -120,6 +147,11 @@ def print_forecast(forecast: Forecast, fmt: OutputFormat) -> None:
             p["ds"], f"{p['yhat']:.1f}", f"{p['yhat_lower']:.1f}", f"{p['yhat_upper']:.1f}"
         )
     console.print(table)
+
+
+def _unit(forecast: Forecast) -> str:
+    # Forecasts cached before frequencies existed carry none: they are daily.
+    return unit_of(str(forecast.get("frequency", "D")))
 
 
 def _text(value: object) -> str:

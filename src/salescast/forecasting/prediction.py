@@ -8,10 +8,15 @@ from typing import TYPE_CHECKING, TypedDict
 
 import pandas as pd
 
+from salescast.forecasting.errors import HorizonError
+from salescast.store.frequency import PeriodUnit, unit_of
+
 if TYPE_CHECKING:
     from prophet import Prophet
 
 MAX_HORIZON_DAYS = 730
+MAX_HORIZON: dict[PeriodUnit, int] = {"day": MAX_HORIZON_DAYS, "week": 104, "month": 24}
+"""The longest horizon per period unit: about two years in each."""
 
 
 class ForecastPoint(TypedDict):
@@ -24,26 +29,30 @@ class ForecastPoint(TypedDict):
 class Forecast(TypedDict):
     product_id: str
     model_version: int
+    frequency: str
     horizon: int
     interval: float
     generated_at: str
     points: list[ForecastPoint]
 
 
-def predict_points(model: Prophet, *, horizon: int, interval: float) -> list[ForecastPoint]:
-    """`horizon` daily points after the model's last training day, `interval` wide.
+def predict_points(
+    model: Prophet, *, horizon: int, interval: float, freq: str = "D"
+) -> list[ForecastPoint]:
+    """`horizon` points after the model's last training date, one per period of `freq`
+    (the product's frequency: on its weekday, or its months' 1st or last day), `interval` wide.
 
     Prophet reads the interval width from the model object, so the prediction
     runs on a shallow copy: the model may be shared (an in-process cache holds
-    one instance for every request) and must not be mutated.
+    one instance for every request) and must not be mutated. Raises
+    HorizonError past the frequency's `MAX_HORIZON`.
     """
-    if not 1 <= horizon <= MAX_HORIZON_DAYS:
-        raise ValueError(f"horizon must be between 1 and {MAX_HORIZON_DAYS} days, got {horizon}")
+    check_horizon(horizon, freq)
     if not 0 < interval < 1:
         raise ValueError(f"interval must be between 0 and 1 (exclusive), got {interval}")
     view = copy.copy(model)
     view.interval_width = interval
-    future = model.make_future_dataframe(periods=horizon, include_history=False)
+    future = model.make_future_dataframe(periods=horizon, freq=freq, include_history=False)
     frame = view.predict(future)
     if "yhat_lower" not in frame:  # a model fit with uncertainty_samples=0
         frame["yhat_lower"] = frame["yhat"]
@@ -62,15 +71,29 @@ def predict_points(model: Prophet, *, horizon: int, interval: float) -> list[For
     ]
 
 
+def check_horizon(horizon: int, freq: str) -> None:
+    """Raise HorizonError unless 1 <= horizon <= the maximum of `freq`'s unit."""
+    unit = unit_of(freq)
+    if not 1 <= horizon <= MAX_HORIZON[unit]:
+        raise HorizonError(horizon, maximum=MAX_HORIZON[unit], unit=unit)
+
+
 def make_forecast(
-    product_id: str, model_version: int, model: Prophet, *, horizon: int, interval: float
+    product_id: str,
+    model_version: int,
+    model: Prophet,
+    *,
+    horizon: int,
+    interval: float,
+    freq: str = "D",
 ) -> Forecast:
     """The forecast document the API returns and the cache stores."""
     return Forecast(
         product_id=product_id,
         model_version=model_version,
+        frequency=freq,
         horizon=horizon,
         interval=interval,
         generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        points=predict_points(model, horizon=horizon, interval=interval),
+        points=predict_points(model, horizon=horizon, interval=interval, freq=freq),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from typing import cast
 
@@ -19,6 +19,7 @@ from salescast.cache import (
 from salescast.compute_gate import ComputeGate
 from salescast.config import Settings
 from salescast.forecasting import Forecast, NoActiveModelError, make_forecast
+from salescast.forecasting.prediction import check_horizon
 from salescast.service.models import ModelService
 from salescast.service.product_cache import product_tags
 from salescast.store import Database
@@ -82,9 +83,13 @@ class ForecastService:
         cache: TieredCache,
         models: ModelService,
         gate: ComputeGate,
+        frequency_of: Callable[[str], str] = lambda _: "D",
     ) -> None:
         self._settings = settings
         self._database = database
+        # The product's frequency, read on a miss only: it never changes once the
+        # product is stored, and the horizon's unit and limit follow it.
+        self._frequency_of = frequency_of
         self._models = models
         self._gate = gate
         self._forecast_at: CachedFunction[[str, int, int, float], Forecast] = cached_prediction(
@@ -191,9 +196,13 @@ class ForecastService:
     def _compute_forecast(
         self, product_id: str, version: int, horizon: int, interval: float
     ) -> Forecast:
+        freq = self._frequency_of(product_id)
+        check_horizon(horizon, freq)  # before taking a slot: a bad horizon costs no model load
         with self._gate.slot():
             model = self._models.get_model(product_id, version)
-            return make_forecast(product_id, version, model, horizon=horizon, interval=interval)
+            return make_forecast(
+                product_id, version, model, horizon=horizon, interval=interval, freq=freq
+            )
 
 
 def _not_modified(key: _ForecastKey) -> ForecastRead:

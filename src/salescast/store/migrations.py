@@ -14,6 +14,7 @@ there may change again later, and version 2 must stay what it was.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from sqlalchemy import (
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Integer,
+    String,
     Text,
     false,
     func,
@@ -33,11 +35,13 @@ from sqlalchemy import (
 from sqlalchemy.schema import CreateColumn
 
 from salescast.store.errors import StoreError
-from salescast.store.schema import Base, ModelVersion, Product, SchemaInfo
+from salescast.store.frequency import FrequencyError, detect_frequency
+from salescast.store.schema import Base, ModelVersion, Product, Sale, SchemaInfo
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """1: the tables as first released. 2: products.pinned, products.last_model_version,
-model_versions.not_activated_reason (pinning, never-reused numbers, activation rules)."""
+model_versions.not_activated_reason (pinning, never-reused numbers, activation rules).
+3: products.frequency (daily, weekly, monthly series)."""
 
 
 class SchemaVersionError(StoreError):
@@ -108,5 +112,29 @@ def _v1_to_v2(conn: Connection) -> None:
     conn.execute(update(Product).values(last_model_version=highest))
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+def _v2_to_v3(conn: Connection) -> None:
+    _add_column(
+        conn,
+        "products",
+        Column("frequency", String(8), server_default=text("'D'"), nullable=False),
+    )
+    # Each stored product gets the frequency its dates show. Dates that fit no
+    # pattern stay daily: that is how they were trained until now, and
+    # refusing to start would strand the whole store over one product.
+    days: dict[str, list[dt.date]] = {}
+    for product_id, day in conn.execute(select(Sale.product_id, Sale.day)):
+        days.setdefault(product_id, []).append(day)
+    detected: dict[str, list[str]] = {}
+    for product_id, product_days in days.items():
+        try:
+            freq = detect_frequency(product_id, product_days)
+        except FrequencyError:
+            continue
+        if freq != "D":
+            detected.setdefault(freq, []).append(product_id)
+    for freq, product_ids in detected.items():
+        conn.execute(update(Product).where(Product.id.in_(product_ids)).values(frequency=freq))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 """From each version to the next: MIGRATIONS[n] turns version n into n + 1."""
