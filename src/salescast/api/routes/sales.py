@@ -65,7 +65,7 @@ async def upload_sales(
     freq: Annotated[
         str | None,
         Query(
-            max_length=8,
+            max_length=40,
             description="the products' frequency: D, W-MON ... W-SUN, MS or ME; rows are "
             "summed into its periods. Omitted: detected from a new product's dates",
         ),
