@@ -189,7 +189,8 @@ def test_stored_daily_mase_skips_the_pairs_a_gap_breaks(
     last = series.index[-1]
     train = series[: last - pd.Timedelta(days=28)]
     test = series[last - pd.Timedelta(days=27) :]
-    assert len(test) == 28 and len(train) < (train.index[-1] - train.index[0]).days + 1  # gaps
+    assert len(test) == 28
+    assert len(train) < (train.index[-1] - train.index[0]).days + 1  # it has gaps
     pairs = pd.concat([train, train.shift(freq="7D")], axis=1, join="inner")
     scale = (pairs[0] - pairs[1]).abs().mean()
     # y_(T+h-m(k+1)), k = floor((h-1)/m): the same weekday in the training part's last week

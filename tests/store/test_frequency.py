@@ -67,7 +67,7 @@ def test_a_stray_weekday_among_weekly_dates_names_the_date_and_the_fix() -> None
 
 def test_monthly_dates_on_the_fifteenth_are_irregular() -> None:
     fifteenths = [d.replace(day=15) for d in month_starts(10)]
-    with pytest.raises(FrequencyError, match="neither daily .* nor monthly") as refused:
+    with pytest.raises(FrequencyError, match=r"neither daily .* nor monthly") as refused:
         detect_frequency("p", fifteenths)
     assert "--freq (HTTP: freq=) W-SUN or MS, or D" in str(refused.value)
 
@@ -98,7 +98,7 @@ def test_a_day_belongs_to_the_week_ending_on_the_anchor_weekday() -> None:
     ("text", "reason"),
     [
         ("W", "name the weekday"),
-        ("monthly", "MS .* or ME"),
+        ("monthly", r"MS .* or ME"),
         ("X", "use one of D, W-MON"),
         ("W-FRIDAY", "not a frequency"),
     ],
