@@ -241,7 +241,14 @@ def products(
 @app.command()
 def forecast(
     product_id: Annotated[str, typer.Argument(help="product id")],
-    horizon: Annotated[int, typer.Option(min=1, max=MAX_HORIZON_DAYS, help="days ahead")] = 30,
+    horizon: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_HORIZON_DAYS,
+            help="periods ahead: days, weeks (at most 104) or months (24), as the product's",
+        ),
+    ] = 30,
     interval: Annotated[
         float | None, typer.Option(min=0.01, max=0.99, help="uncertainty interval width")
     ] = None,

@@ -26,7 +26,8 @@ class HorizonError(ForecastingError, ValueError):
 
     def __init__(self, horizon: int, *, maximum: int, unit: str) -> None:
         super().__init__(
-            f"horizon must be between 1 and {maximum} {unit}s for this product, got {horizon}"
+            f"horizon must be between 1 and {maximum} {unit}s for this product, got {horizon} "
+            f"(a horizon counts the product's periods: {unit}s)"
         )
         self.horizon = horizon
         self.maximum = maximum

@@ -19,10 +19,11 @@ from salescast.cache import (
 from salescast.compute_gate import ComputeGate
 from salescast.config import Settings
 from salescast.forecasting import Forecast, NoActiveModelError, make_forecast
-from salescast.forecasting.prediction import check_horizon
+from salescast.forecasting.prediction import MAX_HORIZON, check_horizon
 from salescast.service.models import ModelService
 from salescast.service.product_cache import product_tags
 from salescast.store import Database
+from salescast.store.frequency import unit_of
 
 
 def forecast_etag(product_id: str, version: int, horizon: int, interval: float) -> str:
@@ -186,9 +187,14 @@ class ForecastService:
         return None if found is MISSING else cast(Forecast, found)
 
     def warm_product(self, product_id: str) -> bool:
-        """Load the model and the default forecast into the cache; False if untrained."""
+        """Load the model and the default forecast into the cache; False if untrained.
+
+        The default horizon counts the product's periods, capped at its
+        frequency's limit (30 months would be past a monthly product's 24).
+        """
+        limit = MAX_HORIZON[unit_of(self._frequency_of(product_id))]
         try:
-            self.read_forecast(product_id, horizon=self._settings.default_horizon_days)
+            self.read_forecast(product_id, horizon=min(self._settings.default_horizon_days, limit))
         except NoActiveModelError:
             return False
         return True

@@ -19,6 +19,9 @@ from salescast.service import SalescastService
 router = APIRouter(tags=["forecasts"])
 T = TypeVar("T")
 DEFAULT_HORIZON = 30
+HORIZON_DESCRIPTION = (
+    "periods ahead, in the product's frequency: days (at most 730), weeks (104) or months (24)"
+)
 
 
 # The query is parsed by hand (see `_query`), so its parameters are documented
@@ -32,11 +35,11 @@ _PARAMETERS: list[dict[str, Any]] = [
             "type": "integer",
             "maximum": MAX_HORIZON_DAYS,
             "minimum": 1,
-            "description": "days ahead",
+            "description": HORIZON_DESCRIPTION,
             "default": DEFAULT_HORIZON,
             "title": "Horizon",
         },
-        "description": "days ahead",
+        "description": HORIZON_DESCRIPTION,
     },
     {
         "name": "interval",
@@ -69,7 +72,8 @@ _INTERVAL: TypeAdapter[float | None] = TypeAdapter(Annotated[float | None, Field
     openapi_extra={"parameters": _PARAMETERS},
 )
 async def get_forecast(product_id: str, request: Request) -> Response:
-    """Daily forecast after the active model's training window; `X-Cache` tells the tier."""
+    """Forecast, one point per period of the product (day, week, month) after the active
+    model's training window; `X-Cache` tells the tier."""
     return await _answer(request, product_id)
 
 
