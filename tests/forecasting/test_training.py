@@ -37,6 +37,21 @@ def test_holdout_longer_than_the_minimum_allows_is_a_setting_error() -> None:
         TrainingParams(min_history_weeks=60)
 
 
+def test_parameters_stored_before_frequencies_read_as_a_daily_fit_with_defaults() -> None:
+    old = {"holidays_country": "US", "holdout_days": 21, "min_history_days": 50}
+    params, freq = TrainingParams.from_stored({**old, "uncertainty_samples": 10})
+    assert freq == "D"
+    assert (params.holidays_country, params.holdout_days, params.uncertainty_samples) == (
+        "US",
+        21,
+        10,
+    )
+    assert (params.holdout_weeks, params.min_history_months) == (13, 24)
+    current = TrainingParams(holdout_weeks=20, min_history_weeks=80)
+    stored = {**current.to_dict(), "frequency": "W-FRI", "from_a_newer_salescast": 1}
+    assert TrainingParams.from_stored(stored) == (current, "W-FRI")
+
+
 def test_a_weekly_pattern_is_learnt_better_than_seasonal_naive_or_equal() -> None:
     days, values = weekly_series(120)
     trained = train_model("p", days, values, PARAMS)

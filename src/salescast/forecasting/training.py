@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import tempfile
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
@@ -58,6 +59,19 @@ class TrainingParams:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any]) -> tuple[TrainingParams, str]:
+        """The parameters and the product frequency a version stored (`batch.version_params`),
+        to reproduce its model.
+
+        Versions trained before frequencies existed stored no `frequency` and no
+        weekly or monthly settings: they were daily fits, and the fields they
+        lack take their defaults. Keys this salescast does not know are ignored.
+        """
+        known = {f.name for f in fields(cls)}
+        params = cls(**{name: value for name, value in stored.items() if name in known})
+        return params, str(stored.get("frequency", "D"))
 
 
 @dataclass(frozen=True)
