@@ -281,6 +281,8 @@ def _check_frequencies(
                 f"with freq {freq} to sum the rows into its {unit_of(freq)}s",
                 product_id=product_id,
             )
+        if freq == "D":
+            continue  # any date is a day
         off = sorted({day for day in days[product_id] if not fits(day, freq)})
         if off:
             raise FrequencyError(
