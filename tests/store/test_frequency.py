@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 import pytest
 
+from salescast.store import Database, SalesStore
 from salescast.store.frequency import (
     FREQUENCIES,
     FrequencyError,
@@ -123,3 +125,27 @@ def test_resampling_sums_each_products_rows_per_period_and_keeps_the_first_line(
     monthly = resample(parsed, "ME")
     assert monthly.rows == [("a", dt.date(2024, 1, 31), 14.0), ("b", dt.date(2024, 1, 31), 5.0)]
     assert resample(parsed, "D") is parsed
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[SalesStore]:
+    database = Database(database_url)
+    yield SalesStore(database)
+    database.dispose()
+
+
+def test_the_store_keeps_a_new_products_frequency_and_refuses_dates_off_it(
+    store: SalesStore,
+) -> None:
+    store.ingest(ParsedSales([("w", d, 1.0) for d in FRIDAYS] + [("d", DAYS[0], 2.0)]))
+    assert {p.product_id: p.frequency for p in store.list_products()} == {"w": "W-FRI", "d": "D"}
+    off_weekday = ParsedSales([("d", DAYS[1], 1.0), ("w", dt.date(2024, 3, 20), 1.0)])
+    with pytest.raises(FrequencyError, match=r"'w' is stored as weekly on FRI .* 2024-03-20"):
+        store.ingest(off_weekday)
+    assert len(store.get_history("w")) == len(FRIDAYS)
+    assert [p.date for p in store.get_history("d")] == [DAYS[0]]  # the whole upload refused
+    assert (store.get_data_version("w"), store.get_data_version("d")) == (1, 1)
+    with pytest.raises(FrequencyError, match="freq MS cannot change that"):
+        store.ingest(ParsedSales([("w", dt.date(2024, 4, 1), 1.0)]), freq="MS")
+    store.ingest(ParsedSales([("m", dt.date(2024, 4, 1), 1.0)]), freq="MS")
+    assert store.get_frequency("m") == "MS"
