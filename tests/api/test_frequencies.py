@@ -267,3 +267,17 @@ def test_a_freq_that_is_not_a_frequency_is_422_saying_which_are(
     assert error["loc"] == ["query", "freq"]
     assert reason in error["msg"]
     assert "X" not in products(client)
+
+
+def test_weekly_and_monthly_models_fit_a_yearly_seasonality_only(
+    store_file: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "store.db"
+    shutil.copy(store_file, path)
+    service = SalescastService(make_settings(path))
+    try:
+        for product_id in (WEEKLY, MONTHLY):
+            model = service.load_model(product_id).model
+            assert set(model.seasonalities) == {"yearly"}
+    finally:
+        service.close()
