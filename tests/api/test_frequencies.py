@@ -127,6 +127,17 @@ def test_a_monthly_forecast_falls_on_month_starts(client: TestClient) -> None:
     assert [p["ds"] for p in points] == ["2016-04-01", "2016-05-01", "2016-06-01"]
 
 
+def test_without_a_horizon_a_monthly_product_forecasts_its_24_months_a_weekly_one_30_weeks(
+    client: TestClient,
+) -> None:
+    monthly = client.get(f"/products/{MONTHLY}/forecast")
+    assert monthly.status_code == 200, monthly.text
+    assert (monthly.json()["horizon"], len(monthly.json()["points"])) == (24, 24)
+    assert monthly.headers["etag"].endswith('.h24.i0.8"')
+    weekly = client.get(f"/products/{WEEKLY}/forecast").json()
+    assert (weekly["horizon"], weekly["points"][-1]["ds"]) == (30, "2016-11-18")
+
+
 @pytest.mark.parametrize(
     ("product_id", "horizon", "limit"),
     [(WEEKLY, 105, "between 1 and 104 weeks"), (MONTHLY, 25, "between 1 and 24 months")],

@@ -242,13 +242,14 @@ def products(
 def forecast(
     product_id: Annotated[str, typer.Argument(help="product id")],
     horizon: Annotated[
-        int,
+        int | None,
         typer.Option(
             min=1,
             max=MAX_HORIZON_DAYS,
-            help="periods ahead: days, weeks (at most 104) or months (24), as the product's",
+            help="periods ahead: days, weeks (at most 104) or months (24), as the product's "
+            "[default: 30, or a monthly product's 24]",
         ),
-    ] = 30,
+    ] = None,
     interval: Annotated[
         float | None, typer.Option(min=0.01, max=0.99, help="uncertainty interval width")
     ] = None,

@@ -212,7 +212,7 @@ class SalescastService:
         self,
         product_id: str,
         *,
-        horizon: int,
+        horizon: int | None = None,
         interval: float | None = None,
         if_none_match: Set[str] = frozenset(),
     ) -> ForecastRead:
@@ -224,7 +224,7 @@ class SalescastService:
         self,
         product_id: str,
         *,
-        horizon: int,
+        horizon: int | None = None,
         interval: float | None = None,
         if_none_match: Set[str] = frozenset(),
     ) -> ForecastRead:

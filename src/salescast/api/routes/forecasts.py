@@ -15,12 +15,13 @@ from salescast.api.schemas import ErrorResponse, ForecastResponse
 from salescast.cache import CacheSource
 from salescast.forecasting.prediction import MAX_HORIZON_DAYS, Forecast
 from salescast.service import SalescastService
+from salescast.service.forecasts import DEFAULT_HORIZON
 
 router = APIRouter(tags=["forecasts"])
 T = TypeVar("T")
-DEFAULT_HORIZON = 30
 HORIZON_DESCRIPTION = (
-    "periods ahead, in the product's frequency: days (at most 730), weeks (104) or months (24)"
+    "periods ahead, in the product's frequency: days (at most 730), weeks (104) or months "
+    "(24); without it 30, or a monthly product's 24"
 )
 
 
@@ -165,7 +166,7 @@ def _if_none_match(request: Request) -> set[str]:
     return set()
 
 
-def _query(request: Request) -> tuple[int, float | None]:
+def _query(request: Request) -> tuple[int | None, float | None]:
     """``horizon`` and ``interval`` from the query string, or RequestValidationError.
 
     Declared as ``Query(...)`` parameters, FastAPI analyses both annotations
@@ -180,7 +181,14 @@ def _query(request: Request) -> tuple[int, float | None]:
         return known
     params = request.query_params
     errors: list[dict[str, Any]] = []
-    horizon = _parsed(params.get("horizon"), "horizon", _HORIZON, DEFAULT_HORIZON, errors)
+    # No horizon: None, which the service makes the product's default (DEFAULT_HORIZON,
+    # capped at its frequency's limit); the schema documents 30, as for most products.
+    raw_horizon = params.get("horizon")
+    horizon = (
+        None
+        if raw_horizon is None
+        else _parsed(raw_horizon, "horizon", _HORIZON, DEFAULT_HORIZON, errors)
+    )
     interval = _parsed(params.get("interval"), "interval", _INTERVAL, None, errors)
     if errors:
         raise RequestValidationError(errors)
@@ -193,7 +201,7 @@ def _query(request: Request) -> tuple[int, float | None]:
 # Valid query strings already parsed, as sent: clients repeat the same few
 # (horizon=30, ...), and parsing one costs a warm forecast about 10 us.
 # Only valid ones are kept; emptied when full.
-_parsed_queries: dict[bytes, tuple[int, float | None]] = {}
+_parsed_queries: dict[bytes, tuple[int | None, float | None]] = {}
 _PARSED_QUERIES_LIMIT = 1024
 
 
