@@ -12,6 +12,13 @@ class ErrorResponse(BaseModel):
     detail: str
 
 
+class UnprocessableResponse(BaseModel):
+    """A 422 of a route that has parameters: their errors (FastAPI's list of `loc`, `msg`,
+    `type`), or one reason about the request as a whole."""
+
+    detail: str | list[dict[str, Any]]
+
+
 ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "no bearer token"},
     403: {"model": ErrorResponse, "description": "wrong token, or none configured"},

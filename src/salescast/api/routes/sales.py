@@ -12,7 +12,13 @@ from starlette.concurrency import run_in_threadpool
 from salescast.api.auth import AdminOnly
 from salescast.api.dependencies import AppSettings, Service
 from salescast.api.errors import UploadTooLargeError
-from salescast.api.schemas import ADMIN_ERRORS, ErrorResponse, IngestErrorResponse, IngestResponse
+from salescast.api.schemas import (
+    ADMIN_ERRORS,
+    ErrorResponse,
+    IngestErrorResponse,
+    IngestResponse,
+    UnprocessableResponse,
+)
 from salescast.store.frequency import parse_frequency
 from salescast.store.ingest import ColumnSpec, IngestError, IngestProblem
 
@@ -44,8 +50,9 @@ _UPLOAD_BODY: dict[str, Any] = {
     responses={
         400: {"model": IngestErrorResponse, "description": "invalid rows; nothing was stored"},
         422: {
-            "model": ErrorResponse,
-            "description": "dates that fit no frequency, or not the product's; nothing was stored",
+            "model": UnprocessableResponse,
+            "description": "bad parameters, or dates that fit no frequency or not the "
+            "product's; nothing was stored",
         },
         **ADMIN_ERRORS,
         413: {"model": ErrorResponse},
