@@ -14,7 +14,7 @@ there may change again later, and version 2 must stay what it was.
 
 from __future__ import annotations
 
-import datetime as dt
+import itertools
 from collections.abc import Callable
 
 from sqlalchemy import (
@@ -121,13 +121,16 @@ def _v2_to_v3(conn: Connection) -> None:
     # Each stored product gets the frequency its dates show. Dates that fit no
     # pattern stay daily: that is how they were trained until now, and
     # refusing to start would strand the whole store over one product.
-    days: dict[str, list[dt.date]] = {}
-    for product_id, day in conn.execute(select(Sale.product_id, Sale.day)):
-        days.setdefault(product_id, []).append(day)
     detected: dict[str, list[str]] = {}
-    for product_id, product_days in days.items():
+    rows = conn.execute(
+        select(Sale.product_id, Sale.day)
+        .order_by(Sale.product_id)
+        .execution_options(yield_per=50_000)
+    )
+    # One product's dates in memory at a time: a big store holds millions of rows.
+    for product_id, group in itertools.groupby(rows, key=lambda row: row[0]):
         try:
-            freq = detect_frequency(product_id, product_days)
+            freq = detect_frequency(product_id, (day for _, day in group))
         except FrequencyError:
             continue
         if freq != "D":
