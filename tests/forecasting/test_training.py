@@ -30,6 +30,12 @@ def test_too_little_history_is_refused_naming_the_minimum() -> None:
         train_model("p", days, values, PARAMS)
 
 
+def test_too_little_weekly_history_is_refused_in_weeks() -> None:
+    fridays = [dt.date(2024, 1, 5) + dt.timedelta(weeks=i) for i in range(65)]
+    with pytest.raises(InsufficientHistoryError, match=r"65 week\(s\) of sales; .* least 66"):
+        train_model("p", fridays, [1.0] * 65, PARAMS, freq="W-FRI")
+
+
 def test_holdout_longer_than_the_minimum_allows_is_a_setting_error() -> None:
     with pytest.raises(ValueError, match="min_history_days"):
         TrainingParams(holdout_days=56, min_history_days=60)
