@@ -12,6 +12,7 @@ import pytest
 from salescast.forecasting import InsufficientHistoryError, TrainingParams, train_model
 from salescast.forecasting.model_codec import ModelDecodeError, decode_model, encode_model
 from salescast.forecasting.prediction import predict_points
+from salescast.forecasting.training import fit_prophet
 from salescast.service import SalescastService
 
 PARAMS = TrainingParams(uncertainty_samples=50)
@@ -106,3 +107,16 @@ def test_demo_models_carry_their_backtest_and_window(demo_service: SalescastServ
     assert 0 < info.metrics["mase"] < 5
     assert info.params["holdout_days"] == 28
     assert info.model_format == "prophet-json+zstd"
+
+
+def test_a_month_end_series_is_forecast_on_month_ends_with_a_yearly_seasonality_only() -> None:
+    ends = [dt.date(2021 + m // 12, m % 12 + 1, 1) - dt.timedelta(days=1) for m in range(1, 31)]
+    values = [100.0 + 10 * (d.month in (11, 12)) for d in ends]
+    model = fit_prophet(ends, values, PARAMS, freq="ME", uncertainty_samples=0)
+    assert set(model.seasonalities) == {"yearly"}
+    points = predict_points(model, horizon=3, interval=0.8, freq="ME")
+    assert [p["ds"] for p in points] == [
+        "2023-07-31",
+        "2023-08-31",
+        "2023-09-30",
+    ]  # after 2023-06-30
