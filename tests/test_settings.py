@@ -90,6 +90,30 @@ def test_settings_read_a_dot_env_file(tmp_path: pytest.TempPathFactory) -> None:
     assert Settings().port == 8123
 
 
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        (
+            {"holdout_days": 50},
+            "SALESCAST_MIN_HISTORY_DAYS (60) must be at least SALESCAST_HOLDOUT_DAYS + 14",
+        ),
+        (
+            {"holdout_weeks": 20},
+            "SALESCAST_MIN_HISTORY_WEEKS (66) must be at least SALESCAST_HOLDOUT_WEEKS + 53",
+        ),
+        (
+            {"min_history_months": 18},
+            "SALESCAST_MIN_HISTORY_MONTHS (18) must be at least SALESCAST_HOLDOUT_MONTHS + 13",
+        ),
+    ],
+)
+def test_a_holdout_that_leaves_too_little_training_is_refused_naming_the_variables(
+    overrides: dict[str, int], named: str
+) -> None:
+    with pytest.raises(SettingsError, match=re.escape(named)):
+        load_settings(_env_file=None, **overrides)
+
+
 def test_a_job_timeout_shorter_than_its_heartbeat_is_refused_naming_both_variables() -> None:
     with pytest.raises(SettingsError) as refused:
         load_settings(_env_file=None, job_heartbeat_seconds=10, job_stale_after_seconds=5)

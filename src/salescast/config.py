@@ -13,6 +13,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 
 
+TRAINING_PERIODS_BEYOND_HOLDOUT: dict[Literal["day", "week", "month"], int] = {
+    "day": 14,
+    "week": 53,
+    "month": 13,
+}
+"""Periods the fit without the holdout needs beyond it, per unit: two full weeks of
+days for the weekly seasonality; a season and one more period of weeks or months,
+so that the seasonal-naive scale of MASE has a pair to average. Here rather than
+in salescast.forecasting so that settings are checked without importing it."""
+
+
 class SettingsError(Exception):
     """Raised when a setting has a bad value; the message names the variable."""
 
@@ -89,8 +100,14 @@ class Settings(BaseSettings):
     seasonality_mode: Literal["additive", "multiplicative"] = "additive"
     yearly_seasonality: Literal["auto", "on", "off"] = "auto"
     weekly_seasonality: Literal["auto", "on", "off"] = "auto"
+    # Per frequency (decision 0012): the backtest holds out the last periods, and
+    # training needs the minimum of stored periods (see _training_periods).
     min_history_days: int = Field(default=60, ge=14)
     holdout_days: int = Field(default=28, ge=7)
+    min_history_weeks: int = Field(default=66, ge=54)
+    holdout_weeks: int = Field(default=13, ge=1)
+    min_history_months: int = Field(default=24, ge=14)
+    holdout_months: int = Field(default=6, ge=1)
     uncertainty_samples: int = Field(default=1000, ge=0, le=5000)
     train_jobs: int = Field(default=1, ge=1, le=64)
     # Bulk trainings (POST /train, train --all, demo) on a Dask distributed
@@ -111,6 +128,19 @@ class Settings(BaseSettings):
     # After each training, keep this many newest versions of the product (and
     # the active one, whatever its age); 0 keeps every version.
     keep_versions: int = Field(default=0, ge=0, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _training_periods(self) -> Settings:
+        for unit, beyond in TRAINING_PERIODS_BEYOND_HOLDOUT.items():
+            holdout = getattr(self, f"holdout_{unit}s")
+            minimum = getattr(self, f"min_history_{unit}s")
+            if minimum < holdout + beyond:
+                raise ValueError(
+                    f"SALESCAST_MIN_HISTORY_{unit.upper()}S ({minimum}) must be at least "
+                    f"SALESCAST_HOLDOUT_{unit.upper()}S + {beyond} ({holdout + beyond}): "
+                    "the fit without the holdout needs that much"
+                )
+        return self
 
     @model_validator(mode="after")
     def _stale_after_heartbeats(self) -> Settings:

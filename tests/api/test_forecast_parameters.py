@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from salescast.api.routes.forecasts import HORIZON_DESCRIPTION
 from salescast.forecasting.prediction import MAX_HORIZON_DAYS
 
 PRODUCT = "CA_1-FOODS_3"
@@ -27,7 +28,9 @@ def reference_app() -> FastAPI:
     @app.get("/products/{product_id}/forecast")
     def forecast(
         product_id: str,
-        horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON_DAYS, description="days ahead")] = 30,
+        horizon: Annotated[
+            int, Query(ge=1, le=MAX_HORIZON_DAYS, description=HORIZON_DESCRIPTION)
+        ] = 30,
         interval: Annotated[
             float | None, Query(gt=0, lt=1, description="width of the uncertainty interval")
         ] = None,

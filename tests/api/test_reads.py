@@ -60,12 +60,14 @@ def test_forecast_has_the_documented_shape_and_an_etag(client: TestClient) -> No
     assert set(body) == {
         "product_id",
         "model_version",
+        "frequency",
         "horizon",
         "interval",
         "generated_at",
         "points",
     }
     assert (body["model_version"], body["horizon"], len(body["points"])) == (1, 7, 7)
+    assert body["frequency"] == "D"
     assert set(body["points"][0]) == {"ds", "yhat", "yhat_lower", "yhat_upper"}
     assert response.headers["etag"] == f'"{PRODUCT}.v1.h7.i0.9"'
     assert response.headers["content-type"] == "application/json"

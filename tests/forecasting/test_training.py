@@ -12,6 +12,7 @@ import pytest
 from salescast.forecasting import InsufficientHistoryError, TrainingParams, train_model
 from salescast.forecasting.model_codec import ModelDecodeError, decode_model, encode_model
 from salescast.forecasting.prediction import predict_points
+from salescast.forecasting.training import fit_prophet
 from salescast.service import SalescastService
 
 PARAMS = TrainingParams(uncertainty_samples=50)
@@ -30,9 +31,32 @@ def test_too_little_history_is_refused_naming_the_minimum() -> None:
         train_model("p", days, values, PARAMS)
 
 
+def test_too_little_weekly_history_is_refused_in_weeks() -> None:
+    fridays = [dt.date(2024, 1, 5) + dt.timedelta(weeks=i) for i in range(65)]
+    with pytest.raises(InsufficientHistoryError, match=r"65 week\(s\) of sales; .* least 66"):
+        train_model("p", fridays, [1.0] * 65, PARAMS, freq="W-FRI")
+
+
 def test_holdout_longer_than_the_minimum_allows_is_a_setting_error() -> None:
     with pytest.raises(ValueError, match="min_history_days"):
         TrainingParams(holdout_days=56, min_history_days=60)
+    with pytest.raises(ValueError, match=r"min_history_weeks \(60\) must be at least"):
+        TrainingParams(min_history_weeks=60)
+
+
+def test_parameters_stored_before_frequencies_read_as_a_daily_fit_with_defaults() -> None:
+    old = {"holidays_country": "US", "holdout_days": 21, "min_history_days": 50}
+    params, freq = TrainingParams.from_stored({**old, "uncertainty_samples": 10})
+    assert freq == "D"
+    assert (params.holidays_country, params.holdout_days, params.uncertainty_samples) == (
+        "US",
+        21,
+        10,
+    )
+    assert (params.holdout_weeks, params.min_history_months) == (13, 24)
+    current = TrainingParams(holdout_weeks=20, min_history_weeks=80)
+    stored = {**current.to_dict(), "frequency": "W-FRI", "from_a_newer_salescast": 1}
+    assert TrainingParams.from_stored(stored) == (current, "W-FRI")
 
 
 def test_a_weekly_pattern_is_learnt_better_than_seasonal_naive_or_equal() -> None:
@@ -83,3 +107,16 @@ def test_demo_models_carry_their_backtest_and_window(demo_service: SalescastServ
     assert 0 < info.metrics["mase"] < 5
     assert info.params["holdout_days"] == 28
     assert info.model_format == "prophet-json+zstd"
+
+
+def test_a_month_end_series_is_forecast_on_month_ends_with_a_yearly_seasonality_only() -> None:
+    ends = [dt.date(2021 + m // 12, m % 12 + 1, 1) - dt.timedelta(days=1) for m in range(1, 31)]
+    values = [100.0 + 10 * (d.month in (11, 12)) for d in ends]
+    model = fit_prophet(ends, values, PARAMS, freq="ME", uncertainty_samples=0)
+    assert set(model.seasonalities) == {"yearly"}
+    points = predict_points(model, horizon=3, interval=0.8, freq="ME")
+    assert [p["ds"] for p in points] == [
+        "2023-07-31",
+        "2023-08-31",
+        "2023-09-30",
+    ]  # after 2023-06-30

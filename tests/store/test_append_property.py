@@ -94,17 +94,19 @@ day_offsets = st.sets(st.integers(min_value=0, max_value=30), max_size=8)
 def test_append_rejects_exactly_the_stored_pairs_and_accepts_everything_else(
     store: SalesStore, stored: set[int], upload_old: set[int], upload_new: set[int]
 ) -> None:
+    # Random days a week or more apart are not a daily series to frequency
+    # detection: these uploads say they are daily (detection: test_frequencies).
     n = next(_example_numbers)
     old, new = f"OLD{n}", f"NEW{n}"
     if stored:
-        store.ingest(parse_csv(csv_of([(old, d, 1.0) for d in sorted(stored)])))
+        store.ingest(parse_csv(csv_of([(old, d, 1.0) for d in sorted(stored)])), freq="D")
     rows = [(old, d, 2.0) for d in sorted(upload_old)] + [(new, d, 3.0) for d in sorted(upload_new)]
     before = stored_days(store, old) if stored else {}
     conflicts = sorted(upload_old & stored)
 
     if conflicts:
         with pytest.raises(IngestError) as rejected:
-            store.ingest(parse_csv(csv_of(rows)), mode="append")
+            store.ingest(parse_csv(csv_of(rows)), mode="append", freq="D")
         # CSV line of the i-th row is i + 2 (the header is line 1).
         expected_lines = [i + 2 for i, (p, d, _) in enumerate(rows) if p == old and d in stored]
         assert rejected.value.total == len(conflicts)
@@ -112,7 +114,7 @@ def test_append_rejects_exactly_the_stored_pairs_and_accepts_everything_else(
         assert stored_days(store, old) == before
         assert new not in store.list_product_ids()
     else:
-        result = store.ingest(parse_csv(csv_of(rows)), mode="append")
+        result = store.ingest(parse_csv(csv_of(rows)), mode="append", freq="D")
         assert result.rows == len(rows)
         expected = dict(before)
         expected.update({START + dt.timedelta(days=d): 2.0 for d in upload_old})

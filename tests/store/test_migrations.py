@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import Engine, create_engine, inspect, text
 
 from salescast.forecasting import ModelRegistry, NewModelVersion
-from salescast.store import Database
+from salescast.store import Database, SalesStore
 from salescast.store.migrations import SCHEMA_VERSION, SchemaVersionError
 from salescast.store.urls import parse_database_url
 from tests.conftest import unique_database_name
-from tests.store import schema_v1
+from tests.store import schema_v1, schema_v2
 from tests.support.postgres_server import PostgresServer
 
 NOW = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
@@ -100,7 +100,7 @@ def a_version() -> NewModelVersion:
 def test_a_fresh_database_is_made_at_the_current_schema_version(database_url: str) -> None:
     Database(database_url).dispose()
     assert schema_version(database_url) == SCHEMA_VERSION
-    assert {"pinned", "last_model_version"} <= set(columns(database_url)["products"])
+    assert {"pinned", "last_model_version", "frequency"} <= set(columns(database_url)["products"])
     assert "uq_model_versions_batch" in unique_indexes(database_url, "model_versions")
 
 
@@ -193,3 +193,76 @@ def test_a_migrated_database_keeps_one_version_per_product_per_batch(database_ur
     assert unique_indexes(database_url, "model_versions") == {
         "uq_model_versions_batch": ("product_id", "batch_id")
     }
+
+
+def make_v2_database(url: str) -> None:
+    """Tables of schema version 2, with products whose dates are weekly, monthly, daily, odd."""
+    fridays = [dt.date(2024, 1, 5) + dt.timedelta(weeks=i) for i in range(10)]
+    series = {
+        "weekly": fridays,
+        "starts": [dt.date(2023, m, 1) for m in range(1, 13)],
+        "ends": [dt.date(2023, m + 1, 1) - dt.timedelta(days=1) for m in range(1, 12)],
+        "daily": [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(30) if i != 9],
+        "odd": [*fridays, dt.date(2024, 1, 9)],  # a Tuesday among Fridays: stays daily
+    }
+    engine = old_engine(url)
+    schema_v2.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(schema_v2.schema_info.insert().values(id=1, version=2))
+        for product_id in [*series, "empty"]:
+            conn.execute(
+                schema_v2.products.insert().values(
+                    id=product_id, data_version=1, pinned=False, last_model_version=0,
+                    created_at=NOW,
+                )
+            )  # fmt: skip
+        conn.execute(
+            schema_v2.sales.insert(),
+            [
+                {"product_id": product_id, "day": day, "quantity": 1.0}
+                for product_id, days in series.items()
+                for day in days
+            ],
+        )
+    engine.dispose()
+
+
+def test_a_version_2_database_gets_each_products_frequency_from_its_dates(
+    database_url: str,
+) -> None:
+    make_v2_database(database_url)
+    database = Database(database_url)
+    try:
+        found = {p.product_id: p.frequency for p in SalesStore(database).list_products()}
+    finally:
+        database.dispose()
+    assert found == {
+        "weekly": "W-FRI",
+        "starts": "MS",
+        "ends": "ME",
+        "daily": "D",
+        "odd": "D",  # no pattern: daily, as it was trained until now
+        "empty": "D",
+    }
+    assert schema_version(database_url) == SCHEMA_VERSION == 3
+    assert "frequency" in columns(database_url)["products"]
+
+
+def test_a_migrated_version_2_database_has_the_columns_of_a_fresh_one(
+    database_url: str, tmp_path: Path, store_kind: str, request: pytest.FixtureRequest
+) -> None:
+    make_v2_database(database_url)
+    Database(database_url).dispose()
+    if store_kind == "sqlite":
+        fresh_url = f"sqlite:///{tmp_path / 'fresh.db'}"
+        Database(fresh_url).dispose()
+        assert columns(database_url) == columns(fresh_url)
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = unique_database_name()
+    fresh_url = server.create_database(name)
+    try:
+        Database(fresh_url).dispose()
+        assert columns(database_url) == columns(fresh_url)
+    finally:
+        server.drop_database(name)

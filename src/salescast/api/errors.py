@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from salescast.compute_gate import ComputeBusyError
 from salescast.forecasting import (
+    HorizonError,
     InsufficientHistoryError,
     ModelVersionInUseError,
     ModelVersionNotFoundError,
@@ -17,6 +18,7 @@ from salescast.forecasting import (
 from salescast.forecasting.model_codec import ModelDecodeError
 from salescast.store import ProductNotFoundError
 from salescast.store.errors import StoreUnavailableError
+from salescast.store.frequency import FrequencyError
 from salescast.store.ingest import IngestError
 
 logger = logging.getLogger("salescast.api")
@@ -41,7 +43,7 @@ async def _conflict(_: Request, exc: Exception) -> JSONResponse:
     return _detail(status.HTTP_409_CONFLICT, str(exc))
 
 
-async def _too_little_history(_: Request, exc: Exception) -> JSONResponse:
+async def _unprocessable(_: Request, exc: Exception) -> JSONResponse:
     return _detail(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
 
 
@@ -91,9 +93,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ModelVersionNotFoundError, _not_found)
     app.add_exception_handler(NoActiveModelError, _conflict)
     app.add_exception_handler(ModelVersionInUseError, _conflict)
-    app.add_exception_handler(InsufficientHistoryError, _too_little_history)
+    app.add_exception_handler(InsufficientHistoryError, _unprocessable)
     app.add_exception_handler(UploadTooLargeError, _too_large)
     app.add_exception_handler(IngestError, _ingest_error)
+    app.add_exception_handler(FrequencyError, _unprocessable)
+    app.add_exception_handler(HorizonError, _unprocessable)
     app.add_exception_handler(ModelDecodeError, _corrupt_model)
     app.add_exception_handler(ComputeBusyError, _busy)
     app.add_exception_handler(StoreUnavailableError, _store_unavailable)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from salescast.store.frequency import parse_frequency
 from salescast.store.product_listing import DEFAULT_LIMIT, MAX_LIMIT, ProductQuery, SortKey
 
 MAX_OFFSET = 2**31 - 1
@@ -17,7 +18,7 @@ SortParam = Literal[
 
 
 class ProductListParams(BaseModel):
-    """`?limit=&offset=&q=&has_model=&worse_than_naive=&sort=`, validated once for both faces.
+    """`?limit=&offset=&q=&freq=&has_model=&worse_than_naive=&sort=`, validated once for both faces.
 
     A model rather than loose parameters so the dashboard validates a page's
     URL with exactly the rules (and messages) of the API. Unknown parameters
@@ -38,6 +39,10 @@ class ProductListParams(BaseModel):
         pattern=r"^[^\x00]*$",
         description="case-insensitive substring of the product id",
     )
+    freq: str | None = Field(
+        default=None,
+        description="only products of this frequency: D, W-MON ... W-SUN, MS or ME",
+    )
     has_model: bool | None = Field(
         default=None, description="true: only products with an active model; false: without"
     )
@@ -52,10 +57,16 @@ class ProductListParams(BaseModel):
         "a leading '-' sorts descending; products without the value come last",
     )
 
+    @field_validator("freq")
+    @classmethod
+    def _known_frequency(cls, value: str | None) -> str | None:
+        return None if value is None else parse_frequency(value)  # ValueError: a 422
+
     def to_query(self) -> ProductQuery:
         key: SortKey = self.sort.removeprefix("-")  # type: ignore[assignment]  # one of SortKey
         return ProductQuery(
             q=self.q or None,
+            freq=self.freq,
             has_model=self.has_model,
             worse_than_naive=self.worse_than_naive,
             sort=key,

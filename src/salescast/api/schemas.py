@@ -45,6 +45,13 @@ class ErrorResponse(BaseModel):
     detail: str
 
 
+class UnprocessableResponse(BaseModel):
+    """A 422 of a route that has parameters: their errors (FastAPI's list of `loc`, `msg`,
+    `type`), or one reason about the request as a whole."""
+
+    detail: str | list[dict[str, Any]]
+
+
 ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "no bearer token"},
     403: {"model": ErrorResponse, "description": "wrong token, or none configured"},
@@ -81,7 +88,11 @@ class ProductModel(BaseModel):
     model_config = _example(PRODUCT_EXAMPLE)
 
     product_id: str
-    sales_days: int
+    frequency: str = Field(
+        description="D (daily), W-MON ... W-SUN (weekly, dated that weekday), MS or ME "
+        "(monthly, dated the 1st or the last day); forecasts and backtests count in it"
+    )
+    sales_days: int = Field(description="dates with sales stored (days, weeks or months)")
     first_date: dt.date | None
     last_date: dt.date | None
     active_version: int | None
@@ -275,7 +286,10 @@ class ForecastResponse(BaseModel):
 
     product_id: str
     model_version: int
-    horizon: int
+    frequency: str = Field(
+        default="D", description="the product's frequency: one point per day, week or month"
+    )
+    horizon: int = Field(description="points ahead, in the product's periods")
     interval: float
     generated_at: dt.datetime = Field(
         description=(

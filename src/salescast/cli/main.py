@@ -31,6 +31,7 @@ from salescast.forecasting.dask_batch import DaskScheduler
 from salescast.forecasting.model_codec import ModelDecodeError
 from salescast.service import SalescastService, TrainingSummary, dask_scheduler_from
 from salescast.store import StoreError
+from salescast.store.frequency import parse_frequency
 from salescast.store.ingest import ColumnSpec, IngestError
 from salescast.store.product_listing import DEFAULT_LIMIT, MAX_LIMIT
 from salescast.store.sales import IngestMode
@@ -166,14 +167,29 @@ def ingest(
     mode: Annotated[
         str, typer.Option(help="append: reject days already stored; replace: overwrite them")
     ] = "append",
+    freq: Annotated[
+        str | None,
+        typer.Option(
+            help="D, W-MON ... W-SUN, MS or ME: sum the rows into these periods "
+            "(default: detected from a new product's dates)"
+        ),
+    ] = None,
 ) -> None:
     """Load sales from a CSV file, all rows or none."""
     if mode not in ("append", "replace"):
         raise typer.BadParameter("must be 'append' or 'replace'", param_hint="--mode")
+    declared = None
+    if freq is not None:
+        try:
+            declared = parse_frequency(freq)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--freq") from None
     product = tuple(c.strip() for c in (product_cols or product_col).split(","))
     columns = ColumnSpec(date=date_col, product=product, quantity=quantity_col)
     mode_value: IngestMode = "append" if mode == "append" else "replace"
-    result = _service().ingest_csv(file.read_bytes(), columns=columns, mode=mode_value)
+    result = _service().ingest_csv(
+        file.read_bytes(), columns=columns, mode=mode_value, freq=declared
+    )
     typer.echo(f"ingested {result.rows} rows for {len(result.products)} products")
 
 

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from salescast.forecasting import Forecast, ModelVersionInfo
 from salescast.store import ListedProduct, ProductPage
+from salescast.store.frequency import unit_of
 
 OutputFormat = Literal["table", "json", "csv"]
 
@@ -36,6 +37,7 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 
 PRODUCT_COLUMNS = (
     "product_id",
+    "frequency",
     "sales_days",
     "first_date",
     "last_date",
@@ -56,12 +58,13 @@ def print_products(products: Sequence[ListedProduct], fmt: OutputFormat = "table
         _write_csv(PRODUCT_COLUMNS, rows)
         return
     table = Table(
-        "product", "sales days", "first", "last", "active version", "data version", "MASE",
-        "MASE naive",
+        "product", "frequency", "sales days", "first", "last", "active version",
+        "data version", "MASE", "MASE naive",
     )  # fmt: skip
     for p in products:
         table.add_row(
             p.product_id,
+            p.frequency,
             str(p.sales_days),
             _text(p.first_date),
             _text(p.last_date),
@@ -161,7 +164,7 @@ def print_forecast(forecast: Forecast, fmt: OutputFormat) -> None:
         return
     title = (
         f"{forecast['product_id']}: model v{forecast['model_version']}, "
-        f"{forecast['horizon']} days, {forecast['interval']:.0%} interval"
+        f"{forecast['horizon']} {_unit(forecast)}s, {forecast['interval']:.0%} interval"
     )
     table = Table("date", "forecast", "lower", "upper", title=title)
     for p in forecast["points"]:
@@ -237,6 +240,11 @@ def _write_csv(header: Sequence[str], rows: Iterator[Sequence[object]]) -> None:
     writer.writerow(header)
     writer.writerows(rows)
     sys.stdout.write(buffer.getvalue())
+
+
+def _unit(forecast: Forecast) -> str:
+    # Forecasts cached before frequencies existed carry none: they are daily.
+    return unit_of(str(forecast.get("frequency", "D")))
 
 
 def _text(value: object) -> str:

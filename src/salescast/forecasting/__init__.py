@@ -5,6 +5,7 @@ import logging
 from salescast.forecasting.activation import ActivationRule, ActiveModel
 from salescast.forecasting.errors import (
     ForecastingError,
+    HorizonError,
     InsufficientHistoryError,
     ModelVersionInUseError,
     ModelVersionNotFoundError,
@@ -32,6 +33,7 @@ __all__ = [
     "Forecast",
     "ForecastPoint",
     "ForecastingError",
+    "HorizonError",
     "InsufficientHistoryError",
     "ModelRegistry",
     "ModelVersionInUseError",

@@ -1,10 +1,16 @@
 """Holdout backtest metrics: MASE of a model and of the seasonal-naive forecast on one holdout.
 
-MASE (Hyndman & Koehler, 2006) divides a forecast's mean absolute error by the
-in-sample mean absolute error of the seasonal-naive forecast (lag 7 for daily
-sales). Below 1 beats "same day last week" on average over the training data;
-`mase_seasonal_naive` shows how that naive forecast itself did on the holdout,
-so the two numbers can be compared directly.
+Everything counts in the product's periods (days, weeks or months; see
+`salescast.store.frequency`), numbered so that consecutive periods differ by
+one. With the season m (7 days, 52 weeks, 12 months), MASE follows Hyndman &
+Koehler (2006): the forecast's mean absolute error on the holdout divided by
+the in-sample MAE of the seasonal-naive forecast on the training part, the
+mean of |y_t - y_(t-m)| over the periods t whose period t - m is stored too.
+On a series without gaps that is the textbook mean over t = m+1 .. n; a gap
+(a day the store has no row for) drops the pairs it is part of, and nothing
+is filled in. Below 1 beats "same period last season" on average over the
+training data; `mase_seasonal_naive` scores that naive forecast itself on the
+holdout with the same scale, so the two numbers compare directly.
 """
 
 from __future__ import annotations
@@ -13,12 +19,17 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-SEASON_DAYS = 7
+from salescast.store.frequency import period_date, period_index, season_of, unit_of
 
 
 @dataclass(frozen=True)
 class BacktestMetrics:
-    """Scores on the last `holdout_days` of history, the model fit without them."""
+    """Scores on the last `holdout_periods` periods of history, the model fit without them.
+
+    `holdout_periods` counts the periods the holdout spans (28 days, 13 weeks,
+    6 months by default), `holdout_points` the ones stored; `holdout_days` is
+    the calendar days those periods cover (kept from before frequencies).
+    """
 
     holdout_start: str
     holdout_end: str
@@ -27,40 +38,48 @@ class BacktestMetrics:
     mae_seasonal_naive: float | None
     mase: float | None  # None when the training data has no seasonal variation
     mase_seasonal_naive: float | None
+    frequency: str = "D"
+    season: int = 7
+    holdout_periods: int = 0
+    holdout_points: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-def split_holdout(days: Sequence[dt.date], holdout_days: int) -> int:
-    """Index of the first holdout day: the holdout is the last `holdout_days` calendar days."""
-    cutoff = days[-1] - dt.timedelta(days=holdout_days - 1)
-    return next(i for i, day in enumerate(days) if day >= cutoff)
+def split_holdout(days: Sequence[dt.date], holdout: int, freq: str = "D") -> int:
+    """Index of the first holdout date: the holdout is the last `holdout` periods of `freq`."""
+    cutoff = period_index(days[-1], freq) - holdout + 1
+    return next(i for i, day in enumerate(days) if period_index(day, freq) >= cutoff)
 
 
-def seasonal_naive_scale(series: Mapping[dt.date, float]) -> float | None:
-    """In-sample MAE of the lag-7 naive forecast, over the pairs of days both stored."""
-    diffs = [
-        abs(value - series[day - dt.timedelta(days=SEASON_DAYS)])
-        for day, value in series.items()
-        if day - dt.timedelta(days=SEASON_DAYS) in series
-    ]
+def by_period(series: Mapping[dt.date, float], freq: str) -> dict[int, float]:
+    """The series keyed by period number."""
+    return {period_index(day, freq): value for day, value in series.items()}
+
+
+def seasonal_naive_scale(series: Mapping[int, float], season: int) -> float | None:
+    """In-sample MAE of the seasonal-naive forecast: mean |y_t - y_(t-season)| over the
+    periods t for which both are stored; None when no pair or no variation."""
+    diffs = [abs(value - series[t - season]) for t, value in series.items() if t - season in series]
     if not diffs:
         return None
     scale = sum(diffs) / len(diffs)
     return scale if scale > 0 else None
 
 
-def seasonal_naive_forecast(train: Mapping[dt.date, float], day: dt.date) -> float | None:
-    """The value on the latest stored training day that falls on the same weekday as `day`."""
+def seasonal_naive_forecast(train: Mapping[int, float], period: int, season: int) -> float | None:
+    """The seasonal-naive forecast of `period`: the value of the latest training period
+    whole seasons back (y_(T+h-m*k), the fewest k landing in the training part); a
+    period not stored falls back one more season."""
     last = max(train)
-    # the fewest whole weeks back that land on or before the last training day
-    weeks_back = ((day - last).days - 1) // SEASON_DAYS + 1
-    candidate = day - dt.timedelta(days=SEASON_DAYS * weeks_back)
-    while candidate >= min(train):
+    seasons_back = (period - last - 1) // season + 1
+    candidate = period - season * seasons_back
+    first = min(train)
+    while candidate >= first:
         if candidate in train:
             return train[candidate]
-        candidate -= dt.timedelta(days=SEASON_DAYS)
+        candidate -= season
     return None
 
 
@@ -68,23 +87,49 @@ def score_holdout(
     train: Mapping[dt.date, float],
     actual: Mapping[dt.date, float],
     predicted: Mapping[dt.date, float],
+    *,
+    freq: str = "D",
+    holdout: int | None = None,
 ) -> BacktestMetrics:
-    """Compare the model's `predicted` values and the seasonal-naive ones with `actual`."""
-    holdout = sorted(actual)
-    mae = sum(abs(actual[d] - predicted[d]) for d in holdout) / len(holdout)
+    """Compare the model's `predicted` values and the seasonal-naive ones with `actual`.
+
+    `holdout` is the number of periods the holdout spans (the stored points in
+    `actual` when not given).
+    """
+    season = season_of(freq)
+    holdout_dates = sorted(actual)
+    mae = sum(abs(actual[d] - predicted[d]) for d in holdout_dates) / len(holdout_dates)
+    periods = by_period(train, freq)
     naive_errors = []
-    for day in holdout:
-        guess = seasonal_naive_forecast(train, day)
+    for day in holdout_dates:
+        guess = seasonal_naive_forecast(periods, period_index(day, freq), season)
         if guess is not None:
             naive_errors.append(abs(actual[day] - guess))
     mae_naive = sum(naive_errors) / len(naive_errors) if naive_errors else None
-    scale = seasonal_naive_scale(train)
+    scale = seasonal_naive_scale(periods, season)
+    last = period_index(holdout_dates[-1], freq)
+    spanned = holdout if holdout is not None else len(holdout_dates)
     return BacktestMetrics(
-        holdout_start=holdout[0].isoformat(),
-        holdout_end=holdout[-1].isoformat(),
-        holdout_days=len(holdout),
+        holdout_start=holdout_dates[0].isoformat(),
+        holdout_end=holdout_dates[-1].isoformat(),
+        holdout_days=_calendar_days(last - spanned + 1, last, freq),
         mae=mae,
         mae_seasonal_naive=mae_naive,
         mase=mae / scale if scale else None,
         mase_seasonal_naive=mae_naive / scale if scale and mae_naive is not None else None,
+        frequency=freq,
+        season=season,
+        holdout_periods=spanned,
+        holdout_points=len(holdout_dates),
     )
+
+
+def _calendar_days(first: int, last: int, freq: str) -> int:
+    """Calendar days covered by periods `first` .. `last` of `freq`."""
+    if unit_of(freq) == "day":
+        return last - first + 1
+    if unit_of(freq) == "week":
+        return 7 * (last - first + 1)
+    start = period_date(first, "MS")
+    end = period_date(last, "ME")
+    return (end - start).days + 1

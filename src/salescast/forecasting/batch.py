@@ -21,6 +21,7 @@ class TrainingTask:
     days: list[dt.date]
     quantities: list[float]
     data_version: int
+    frequency: str = "D"
 
 
 @dataclass(frozen=True)
@@ -38,20 +39,29 @@ class TrainingOutcome:
 
 
 def build_version(task: TrainingTask, params: TrainingParams) -> NewModelVersion:
-    """Train and encode one product's model; a plain function so a process pool can run it."""
+    """Train and encode one product's model; a plain function so a process pool can run it.
+
+    The stored parameters are the settings' and the product's frequency
+    (`version_params`): both shape the model.
+    """
     import prophet
 
-    trained = train_model(task.product_id, task.days, task.quantities, params)
+    trained = train_model(task.product_id, task.days, task.quantities, params, freq=task.frequency)
     return NewModelVersion(
         train_start=trained.train_start,
         train_end=trained.train_end,
         data_version=task.data_version,
-        params=params.to_dict(),
+        params=version_params(params, task.frequency),
         metrics={**trained.metrics.to_dict(), "sales_days": trained.sales_days},
         prophet_version=prophet.__version__,
         model_format=MODEL_FORMAT,
         model_blob=encode_model(trained.model),
     )
+
+
+def version_params(params: TrainingParams, frequency: str) -> dict[str, object]:
+    """What a version stores as its parameters, and what a bulk training compares them with."""
+    return {**params.to_dict(), "frequency": frequency}
 
 
 def build_outcome(task: TrainingTask, params: TrainingParams) -> TrainingOutcome:

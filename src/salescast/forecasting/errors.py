@@ -8,15 +8,30 @@ class ForecastingError(Exception):
 
 
 class InsufficientHistoryError(ForecastingError):
-    """The product has fewer days of sales than a model needs."""
+    """The product has fewer periods (days, weeks, months) of sales than a model needs."""
 
-    def __init__(self, product_id: str, *, days: int, minimum: int) -> None:
+    def __init__(self, product_id: str, *, days: int, minimum: int, unit: str = "day") -> None:
         super().__init__(
-            f"product {product_id!r} has {days} day(s) of sales; training needs at least {minimum}"
+            f"product {product_id!r} has {days} {unit}(s) of sales; "
+            f"training needs at least {minimum}"
         )
         self.product_id = product_id
         self.days = days
         self.minimum = minimum
+        self.unit = unit
+
+
+class HorizonError(ForecastingError, ValueError):
+    """A forecast horizon outside 1 .. the product's frequency's maximum (HTTP 422)."""
+
+    def __init__(self, horizon: int, *, maximum: int, unit: str) -> None:
+        super().__init__(
+            f"horizon must be between 1 and {maximum} {unit}s for this product, got {horizon} "
+            f"(a horizon counts the product's periods: {unit}s)"
+        )
+        self.horizon = horizon
+        self.maximum = maximum
+        self.unit = unit
 
 
 class NoActiveModelError(ForecastingError):

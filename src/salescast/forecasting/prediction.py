@@ -8,12 +8,16 @@ from typing import TYPE_CHECKING, TypedDict
 import numpy as np
 import pandas as pd
 
+from salescast.forecasting.errors import HorizonError
 from salescast.forecasting.sampling import forecast_seed, predict_with_interval
+from salescast.store.frequency import PeriodUnit, unit_of
 
 if TYPE_CHECKING:
     from prophet import Prophet
 
 MAX_HORIZON_DAYS = 730
+MAX_HORIZON: dict[PeriodUnit, int] = {"day": MAX_HORIZON_DAYS, "week": 104, "month": 24}
+"""The longest horizon per period unit: about two years in each."""
 
 
 class ForecastPoint(TypedDict):
@@ -26,6 +30,7 @@ class ForecastPoint(TypedDict):
 class Forecast(TypedDict):
     product_id: str
     model_version: int
+    frequency: str
     horizon: int
     interval: float
     generated_at: str
@@ -33,20 +38,21 @@ class Forecast(TypedDict):
 
 
 def predict_points(
-    model: Prophet, *, horizon: int, interval: float, seed: int
+    model: Prophet, *, horizon: int, interval: float, seed: int, freq: str = "D"
 ) -> list[ForecastPoint]:
-    """`horizon` daily points after the model's last training day, `interval` wide.
+    """`horizon` points after the model's last training date, one per period of `freq`
+    (the product's frequency: on its weekday, or its months' 1st or last day), `interval` wide.
 
     The interval is drawn from a generator seeded with `seed` alone (see
     `salescast.forecasting.sampling`): the same model and arguments give the
     same points in any thread or process. The model may be shared (an
     in-process cache holds one instance for every request) and is not mutated.
+    Raises HorizonError past the frequency's `MAX_HORIZON`.
     """
-    if not 1 <= horizon <= MAX_HORIZON_DAYS:
-        raise ValueError(f"horizon must be between 1 and {MAX_HORIZON_DAYS} days, got {horizon}")
+    check_horizon(horizon, freq)
     if not 0 < interval < 1:
         raise ValueError(f"interval must be between 0 and 1 (exclusive), got {interval}")
-    future = model.make_future_dataframe(periods=horizon, include_history=False)
+    future = model.make_future_dataframe(periods=horizon, freq=freq, include_history=False)
     frame = predict_with_interval(model, future, interval=interval, rng=np.random.default_rng(seed))
     return [
         ForecastPoint(
@@ -62,6 +68,13 @@ def predict_points(
     ]
 
 
+def check_horizon(horizon: int, freq: str) -> None:
+    """Raise HorizonError unless 1 <= horizon <= the maximum of `freq`'s unit."""
+    unit = unit_of(freq)
+    if not 1 <= horizon <= MAX_HORIZON[unit]:
+        raise HorizonError(horizon, maximum=MAX_HORIZON[unit], unit=unit)
+
+
 def make_forecast(
     product_id: str,
     model_version: int,
@@ -70,6 +83,7 @@ def make_forecast(
     horizon: int,
     interval: float,
     trained_at: dt.datetime,
+    freq: str = "D",
 ) -> Forecast:
     """The forecast document the API returns and the cache stores.
 
@@ -83,8 +97,9 @@ def make_forecast(
     return Forecast(
         product_id=product_id,
         model_version=model_version,
+        frequency=freq,
         horizon=horizon,
         interval=interval,
         generated_at=trained_at.astimezone(dt.UTC).isoformat(timespec="seconds"),
-        points=predict_points(model, horizon=horizon, interval=interval, seed=seed),
+        points=predict_points(model, horizon=horizon, interval=interval, seed=seed, freq=freq),
     )

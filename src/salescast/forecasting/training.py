@@ -1,17 +1,21 @@
-"""Fit one Prophet model on one product's daily history, with a holdout backtest."""
+"""Fit one Prophet model on one product's history (daily, weekly or monthly), with a holdout
+backtest in the product's own periods."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import tempfile
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from salescast.config import TRAINING_PERIODS_BEYOND_HOLDOUT
 from salescast.forecasting.backtest import BacktestMetrics, score_holdout, split_holdout
 from salescast.forecasting.errors import InsufficientHistoryError
+from salescast.store.frequency import PeriodUnit, unit_of
 
 if TYPE_CHECKING:
     from prophet import Prophet
@@ -31,18 +35,43 @@ class TrainingParams:
     holdout_days: int = 28
     min_history_days: int = 60
     uncertainty_samples: int = 1000
+    holdout_weeks: int = 13
+    min_history_weeks: int = 66
+    holdout_months: int = 6
+    min_history_months: int = 24
 
     def __post_init__(self) -> None:
-        # The fit without the holdout still needs two full weeks for the weekly
-        # seasonality and for the seasonal-naive scale of MASE.
-        if self.min_history_days < self.holdout_days + 14:
-            raise ValueError(
-                f"min_history_days ({self.min_history_days}) must be at least "
-                f"holdout_days + 14 ({self.holdout_days + 14})"
-            )
+        for unit, beyond in TRAINING_PERIODS_BEYOND_HOLDOUT.items():
+            holdout, minimum = self.holdout(unit), self.min_history(unit)
+            if minimum < holdout + beyond:
+                raise ValueError(
+                    f"min_history_{unit}s ({minimum}) must be at least "
+                    f"holdout_{unit}s + {beyond} ({holdout + beyond})"
+                )
+
+    def holdout(self, unit: PeriodUnit) -> int:
+        """Periods of `unit` the backtest holds out."""
+        return int(getattr(self, f"holdout_{unit}s"))
+
+    def min_history(self, unit: PeriodUnit) -> int:
+        """Stored periods of `unit` a product needs to be trained."""
+        return int(getattr(self, f"min_history_{unit}s"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any]) -> tuple[TrainingParams, str]:
+        """The parameters and the product frequency a version stored (`batch.version_params`),
+        to reproduce its model.
+
+        Versions trained before frequencies existed stored no `frequency` and no
+        weekly or monthly settings: they were daily fits, and the fields they
+        lack take their defaults. Keys this salescast does not know are ignored.
+        """
+        known = {f.name for f in fields(cls)}
+        params = cls(**{name: value for name, value in stored.items() if name in known})
+        return params, str(stored.get("frequency", "D"))
 
 
 @dataclass(frozen=True)
@@ -59,23 +88,33 @@ def train_model(
     days: list[dt.date],
     quantities: list[float],
     params: TrainingParams,
+    *,
+    freq: str = "D",
 ) -> TrainedModel:
-    """Backtest on the last `holdout_days`, then fit the model to keep on the whole history.
+    """Backtest on the last holdout periods, then fit the model to keep on the whole history.
 
-    Days missing from the history stay missing: Prophet fits on the days it is
-    given, so a gap (a closed store, a lost file) is not taught as zero sales.
-    Raises InsufficientHistoryError when fewer than `min_history_days` days are stored.
+    `days` are the series' dates in order, one per period of `freq` (the
+    product's frequency). Periods missing from the history stay missing:
+    Prophet fits on the dates it is given, so a gap (a closed store, a lost
+    file) is not taught as zero sales. Raises InsufficientHistoryError when
+    fewer periods than the frequency's minimum are stored.
     """
-    if len(days) < params.min_history_days:
-        raise InsufficientHistoryError(product_id, days=len(days), minimum=params.min_history_days)
+    unit = unit_of(freq)
+    minimum = params.min_history(unit)
+    if len(days) < minimum:
+        raise InsufficientHistoryError(product_id, days=len(days), minimum=minimum, unit=unit)
     series = dict(zip(days, quantities, strict=True))
-    cut = split_holdout(days, params.holdout_days)
+    holdout = params.holdout(unit)
+    cut = split_holdout(days, holdout, freq)
     train_part = dict(zip(days[:cut], quantities[:cut], strict=True))
-    backtest_model = fit_prophet(days[:cut], quantities[:cut], params, uncertainty_samples=0)
+    backtest_model = fit_prophet(
+        days[:cut], quantities[:cut], params, freq=freq, uncertainty_samples=0
+    )
     holdout_days = days[cut:]
     predicted = _point_forecast(backtest_model, holdout_days)
-    metrics = score_holdout(train_part, {d: series[d] for d in holdout_days}, predicted)
-    model = fit_prophet(days, quantities, params)
+    actual = {d: series[d] for d in holdout_days}
+    metrics = score_holdout(train_part, actual, predicted, freq=freq, holdout=holdout)
+    model = fit_prophet(days, quantities, params, freq=freq)
     return TrainedModel(
         model=model,
         train_start=days[0],
@@ -90,9 +129,16 @@ def fit_prophet(
     quantities: list[float],
     params: TrainingParams,
     *,
+    freq: str = "D",
     uncertainty_samples: int | None = None,
 ) -> Prophet:
     """A fitted Prophet model; Stan's temporary files are removed before returning.
+
+    A weekly or monthly series has one point per period, so there is no
+    weekly (nor daily) cycle to learn from it, and holidays, dated by day,
+    fall between its points: only its yearly seasonality is fitted, on unless
+    the setting says off (Prophet's own advice for monthly data; its "auto"
+    would wait for two years of history). Daily series follow the settings.
 
     cmdstanpy writes a CSV and logs per fit into one process-wide temp folder
     and never deletes them: a process training 500 models left ~500 files. Each
@@ -101,17 +147,20 @@ def fit_prophet(
     from prophet import Prophet
 
     _quiet_cmdstanpy()
+    daily = freq == "D"
     model = Prophet(
         interval_width=params.interval_width,
         seasonality_mode=params.seasonality_mode,
-        yearly_seasonality=_toggle(params.yearly_seasonality),
-        weekly_seasonality=_toggle(params.weekly_seasonality),
-        daily_seasonality=False,  # daily data has no intra-day cycle to learn
+        yearly_seasonality=(
+            _toggle(params.yearly_seasonality) if daily else params.yearly_seasonality != "off"
+        ),
+        weekly_seasonality=_toggle(params.weekly_seasonality) if daily else False,
+        daily_seasonality=False,  # no series here has an intra-day cycle to learn
         uncertainty_samples=(
             params.uncertainty_samples if uncertainty_samples is None else uncertainty_samples
         ),
     )
-    if params.holidays_country:
+    if params.holidays_country and daily:
         model.add_country_holidays(country_name=params.holidays_country)
     frame = pd.DataFrame({"ds": pd.to_datetime(days), "y": quantities})
     with tempfile.TemporaryDirectory(prefix="salescast-stan-") as output_dir:

@@ -101,7 +101,12 @@ class SalescastService:
         )
         self.models = ModelService(settings, registry=self.registry, cache=self.cache)
         self.forecasts = ForecastService(
-            settings, database=self.database, cache=self.cache, models=self.models, gate=self.gate
+            settings,
+            database=self.database,
+            cache=self.cache,
+            models=self.models,
+            gate=self.gate,
+            frequency_of=self.store.get_frequency,
         )
         self.sales = SalesService(settings, store=self.store, cache=self.cache)
         self.plots = PlotService(
@@ -135,14 +140,24 @@ class SalescastService:
     # --- sales (SalesService)
 
     def ingest_csv(
-        self, data: bytes, *, columns: ColumnSpec, mode: IngestMode = "append"
+        self,
+        data: bytes,
+        *,
+        columns: ColumnSpec,
+        mode: IngestMode = "append",
+        freq: str | None = None,
     ) -> IngestResult:
-        return self.sales.ingest_csv(data, columns=columns, mode=mode)
+        return self.sales.ingest_csv(data, columns=columns, mode=mode, freq=freq)
 
     def ingest_rows(
-        self, rows: object, *, columns: ColumnSpec, mode: IngestMode = "append"
+        self,
+        rows: object,
+        *,
+        columns: ColumnSpec,
+        mode: IngestMode = "append",
+        freq: str | None = None,
     ) -> IngestResult:
-        return self.sales.ingest_rows(rows, columns=columns, mode=mode)
+        return self.sales.ingest_rows(rows, columns=columns, mode=mode, freq=freq)
 
     def get_history(
         self,
@@ -222,7 +237,7 @@ class SalescastService:
         self,
         product_id: str,
         *,
-        horizon: int,
+        horizon: int | None = None,
         interval: float | None = None,
         if_none_match: Set[str] = frozenset(),
     ) -> ForecastRead:
@@ -234,7 +249,7 @@ class SalescastService:
         self,
         product_id: str,
         *,
-        horizon: int,
+        horizon: int | None = None,
         interval: float | None = None,
         if_none_match: Set[str] = frozenset(),
     ) -> ForecastRead:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from salescast.compute_gate import ComputeBusyError
 from salescast.forecasting import NoActiveModelError
+from salescast.forecasting.errors import HorizonError
 from salescast.forecasting.model_codec import ModelDecodeError
 from salescast.store import ProductNotFoundError, StoreUnavailableError
 
@@ -105,6 +106,8 @@ _PER_PRODUCT_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (ComputeBusyError, 429),
     (ModelDecodeError, 503),
     (StoreUnavailableError, 503),
+    # a horizon beyond this product's frequency's limit (e.g. 30 for a monthly one)
+    (HorizonError, 422),
 )
 # As the single route's handler says it: what the decoder said is for the log.
 _UNREADABLE_MODEL = "the stored model could not be read"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 from typing import cast
 
@@ -19,10 +19,16 @@ from salescast.cache import (
 from salescast.compute_gate import ComputeGate
 from salescast.config import Settings
 from salescast.forecasting import Forecast, NoActiveModelError, make_forecast
+from salescast.forecasting.prediction import MAX_HORIZON, check_horizon
 from salescast.service.forecast_batches import plan_forecast_batch
 from salescast.service.models import ModelService
 from salescast.service.product_cache import product_tags
 from salescast.store import Database
+from salescast.store.frequency import unit_of
+
+DEFAULT_HORIZON = 30
+"""Periods forecast when the caller names no horizon, capped at the product's frequency's
+limit (30 days or weeks; a monthly product's 24 months)."""
 
 
 def forecast_etag(product_id: str, version: int, horizon: int, interval: float) -> str:
@@ -88,9 +94,15 @@ class ForecastService:
         cache: TieredCache,
         models: ModelService,
         gate: ComputeGate,
+        frequency_of: Callable[[str], str] = lambda _: "D",
     ) -> None:
         self._settings = settings
         self._database = database
+        # The product's frequency: the horizon's unit and limit follow it. It never
+        # changes once the product is stored, so each process reads it once per
+        # product (one entry per product, like the store's own rows).
+        self._frequency_of = frequency_of
+        self._frequencies: dict[str, str] = {}
         self._models = models
         self._gate = gate
         self._forecast_at: CachedFunction[[str, int, int, float], Forecast] = cached_prediction(
@@ -104,13 +116,16 @@ class ForecastService:
         self,
         product_id: str,
         *,
-        horizon: int,
+        horizon: int | None = None,
         interval: float | None = None,
         if_none_match: Set[str] = frozenset(),
     ) -> ForecastRead:
         """The forecast of the active model, or "not modified" if `if_none_match` holds its
-        ETag; raises ProductNotFoundError, NoActiveModelError, ComputeBusyError (on a miss)."""
+        ETag; raises ProductNotFoundError, NoActiveModelError, HorizonError and (on a miss)
+        ComputeBusyError. No `horizon`: `default_horizon`."""
         version = self._models.get_active_version(product_id)
+        if horizon is None:
+            horizon = self.default_horizon(product_id)
         key = self._key(product_id, version, horizon, interval)
         if key.etag in if_none_match:
             return _not_modified(key)
@@ -120,13 +135,18 @@ class ForecastService:
         self,
         product_id: str,
         *,
-        horizon: int,
+        horizon: int | None = None,
         interval: float | None = None,
         if_none_match: Set[str] = frozenset(),
     ) -> ForecastRead:
         """As `read_forecast`, for an event loop: a warm forecast is answered on the loop
         (on SQLite without leaving it at all); only a miss takes a worker thread."""
         version = await self._active_version_on_loop(product_id)
+        if horizon is None:
+            if product_id in self._frequencies or self._database.reads_are_local:
+                horizon = self.default_horizon(product_id)
+            else:  # the first read of this product's frequency in this process
+                horizon = await anyio.to_thread.run_sync(self.default_horizon, product_id)
         key = self._key(product_id, version, horizon, interval)
         if key.etag in if_none_match:
             return _not_modified(key)
@@ -196,10 +216,27 @@ class ForecastService:
         found = self._forecast_at.peek(product_id, version, horizon, width)
         return None if found is MISSING else cast(Forecast, found)
 
+    def frequency(self, product_id: str) -> str:
+        """The product's frequency (read from the store once per process); raises
+        ProductNotFoundError."""
+        freq = self._frequencies.get(product_id)
+        if freq is None:
+            freq = self._frequencies[product_id] = self._frequency_of(product_id)
+        return freq
+
+    def default_horizon(self, product_id: str) -> int:
+        """`DEFAULT_HORIZON` periods, at most the product's frequency's limit."""
+        return min(DEFAULT_HORIZON, MAX_HORIZON[unit_of(self.frequency(product_id))])
+
     def warm_product(self, product_id: str) -> bool:
-        """Load the model and the default forecast into the cache; False if untrained."""
+        """Load the model and the default forecast into the cache; False if untrained.
+
+        The default horizon counts the product's periods, capped at its
+        frequency's limit (30 months would be past a monthly product's 24).
+        """
+        limit = MAX_HORIZON[unit_of(self.frequency(product_id))]
         try:
-            self.read_forecast(product_id, horizon=self._settings.default_horizon_days)
+            self.read_forecast(product_id, horizon=min(self._settings.default_horizon_days, limit))
         except NoActiveModelError:
             return False
         return True
@@ -207,6 +244,8 @@ class ForecastService:
     def _compute_forecast(
         self, product_id: str, version: int, horizon: int, interval: float
     ) -> Forecast:
+        freq = self.frequency(product_id)
+        check_horizon(horizon, freq)  # before taking a slot: a bad horizon costs no model load
         with self._gate.slot():
             model = self._models.get_model(product_id, version)
             # The body's generated_at is the version's trained-at time, so a recomputation
@@ -219,6 +258,7 @@ class ForecastService:
                 horizon=horizon,
                 interval=interval,
                 trained_at=trained_at,
+                freq=freq,
             )
 
 

@@ -13,6 +13,7 @@ from salescast.config import Settings
 from salescast.service.product_cache import invalidate_products, product_tags
 from salescast.store import ProductNotFoundError, SalesStore
 from salescast.store.ingest import ColumnSpec, ParsedSales, parse_csv, parse_json_rows
+from salescast.store.resample import resample
 from salescast.store.sales import Frequency, IngestMode, IngestResult
 
 logger = logging.getLogger("salescast")
@@ -46,19 +47,34 @@ class SalesService:
         )(self._query_history)
 
     def ingest_csv(
-        self, data: bytes, *, columns: ColumnSpec, mode: IngestMode = "append"
+        self,
+        data: bytes,
+        *,
+        columns: ColumnSpec,
+        mode: IngestMode = "append",
+        freq: str | None = None,
     ) -> IngestResult:
-        """Validate and store a CSV upload, all-or-nothing (IngestError lists the problems)."""
-        return self._ingest(parse_csv(data, columns), mode)
+        """Validate and store a CSV upload, all-or-nothing (IngestError lists the problems,
+        FrequencyError says which dates fit no frequency)."""
+        return self._ingest(parse_csv(data, columns), mode, freq)
 
     def ingest_rows(
-        self, rows: object, *, columns: ColumnSpec, mode: IngestMode = "append"
+        self,
+        rows: object,
+        *,
+        columns: ColumnSpec,
+        mode: IngestMode = "append",
+        freq: str | None = None,
     ) -> IngestResult:
         """Validate and store JSON rows (a list of objects), all-or-nothing."""
-        return self._ingest(parse_json_rows(rows, columns), mode)
+        return self._ingest(parse_json_rows(rows, columns), mode, freq)
 
-    def _ingest(self, parsed: ParsedSales, mode: IngestMode) -> IngestResult:
-        result = self._store.ingest(parsed, mode=mode)
+    def _ingest(self, parsed: ParsedSales, mode: IngestMode, freq: str | None) -> IngestResult:
+        # A declared frequency sums the rows into its periods first (`resample`):
+        # the store then sees one row per period, dated as the frequency dates them.
+        if freq is not None:
+            parsed = resample(parsed, freq)
+        result = self._store.ingest(parsed, mode=mode, freq=freq)
         invalidate_products(self._cache, result.products)
         logger.info("ingested %d rows for %d products", result.rows, len(result.products))
         return result

@@ -19,7 +19,13 @@ from salescast.forecasting import (
     NoActiveModelError,
     TrainingParams,
 )
-from salescast.forecasting.batch import TrainingOutcome, TrainingTask, build_version, train_many
+from salescast.forecasting.batch import (
+    TrainingOutcome,
+    TrainingTask,
+    build_version,
+    train_many,
+    version_params,
+)
 from salescast.forecasting.dask_batch import DaskScheduler, dask_client, train_on_dask
 from salescast.forecasting.freshness import unchanged_reason
 from salescast.forecasting.model_codec import decode_model
@@ -175,10 +181,11 @@ class TrainingService:
 
     def _unchanged(self, product_ids: Sequence[str]) -> dict[str, str]:
         marks = self._registry.list_training_marks()
-        params = self._params.to_dict()
+        frequencies = {p.product_id: p.frequency for p in self._store.list_products()}
         reasons = {}
         for product_id in product_ids:
             mark = marks.get(product_id)
+            params = version_params(self._params, frequencies.get(product_id, "D"))
             reason = None if mark is None else unchanged_reason(mark, params)
             if reason is not None:
                 reasons[product_id] = reason
@@ -226,7 +233,8 @@ class TrainingService:
         # between, the model is labelled with the older version, never newer.
         data_version = self._store.get_data_version(product_id)
         days, quantities = self._store.get_series(product_id)
-        return TrainingTask(product_id, days, quantities, data_version)
+        frequency = self._store.get_frequency(product_id)
+        return TrainingTask(product_id, days, quantities, data_version, frequency)
 
     def list_models(self, product_id: str) -> list[ModelVersionInfo]:
         return self._registry.list_versions(product_id)
@@ -339,4 +347,8 @@ def training_params_from(settings: Settings) -> TrainingParams:
         holdout_days=settings.holdout_days,
         min_history_days=settings.min_history_days,
         uncertainty_samples=settings.uncertainty_samples,
+        holdout_weeks=settings.holdout_weeks,
+        min_history_weeks=settings.min_history_weeks,
+        holdout_months=settings.holdout_months,
+        min_history_months=settings.min_history_months,
     )

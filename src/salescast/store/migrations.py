@@ -14,6 +14,7 @@ there may change again later, and version 2 must stay what it was.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 from sqlalchemy import (
@@ -34,13 +35,15 @@ from sqlalchemy import (
 from sqlalchemy.schema import CreateColumn
 
 from salescast.store.errors import StoreError
-from salescast.store.schema import Base, ModelVersion, Product, SchemaInfo
+from salescast.store.frequency import FrequencyError, detect_frequency
+from salescast.store.schema import Base, ModelVersion, Product, Sale, SchemaInfo
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the tables as first released. 2: products.pinned, products.last_model_version,
 model_versions.not_activated_reason (pinning, never-reused numbers, activation rules).
 3: model_versions.batch_id and its unique index with product_id (one version per
-product per bulk training, however often it is retried)."""
+product per bulk training, however often it is retried). 4: products.frequency
+(daily, weekly, monthly series)."""
 
 
 class SchemaVersionError(StoreError):
@@ -121,5 +124,36 @@ def _v2_to_v3(conn: Connection) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(conn: Connection) -> None:
+    _add_column(
+        conn,
+        "products",
+        Column("frequency", String(8), server_default=text("'D'"), nullable=False),
+    )
+    # Each stored product gets the frequency its dates show. Dates that fit no
+    # pattern stay daily: that is how they were trained until now, and
+    # refusing to start would strand the whole store over one product.
+    detected: dict[str, list[str]] = {}
+    rows = conn.execute(
+        select(Sale.product_id, Sale.day)
+        .order_by(Sale.product_id)
+        .execution_options(yield_per=50_000)
+    )
+    # One product's dates in memory at a time: a big store holds millions of rows.
+    for product_id, group in itertools.groupby(rows, key=lambda row: row[0]):
+        try:
+            freq = detect_frequency(product_id, (day for _, day in group))
+        except FrequencyError:
+            continue
+        if freq != "D":
+            detected.setdefault(freq, []).append(product_id)
+    for freq, product_ids in detected.items():
+        conn.execute(update(Product).where(Product.id.in_(product_ids)).values(frequency=freq))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+}
 """From each version to the next: MIGRATIONS[n] turns version n into n + 1."""

@@ -30,7 +30,8 @@ class ProductQuery:
     """Which products, in which order, which slice.
 
     `q` is a case-insensitive substring of the id (`%` and `_` are plain
-    characters). `has_model` keeps products with (True) or without (False) an
+    characters). `freq` keeps products of that frequency (`D`, `W-FRI`,
+    `MS`...). `has_model` keeps products with (True) or without (False) an
     active version. `worse_than_naive` True keeps products whose active
     version's backtest MASE is above seasonal-naive's on the same holdout;
     False keeps those with a model that is not (products without a model
@@ -43,6 +44,7 @@ class ProductQuery:
 
     q: str | None = None
     product_id: str | None = None
+    freq: str | None = None
     has_model: bool | None = None
     worse_than_naive: bool | None = None
     sort: SortKey = "id"
@@ -56,6 +58,7 @@ class ListedProduct:
     """A product as listed: its sales summary and its active version's backtest scores."""
 
     product_id: str
+    frequency: str
     sales_days: int
     first_date: dt.date | None
     last_date: dt.date | None
@@ -94,6 +97,7 @@ def find_products(session: Session, query: ProductQuery) -> ProductPage:
     matching = (
         select(
             Product.id.label("id"),
+            Product.frequency.label("frequency"),
             Product.active_version.label("active_version"),
             Product.data_version.label("data_version"),
             mase.label("mase"),
@@ -121,6 +125,7 @@ def find_products(session: Session, query: ProductQuery) -> ProductPage:
     products = [
         ListedProduct(
             product_id=row.id,
+            frequency=row.frequency,
             sales_days=row.days,
             first_date=row.first_date,
             last_date=row.last_date,
@@ -142,6 +147,8 @@ def _filters(
         filters.append(Product.id == query.product_id)
     if query.q:
         filters.append(func.lower(Product.id).contains(query.q.lower(), autoescape=True))
+    if query.freq is not None:
+        filters.append(Product.frequency == query.freq)
     if query.has_model is True:
         filters.append(Product.active_version.is_not(None))
     elif query.has_model is False:

@@ -14,6 +14,13 @@ from sqlalchemy.orm import Session
 
 from salescast.store.database import Database
 from salescast.store.errors import ProductNotFoundError, StoreUnavailableError
+from salescast.store.frequency import (
+    FrequencyError,
+    describe_dates,
+    detect_frequency,
+    fits,
+    unit_of,
+)
 from salescast.store.ingest import IngestError, IngestProblem, ParsedSales
 from salescast.store.product_listing import (
     ListedProduct,
@@ -44,6 +51,7 @@ class ProductSummary:
     last_date: dt.date | None
     active_version: int | None
     data_version: int
+    frequency: str = "D"
 
 
 @dataclass(frozen=True)
@@ -72,12 +80,21 @@ class SalesStore:
 
     # --- writes
 
-    def ingest(self, parsed: ParsedSales, *, mode: IngestMode = "append") -> IngestResult:
+    def ingest(
+        self, parsed: ParsedSales, *, mode: IngestMode = "append", freq: str | None = None
+    ) -> IngestResult:
         """Store `parsed`; in `append` mode a (product, day) already stored rejects the upload.
 
         `replace` overwrites the quantity of days already stored and adds the
         rest. Raises IngestError (nothing stored) on conflicts, listing each
         (product, day) already stored with the line it came from.
+
+        A product stored for the first time gets the frequency `freq` declares,
+        else the one its dates show (`detect_frequency`); a product already
+        stored keeps its own. Raises FrequencyError (nothing stored) when a new
+        product's dates have no frequency, when dates do not fit their product's
+        frequency, or when `freq` is not a stored product's frequency (a
+        frequency never changes: the stored periods would mix).
 
         Safe under concurrent writers, in this process or others: the products
         an upload touches are created if missing and then locked, in id order,
@@ -87,11 +104,16 @@ class SalesStore:
         touching several products in opposite orders cannot deadlock.
         """
         products = parsed.product_ids
+        days = _days_by_product(parsed)
 
         def store(session: Session) -> dict[str, int]:
             conn = session.connection()
-            _ensure_products(conn, products)
+            known = _stored_frequencies(conn, products)
+            new = {p: freq or detect_frequency(p, days[p]) for p in products if p not in known}
+            _ensure_products(conn, products, new)
             _lock_products(conn, products)
+            # Read again under the lock: a writer may have created a product meanwhile.
+            _check_frequencies(days, _stored_frequencies(conn, products), freq)
             if mode == "append":
                 _reject_conflicts(conn, parsed)
                 _insert_rows(conn, parsed.rows, self._bulk_insert)
@@ -142,6 +164,14 @@ class SalesStore:
         if row is None:
             raise ProductNotFoundError(product_id)
         return ProductSummary(*row)
+
+    def get_frequency(self, product_id: str) -> str:
+        """The product's frequency (`D`, `W-FRI`, `MS`, ...); raises ProductNotFoundError."""
+        with self._db.session() as session:
+            freq = session.scalar(select(Product.frequency).where(Product.id == product_id))
+        if freq is None:
+            raise ProductNotFoundError(product_id)
+        return freq
 
     def get_data_version(self, product_id: str) -> int:
         """The product's current data version; raises ProductNotFoundError (fast read path)."""
@@ -214,7 +244,7 @@ class SalesStore:
         return [product_id for _, product_id in sorted(totals)[:limit]]
 
 
-def _summaries() -> Select[str, int, dt.date, dt.date, int | None, int]:
+def _summaries() -> Select[str, int, dt.date, dt.date, int | None, int, str]:
     """Products with their sales-day count and date range (in the order of ProductSummary)."""
     return (
         select(
@@ -224,6 +254,7 @@ def _summaries() -> Select[str, int, dt.date, dt.date, int | None, int]:
             func.max(Sale.day),
             Product.active_version,
             Product.data_version,
+            Product.frequency,
         )
         .outerjoin(Sale, Sale.product_id == Product.id)
         .group_by(Product.id)
@@ -236,11 +267,70 @@ _DATA_VERSIONS = select(Product.id, Product.data_version).where(
 )
 
 
-def _ensure_products(conn: Connection, product_ids: Sequence[str]) -> None:
-    """Create the products not stored yet; a product created meanwhile by another
-    writer is left as it is (ON CONFLICT DO NOTHING), not an error."""
+def _days_by_product(parsed: ParsedSales) -> dict[str, list[dt.date]]:
+    days: dict[str, list[dt.date]] = {}
+    for product, day, _ in parsed.rows:
+        days.setdefault(product, []).append(day)
+    return days
+
+
+def _stored_frequencies(conn: Connection, product_ids: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for start in range(0, len(product_ids), _INSERT_CHUNK_ROWS):
+        chunk = product_ids[start : start + _INSERT_CHUNK_ROWS]
+        found.update(
+            (product_id, freq)
+            for product_id, freq in conn.execute(
+                select(Product.id, Product.frequency).where(Product.id.in_(chunk))
+            )
+        )
+    return found
+
+
+def _check_frequencies(
+    days: dict[str, list[dt.date]], stored: dict[str, str], declared: str | None
+) -> None:
+    """Raise FrequencyError for the first product whose upload does not fit its frequency."""
+    for product_id in sorted(days):
+        freq = stored[product_id]
+        if declared is not None and declared != freq:
+            raise FrequencyError(
+                f"product {product_id!r} is stored as {_named(freq)}; an upload with "
+                f"freq {declared} cannot change that (its periods would mix); upload it "
+                f"with freq {freq} to sum the rows into its {unit_of(freq)}s",
+                product_id=product_id,
+            )
+        if freq == "D":
+            continue  # any date is a day
+        off = sorted({day for day in days[product_id] if not fits(day, freq)})
+        if off:
+            raise FrequencyError(
+                f"product {product_id!r} is stored as {_named(freq)}, but the upload has "
+                f"{describe_dates(off)}, off its dates; ingest with --freq {freq} "
+                f"(HTTP: freq={freq}) to sum the rows into its {unit_of(freq)}s",
+                product_id=product_id,
+            )
+
+
+def _named(freq: str) -> str:
+    if freq.startswith("W-"):
+        return f"weekly on {freq[2:]} ({freq})"
+    return {"MS": "monthly on the 1st (MS)", "ME": "monthly on the last day (ME)"}.get(
+        freq, "daily (D)"
+    )
+
+
+def _ensure_products(
+    conn: Connection, product_ids: Sequence[str], frequencies: dict[str, str]
+) -> None:
+    """Create the products not stored yet, with their `frequencies`; a product created
+    meanwhile by another writer is left as it is (ON CONFLICT DO NOTHING), not an error."""
     now = dt.datetime.now(dt.UTC)
-    new = [{"id": p, "data_version": 0, "created_at": now} for p in product_ids]
+    new = [
+        {"id": p, "data_version": 0, "created_at": now, "frequency": frequencies[p]}
+        for p in product_ids
+        if p in frequencies
+    ]
     stmt = _dialect_insert(conn, Product).on_conflict_do_nothing(index_elements=[Product.id])
     for start in range(0, len(new), _INSERT_CHUNK_ROWS):
         conn.execute(stmt, new[start : start + _INSERT_CHUNK_ROWS])

@@ -1,4 +1,4 @@
-"""Tables: products (data version, active model), daily sales, model versions, jobs, schema version.
+"""Tables: products (data version, active model, frequency), sales, models, jobs, schema version.
 
 A change to these tables raises `salescast.store.migrations.SCHEMA_VERSION` and
 adds the migration that brings a database of the previous version up to it.
@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 PRODUCT_ID_MAX_LENGTH = 128
 BATCH_ID_MAX_LENGTH = 64  # job ids and the CLI's batch ids are 32 hex digits
+FREQUENCY_MAX_LENGTH = 8
 
 
 class Base(DeclarativeBase):
@@ -48,6 +49,10 @@ class Product(Base):
     version number ever given to the product: numbers are drawn from it, so a
     deleted version's number is never given again (cache keys and ETags name a
     model by its number, and must never name two different models).
+
+    `frequency` is the series' pandas alias (`D`, `W-FRI`, `MS`, `ME`; see
+    `salescast.store.frequency`), set when the product is first stored and
+    never changed: every later upload must fit it.
     """
 
     __tablename__ = "products"
@@ -60,6 +65,9 @@ class Product(Base):
     )
     last_model_version: Mapped[int] = mapped_column(
         Integer, default=0, server_default=text("0"), nullable=False
+    )
+    frequency: Mapped[str] = mapped_column(
+        String(FREQUENCY_MAX_LENGTH), default="D", server_default=text("'D'"), nullable=False
     )
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 

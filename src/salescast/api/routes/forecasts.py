@@ -19,7 +19,6 @@ from salescast.api.negotiation import (
     accepted_representation,
 )
 from salescast.api.schemas import (
-    DEFAULT_HORIZON,
     ErrorResponse,
     ForecastResponse,
     HorizonDays,
@@ -28,10 +27,15 @@ from salescast.api.schemas import (
 from salescast.cache import CacheSource
 from salescast.forecasting.prediction import MAX_HORIZON_DAYS, Forecast
 from salescast.service import SalescastService
+from salescast.service.forecasts import DEFAULT_HORIZON
 
 router = APIRouter(tags=["forecasts"])
 T = TypeVar("T")
 FORMAT_DESCRIPTION = "json, png, svg or csv; overrides the Accept header"
+HORIZON_DESCRIPTION = (
+    "periods ahead, in the product's frequency: days (at most 730), weeks (104) or months "
+    "(24); without it 30, or a monthly product's 24"
+)
 
 
 # The query is parsed by hand (see `_query`), so its parameters are documented
@@ -45,11 +49,11 @@ _PARAMETERS: list[dict[str, Any]] = [
             "type": "integer",
             "maximum": MAX_HORIZON_DAYS,
             "minimum": 1,
-            "description": "days ahead",
+            "description": HORIZON_DESCRIPTION,
             "default": DEFAULT_HORIZON,
             "title": "Horizon",
         },
-        "description": "days ahead",
+        "description": HORIZON_DESCRIPTION,
     },
     {
         "name": "interval",
@@ -100,7 +104,8 @@ _FORMAT: TypeAdapter[Representation | None] = TypeAdapter(Representation | None)
     openapi_extra={"parameters": _PARAMETERS},
 )
 async def get_forecast(product_id: str, request: Request) -> Response:
-    """Daily forecast after the active model's training window; `X-Cache` tells the tier.
+    """Forecast, one point per period of the product (day, week, month) after the active
+    model's training window; `X-Cache` tells the tier.
 
     JSON by default; `Accept: image/png`, `image/svg+xml` or `text/csv` (or
     `?format=png|svg|csv|json`) give a chart over the history tail or CSV.
@@ -154,7 +159,8 @@ async def _answer(request: Request, product_id: str) -> Response:
         return await answer_representation(
             service,
             product_id,
-            horizon=horizon,
+            # no horizon: the product's default (30 periods, at most its frequency's limit)
+            horizon=service.forecasts.default_horizon(product_id) if horizon is None else horizon,
             interval=interval,
             representation=representation,
             if_none_match=_if_none_match(request),
@@ -222,7 +228,7 @@ def _if_none_match(request: Request) -> set[str]:
     return set()
 
 
-def _query(request: Request) -> tuple[int, float | None, Representation | None]:
+def _query(request: Request) -> tuple[int | None, float | None, Representation | None]:
     """``horizon``, ``interval`` and ``format`` from the query string, or
     RequestValidationError.
 
@@ -238,7 +244,14 @@ def _query(request: Request) -> tuple[int, float | None, Representation | None]:
         return known
     params = request.query_params
     errors: list[dict[str, Any]] = []
-    horizon = _parsed(params.get("horizon"), "horizon", _HORIZON, DEFAULT_HORIZON, errors)
+    # No horizon: None, which the service makes the product's default (DEFAULT_HORIZON,
+    # capped at its frequency's limit); the schema documents 30, as for most products.
+    raw_horizon = params.get("horizon")
+    horizon = (
+        None
+        if raw_horizon is None
+        else _parsed(raw_horizon, "horizon", _HORIZON, DEFAULT_HORIZON, errors)
+    )
     interval = _parsed(params.get("interval"), "interval", _INTERVAL, None, errors)
     representation = _parsed(params.get("format"), "format", _FORMAT, None, errors)
     if errors:
@@ -252,7 +265,7 @@ def _query(request: Request) -> tuple[int, float | None, Representation | None]:
 # Valid query strings already parsed, as sent: clients repeat the same few
 # (horizon=30, ...), and parsing one costs a warm forecast about 10 us.
 # Only valid ones are kept; emptied when full.
-_parsed_queries: dict[bytes, tuple[int, float | None, Representation | None]] = {}
+_parsed_queries: dict[bytes, tuple[int | None, float | None, Representation | None]] = {}
 _PARSED_QUERIES_LIMIT = 1024
 
 

@@ -12,7 +12,14 @@ from starlette.concurrency import run_in_threadpool
 from salescast.api.auth import AdminOnly
 from salescast.api.dependencies import AppSettings, Service
 from salescast.api.errors import UploadTooLargeError
-from salescast.api.schemas import ADMIN_ERRORS, ErrorResponse, IngestErrorResponse, IngestResponse
+from salescast.api.schemas import (
+    ADMIN_ERRORS,
+    ErrorResponse,
+    IngestErrorResponse,
+    IngestResponse,
+    UnprocessableResponse,
+)
+from salescast.store.frequency import parse_frequency
 from salescast.store.ingest import ColumnSpec, IngestError, IngestProblem
 
 router = APIRouter(tags=["sales"])
@@ -42,6 +49,11 @@ _UPLOAD_BODY: dict[str, Any] = {
     openapi_extra=_UPLOAD_BODY,
     responses={
         400: {"model": IngestErrorResponse, "description": "invalid rows; nothing was stored"},
+        422: {
+            "model": UnprocessableResponse,
+            "description": "bad parameters, or dates that fit no frequency or not the "
+            "product's; nothing was stored",
+        },
         **ADMIN_ERRORS,
         413: {"model": ErrorResponse},
         415: {"model": ErrorResponse},
@@ -57,16 +69,29 @@ async def upload_sales(
     ] = "product_id",
     quantity_col: Annotated[str, Query(min_length=1, max_length=100)] = "quantity",
     mode: Annotated[Literal["append", "replace"], Query()] = "append",
+    freq: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="the products' frequency: D, W-MON ... W-SUN, MS or ME; rows are "
+            "summed into its periods. Omitted: detected from a new product's dates",
+        ),
+    ] = None,
 ) -> IngestResponse:
     """Ingest sales (text/csv body or a JSON array of row objects); all rows or none."""
     columns = _column_spec(date_col, product_cols, quantity_col)
+    declared = _frequency(freq)
     body = await _read_limited(request, settings.max_upload_bytes)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in _CSV_TYPES:
-        result = await run_in_threadpool(service.ingest_csv, body, columns=columns, mode=mode)
+        result = await run_in_threadpool(
+            service.ingest_csv, body, columns=columns, mode=mode, freq=declared
+        )
     elif content_type == "application/json":
         rows = _parse_json(body)
-        result = await run_in_threadpool(service.ingest_rows, rows, columns=columns, mode=mode)
+        result = await run_in_threadpool(
+            service.ingest_rows, rows, columns=columns, mode=mode, freq=declared
+        )
     else:
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
@@ -85,6 +110,16 @@ def _column_spec(date_col: str, product_cols: str, quantity_col: str) -> ColumnS
         # The same shape as every other 422, which is what the schema documents.
         error = {"type": "value_error", "loc": ("query", "product_cols"), "msg": str(exc)}
         raise RequestValidationError([{**error, "input": product_cols}]) from None
+
+
+def _frequency(freq: str | None) -> str | None:
+    if freq is None:
+        return None
+    try:
+        return parse_frequency(freq)
+    except ValueError as exc:
+        error = {"type": "value_error", "loc": ("query", "freq"), "msg": str(exc)}
+        raise RequestValidationError([{**error, "input": freq}]) from None
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
