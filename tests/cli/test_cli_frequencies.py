@@ -63,5 +63,6 @@ def test_a_bad_freq_is_a_usage_error_naming_the_choices(tmp_path: Path) -> None:
     assert "W-MON ... W-SUN" in refused.stderr
     listed = run_cli(db, "products", "--format", "csv")
     assert listed.stdout.splitlines() == [
-        "product_id,frequency,sales_days,first_date,last_date,active_version,data_version"
+        "product_id,frequency,sales_days,first_date,last_date,active_version,data_version,"
+        "mase,mase_seasonal_naive"
     ]

@@ -86,6 +86,7 @@ def test_products_as_json_and_csv_hold_the_stores_listing(
     assert [d["product_id"] for d in documents] == [p.product_id for p in listing]
     assert documents[0] == {
         "product_id": listing[0].product_id,
+        "frequency": listing[0].frequency,
         "sales_days": listing[0].sales_days,
         "first_date": str(listing[0].first_date),
         "last_date": str(listing[0].last_date),

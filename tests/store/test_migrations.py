@@ -244,7 +244,7 @@ def test_a_version_2_database_gets_each_products_frequency_from_its_dates(
         "odd": "D",  # no pattern: daily, as it was trained until now
         "empty": "D",
     }
-    assert schema_version(database_url) == SCHEMA_VERSION == 3
+    assert schema_version(database_url) == SCHEMA_VERSION == 4
     assert "frequency" in columns(database_url)["products"]
 
 
