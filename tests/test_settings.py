@@ -33,6 +33,7 @@ def test_defaults_are_the_embedded_ones_from_the_interface() -> None:
     assert settings.cache_max_lifetime_seconds == 7 * 86_400
     assert settings.cache_stale_seconds == 3_600
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.fit_backend == "numpy"
 
 
 @pytest.mark.parametrize(
@@ -45,6 +46,7 @@ def test_defaults_are_the_embedded_ones_from_the_interface() -> None:
         ("SALESCAST_WARMUP_ON_STARTUP", "maybe"),
         ("SALESCAST_INTERVAL_WIDTH", "1.5"),
         ("SALESCAST_SEASONALITY_MODE", "cubic"),
+        ("SALESCAST_FIT_BACKEND", "stan"),
     ],
 )
 def test_a_bad_value_fails_with_a_message_naming_the_variable(

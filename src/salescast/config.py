@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     min_history_days: int = Field(default=60, ge=14)
     holdout_days: int = Field(default=28, ge=7)
     uncertainty_samples: int = Field(default=1000, ge=0, le=5000)
+    # numpy: Prophet's MAP fit in-process (salescast.forecasting.map_fit); cmdstan:
+    # one CmdStan process per fit, as Prophet does by default.
+    fit_backend: Literal["numpy", "cmdstan"] = "numpy"
     train_jobs: int = Field(default=1, ge=1, le=64)
     # Training jobs are rows in the store; a worker refreshes its jobs' heartbeat
     # this often, and a job whose heartbeat is older than the second figure is

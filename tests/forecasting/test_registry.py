@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -73,3 +74,19 @@ def test_a_version_can_be_stored_without_activating_it(demo_service: SalescastSe
     assert (info.version, info.active) == (2, False)
     assert demo_service.registry.get_active_version(PRODUCT) == 1
     assert demo_service.registry.get_model_blob(PRODUCT, 2) == b"model"
+
+
+def test_a_version_stored_before_the_fit_backend_setting_reads_as_fitted_by_cmdstan(
+    demo_service: SalescastService,
+) -> None:
+    old = dataclasses.replace(a_version(), params={"holdout_days": 28})
+    info = demo_service.registry.create_version(PRODUCT, old, activate=False)
+    assert info.params == {"holdout_days": 28, "fit_backend": "cmdstan"}
+    listed = {v.version: v for v in demo_service.list_models(PRODUCT)}
+    assert listed[info.version].params["fit_backend"] == "cmdstan"
+    assert listed[1].params["fit_backend"] == "numpy"  # the demo's, trained by this salescast
+    mark = demo_service.registry.list_training_marks()[PRODUCT]
+    assert mark.latest_params == {"holdout_days": 28, "fit_backend": "cmdstan"}
+    # So a bulk training does not take it for one made with today's settings.
+    [summary] = demo_service.train_products([PRODUCT])
+    assert summary.outcome != "skipped"

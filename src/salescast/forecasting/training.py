@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from prophet import Prophet
 
 Toggle = Literal["auto", "on", "off"]
+FitBackend = Literal["numpy", "cmdstan"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class TrainingParams:
     holdout_days: int = 28
     min_history_days: int = 60
     uncertainty_samples: int = 1000
+    # How the posterior mode is found: in this process (map_fit.MapFitBackend) or by
+    # a CmdStan process per fit, Prophet's default. Same model; see docs/benchmarks.md.
+    fit_backend: FitBackend = "numpy"
 
     def __post_init__(self) -> None:
         # The fit without the holdout still needs two full weeks for the weekly
@@ -92,11 +96,12 @@ def fit_prophet(
     *,
     uncertainty_samples: int | None = None,
 ) -> Prophet:
-    """A fitted Prophet model; Stan's temporary files are removed before returning.
+    """A fitted Prophet model, fitted in-process or by CmdStan as `params.fit_backend` says.
 
-    cmdstanpy writes a CSV and logs per fit into one process-wide temp folder
-    and never deletes them: a process training 500 models left ~500 files. Each
-    fit here gets its own folder, removed as soon as the fit is read back.
+    With CmdStan, Stan's temporary files are removed before returning: cmdstanpy
+    writes a CSV and logs per fit into one process-wide temp folder and never
+    deletes them (a process training 500 models left ~500 files), so each fit
+    here gets its own folder, removed as soon as the fit is read back.
     """
     from prophet import Prophet
 
@@ -114,6 +119,11 @@ def fit_prophet(
     if params.holidays_country:
         model.add_country_holidays(country_name=params.holidays_country)
     frame = pd.DataFrame({"ds": pd.to_datetime(days), "y": quantities})
+    if params.fit_backend == "numpy":
+        from salescast.forecasting.map_fit import MapFitBackend
+
+        model.stan_backend = MapFitBackend()
+        return model.fit(frame)
     with tempfile.TemporaryDirectory(prefix="salescast-stan-") as output_dir:
         model.fit(frame, output_dir=output_dir)
         if model.stan_backend is not None:

@@ -274,4 +274,5 @@ def training_params_from(settings: Settings) -> TrainingParams:
         holdout_days=settings.holdout_days,
         min_history_days=settings.min_history_days,
         uncertainty_samples=settings.uncertainty_samples,
+        fit_backend=settings.fit_backend,
     )
