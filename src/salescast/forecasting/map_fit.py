@@ -30,12 +30,15 @@ never a silently different fit; use the ``cmdstan`` backend for it.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from prophet.models import IStanBackend
+from scipy.optimize import minimize
+from threadpoolctl import ThreadpoolController
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -98,7 +101,12 @@ class MapFitBackend(IStanBackend):
                 "use the cmdstan fit backend for logistic or flat growth"
             )
         problem = MapProblem.from_stan_data(stan_data)
-        params = problem.solve(stan_init)
+        # OpenBLAS spreads even these small products over its threads, which then
+        # wait on each other on a shared 2-core machine or in a pool of one process
+        # per core: a fit's Gram matrix took 13 ms threaded against 1 ms on one
+        # thread, 100 ms under load. One thread for the fit only; nothing else changes.
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            params = problem.solve(stan_init)
         self.stan_fit = None
         return params
 
@@ -113,6 +121,12 @@ class MapFitBackend(IStanBackend):
             "the numpy fit finds the posterior mode only (mcmc_samples=0); "
             "use the cmdstan fit backend for MCMC sampling"
         )
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    # Made once per process (it scans the loaded libraries: ~15 ms), after scipy's import.
+    return ThreadpoolController()
 
 
 class MapProblem:
@@ -265,8 +279,6 @@ class MapProblem:
 
     def _minimize_lbfgsb(self, start: FloatArray) -> FloatArray:
         # The general case (multiplicative terms make the mean bilinear in trend and beta).
-        from scipy.optimize import minimize  # imported here: scipy is slow to import
-
         bounds = [(0.0, None) if flag else (None, None) for flag in self.bounded()]
         result = minimize(
             self.objective,
