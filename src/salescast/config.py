@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     min_history_months: int = Field(default=24, ge=14)
     holdout_months: int = Field(default=6, ge=1)
     uncertainty_samples: int = Field(default=1000, ge=0, le=5000)
+    # numpy: Prophet's MAP fit in-process (salescast.forecasting.map_fit); cmdstan:
+    # one CmdStan process per fit, as Prophet does by default.
+    fit_backend: Literal["numpy", "cmdstan"] = "numpy"
     train_jobs: int = Field(default=1, ge=1, le=64)
     # Bulk trainings (POST /train, train --all, demo) on a Dask distributed
     # cluster instead of the local pool; see salescast.forecasting.dask_batch.

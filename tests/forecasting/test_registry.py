@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -87,3 +88,19 @@ def test_a_versions_trained_at_time_is_its_stored_created_at_and_never_changes(
     for product, version in [(PRODUCT, 99), (PRODUCT, 0), ("nope", 1)]:
         with pytest.raises(ModelVersionNotFoundError):
             registry.get_trained_at(product, version)
+
+
+def test_a_version_stored_before_the_fit_backend_setting_reads_as_fitted_by_cmdstan(
+    demo_service: SalescastService,
+) -> None:
+    old = dataclasses.replace(a_version(), params={"holdout_days": 28})
+    info = demo_service.registry.create_version(PRODUCT, old, activate=False)
+    assert info.params == {"holdout_days": 28, "fit_backend": "cmdstan"}
+    listed = {v.version: v for v in demo_service.list_models(PRODUCT)}
+    assert listed[info.version].params["fit_backend"] == "cmdstan"
+    assert listed[1].params["fit_backend"] == "numpy"  # the demo's, trained by this salescast
+    mark = demo_service.registry.list_training_marks()[PRODUCT]
+    assert mark.latest_params == {"holdout_days": 28, "fit_backend": "cmdstan"}
+    # So a bulk training does not take it for one made with today's settings.
+    [summary] = demo_service.train_products([PRODUCT])
+    assert summary.outcome != "skipped"

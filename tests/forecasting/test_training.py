@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import tempfile
@@ -12,7 +13,7 @@ import pytest
 from salescast.forecasting import InsufficientHistoryError, TrainingParams, train_model
 from salescast.forecasting.model_codec import ModelDecodeError, decode_model, encode_model
 from salescast.forecasting.prediction import predict_points
-from salescast.forecasting.training import fit_prophet
+from salescast.forecasting.training import FitBackend, fit_prophet
 from salescast.service import SalescastService
 
 PARAMS = TrainingParams(uncertainty_samples=50)
@@ -72,13 +73,14 @@ def test_a_weekly_pattern_is_learnt_better_than_seasonal_naive_or_equal() -> Non
     assert (trained.train_start, trained.train_end) == (days[0], days[-1])
 
 
-def test_training_leaves_no_stan_files_behind() -> None:
+@pytest.mark.parametrize("backend", ["cmdstan", "numpy"])
+def test_training_leaves_no_stan_files_behind(backend: FitBackend) -> None:
     import cmdstanpy.utils.filesystem as stan_fs
 
     stan_tmp = Path(stan_fs._TMPDIR)
     before = set(stan_tmp.rglob("*")) | set(Path(tempfile.gettempdir()).glob("salescast-stan-*"))
     days, values = weekly_series(90)
-    train_model("p", days, values, PARAMS)
+    train_model("p", days, values, dataclasses.replace(PARAMS, fit_backend=backend))
     after = set(stan_tmp.rglob("*")) | set(Path(tempfile.gettempdir()).glob("salescast-stan-*"))
     assert after - before == set()
 

@@ -347,7 +347,17 @@ class ModelRegistry:
             )
         )
         with self._db.session() as session:
-            return {row[0]: TrainingMark(*row) for row in session.execute(query)}
+            rows = session.execute(query).all()
+        return {
+            product: TrainingMark(
+                product,
+                data_version,
+                latest,
+                latest_data,
+                None if params is None else _stored_params(params),
+            )
+            for product, data_version, latest, latest_data, params in rows
+        }
 
     def get_model_blob(self, product_id: str, version: int) -> bytes:
         """The stored model bytes of one version; raises ModelVersionNotFoundError."""
@@ -512,6 +522,7 @@ def _metadata_columns() -> tuple[Any, ...]:
 def _info_from_row(row: Any, product: Product) -> ModelVersionInfo:
     fields = row._asdict()
     fields["created_at"] = _aware(fields["created_at"])
+    fields["params"] = _stored_params(fields["params"])
     active = fields["version"] == product.active_version
     return ModelVersionInfo(**fields, active=active, pinned=active and product.pinned)
 
@@ -524,7 +535,7 @@ def _info(row: ModelVersion, *, active: bool, model_bytes: int) -> ModelVersionI
         train_start=row.train_start,
         train_end=row.train_end,
         data_version=row.data_version,
-        params=row.params,
+        params=_stored_params(row.params),
         metrics=row.metrics,
         prophet_version=row.prophet_version,
         model_format=row.model_format,
@@ -533,6 +544,20 @@ def _info(row: ModelVersion, *, active: bool, model_bytes: int) -> ModelVersionI
         not_activated_reason=row.not_activated_reason,
         batch_id=row.batch_id,
     )
+
+
+# Versions stored before a training setting existed were trained with this value of it:
+# every one before fit_backend was fitted by CmdStan.
+_PARAMS_OF_OLD_VERSIONS: dict[str, Any] = {"fit_backend": "cmdstan"}
+
+
+def _stored_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A version's stored training parameters, the fields older versions lack filled in.
+
+    So a version says how it was fitted, and a bulk training sees an old CmdStan
+    version as trained with other settings than the numpy default (it retrains it once).
+    """
+    return {**_PARAMS_OF_OLD_VERSIONS, **params}
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

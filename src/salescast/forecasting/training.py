@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from prophet import Prophet
 
 Toggle = Literal["auto", "on", "off"]
+FitBackend = Literal["numpy", "cmdstan"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class TrainingParams:
     min_history_weeks: int = 66
     holdout_months: int = 6
     min_history_months: int = 24
+    # How the posterior mode is found: in this process (map_fit.MapFitBackend) or by
+    # a CmdStan process per fit, Prophet's default. Same model; see docs/benchmarks.md.
+    fit_backend: FitBackend = "numpy"
 
     def __post_init__(self) -> None:
         for unit, beyond in TRAINING_PERIODS_BEYOND_HOLDOUT.items():
@@ -132,7 +136,7 @@ def fit_prophet(
     freq: str = "D",
     uncertainty_samples: int | None = None,
 ) -> Prophet:
-    """A fitted Prophet model; Stan's temporary files are removed before returning.
+    """A fitted Prophet model, fitted in-process or by CmdStan as `params.fit_backend` says.
 
     A weekly or monthly series has one point per period, so there is no
     weekly (nor daily) cycle to learn from it, and holidays, dated by day,
@@ -140,9 +144,10 @@ def fit_prophet(
     the setting says off (Prophet's own advice for monthly data; its "auto"
     would wait for two years of history). Daily series follow the settings.
 
-    cmdstanpy writes a CSV and logs per fit into one process-wide temp folder
-    and never deletes them: a process training 500 models left ~500 files. Each
-    fit here gets its own folder, removed as soon as the fit is read back.
+    With CmdStan, Stan's temporary files are removed before returning: cmdstanpy
+    writes a CSV and logs per fit into one process-wide temp folder and never
+    deletes them (a process training 500 models left ~500 files), so each fit
+    here gets its own folder, removed as soon as the fit is read back.
     """
     from prophet import Prophet
 
@@ -163,6 +168,11 @@ def fit_prophet(
     if params.holidays_country and daily:
         model.add_country_holidays(country_name=params.holidays_country)
     frame = pd.DataFrame({"ds": pd.to_datetime(days), "y": quantities})
+    if params.fit_backend == "numpy":
+        from salescast.forecasting.map_fit import MapFitBackend
+
+        model.stan_backend = MapFitBackend()
+        return model.fit(frame)
     with tempfile.TemporaryDirectory(prefix="salescast-stan-") as output_dir:
         model.fit(frame, output_dir=output_dir)
         if model.stan_backend is not None:

@@ -351,4 +351,5 @@ def training_params_from(settings: Settings) -> TrainingParams:
         min_history_weeks=settings.min_history_weeks,
         holdout_months=settings.holdout_months,
         min_history_months=settings.min_history_months,
+        fit_backend=settings.fit_backend,
     )
