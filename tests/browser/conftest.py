@@ -46,7 +46,10 @@ def api(server: UvicornServer) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps its event loop running
+# in this thread while it is open, and an asyncio test that xdist schedules on
+# the same worker afterwards would find "another loop is running".
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `make chromium` installs Debian's package")

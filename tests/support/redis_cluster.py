@@ -372,10 +372,11 @@ class RedisCluster(TlsFileProperties):
     # -- faults ----------------------------------------------------------------------------
 
     def kill_master(self, port: int | None = None) -> int:
-        """SIGKILL one master (default: the lowest port among the masters); return its port."""
+        """SIGKILL one master (default: the lowest port among the masters that own slots: a
+        node an earlier test revived may rejoin as a master of none); return its port."""
         masters = self.masters()
         if port is None:
-            port = masters[0].port
+            port = next(m.port for m in masters if m.slots)
         elif port not in {m.port for m in masters}:
             raise ValueError(f"{port} is not a live master")
         self._slots_by_port.update({m.port: m.slots for m in masters})

@@ -12,11 +12,14 @@ from typing import Any
 
 PRODUCT_EXAMPLE: dict[str, Any] = {
     "product_id": "CA_1-FOODS_3",
+    "frequency": "D",
     "sales_days": 729,
     "first_date": "2014-04-25",
     "last_date": "2016-04-24",
     "active_version": 1,
     "data_version": 1,
+    "mase": 1.1314993689855202,
+    "mase_seasonal_naive": 0.9397877398452462,
 }
 
 SALES_HISTORY_EXAMPLE: dict[str, Any] = {
@@ -85,6 +88,7 @@ TRAINING_SUMMARY_EXAMPLE: dict[str, Any] = {
 FORECAST_EXAMPLE: dict[str, Any] = {
     "product_id": "CA_1-FOODS_3",
     "model_version": 1,
+    "frequency": "D",
     "horizon": 3,
     "interval": 0.8,
     "generated_at": "2024-06-03T09:15:04+00:00",  # the version's created_at
