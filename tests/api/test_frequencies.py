@@ -102,6 +102,13 @@ def test_the_listing_shows_each_products_frequency(client: TestClient) -> None:
     listed = products(client)
     assert (listed[WEEKLY]["frequency"], listed[MONTHLY]["frequency"]) == ("W-FRI", "MS")
     assert listed[WEEKLY]["sales_days"] == len(history(client, WEEKLY))
+    weekly = client.get("/products", params={"freq": "w-fri"})  # any case, as --freq
+    assert [p["product_id"] for p in weekly.json()] == [WEEKLY]
+    assert weekly.headers["x-total-count"] == "1"
+    assert [p["product_id"] for p in client.get("/products?freq=MS").json()] == [MONTHLY]
+    refused = client.get("/products", params={"freq": "W"})
+    assert refused.status_code == 422
+    assert "W-MON ... W-SUN" in refused.text
 
 
 def test_daily_rows_uploaded_with_freq_ms_are_stored_as_month_sums(

@@ -336,6 +336,9 @@ def products(
     search: Annotated[
         str | None, typer.Option("--search", "-q", help="case-insensitive part of the id")
     ] = None,
+    freq: Annotated[
+        str | None, typer.Option("--freq", help="only this frequency: D, W-MON ... W-SUN, MS, ME")
+    ] = None,
     has_model: Annotated[
         bool | None,
         typer.Option("--has-model/--no-model", help="only products with / without a model"),
@@ -360,6 +363,7 @@ def products(
             limit=limit,
             offset=offset,
             q=search,
+            freq=freq,
             has_model=has_model,
             worse_than_naive=worse_than_naive or None,
             sort=sort,  # checked by the model: an unknown key is a ValidationError
