@@ -390,12 +390,18 @@ class SyncFlow:
             return computed, MISS
         finally:
             if acquired:
-                released = self.guard.call(l2.delete_if_equals, lease_key, token)
-                if isinstance(released, Unavailable):
-                    # Redis failed while we held the lease (a master may have
-                    # died with it, and its replica now holds it): release it as
-                    # soon as Redis answers, or other processes wait it out.
-                    self.owed_leases.owe(lease_key, token)
+                self._release_lease(lease_key, token)
+
+    def _release_lease(self, lease_key: str, token: bytes) -> None:
+        """Release a lease this process holds (compare-and-delete on its token)."""
+        l2 = self.l2
+        assert l2 is not None
+        released = self.guard.call(l2.delete_if_equals, lease_key, token)
+        if isinstance(released, Unavailable):
+            # Redis failed while we held the lease (a master may have died with
+            # it, and its replica now holds it): release it as soon as Redis
+            # answers, or other processes wait it out.
+            self.owed_leases.owe(lease_key, token)
 
     def _release_owed_leases(self) -> bool:
         """Release the leases whose release failed (see ``OwedLeases``); ``False`` when
@@ -530,9 +536,7 @@ class SyncFlow:
             self.io.stats.refreshed(namespace)
         finally:
             if acquired:
-                released = self.guard.call(l2.delete_if_equals, lease_key, token)
-                if isinstance(released, Unavailable):
-                    self.owed_leases.owe(lease_key, token)
+                self._release_lease(lease_key, token)
 
     # -- L2 reads -------------------------------------------------------------
 
