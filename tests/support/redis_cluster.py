@@ -457,7 +457,31 @@ class RedisCluster(TlsFileProperties):
 
     def restart_node(self, port: int, timeout: float = 30.0) -> None:
         """Start a killed node again on its port, with its nodes.conf: a former master whose
-        slots were taken over rejoins as a replica. Returns once the cluster is healthy."""
+        slots were taken over rejoins as a replica. Returns once the cluster is healthy and,
+        for such a former master, once every node sees it as a replica.
+
+        Healthy alone is not enough: the node first comes back as a master of no slots and
+        turns replica only when a ping from the new owner tells it its epoch is stale
+        (Redis's clusterUpdateSlotsConfigWith), which can come a moment later."""
         node = self.nodes[port]
+        was_master = bool(self._slots_by_port.get(port))
         node.restart()
         self.wait_healthy(timeout)
+        if was_master:
+            wait_until(
+                lambda: self._seen_as_replica_by_all(port),
+                timeout,
+                f"node {port} rejoining as a replica",
+                interval=0.1,
+            )
+
+    def _seen_as_replica_by_all(self, port: int) -> bool:
+        try:
+            for live in self.live_ports():
+                view = self.cluster_nodes(live)
+                node = next(n for n in view if n.port == port)
+                if "slave" not in node.flags or node.failed:
+                    return False
+        except (redis.RedisError, RuntimeError, StopIteration):
+            return False
+        return True
