@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     min_history_months: int = Field(default=24, ge=14)
     holdout_months: int = Field(default=6, ge=1)
     uncertainty_samples: int = Field(default=1000, ge=0, le=5000)
+    # The rolling-origin backtest (salescast.forecasting.training.train_model): this
+    # many holdouts, each before the next; their errors calibrate the forecast bands
+    # (salescast.forecasting.calibration) unless calibrate_intervals is off.
+    backtest_windows: int = Field(default=3, ge=1, le=10)
+    calibrate_intervals: bool = True
     # numpy: Prophet's MAP fit in-process (salescast.forecasting.map_fit); cmdstan:
     # one CmdStan process per fit, as Prophet does by default.
     fit_backend: Literal["numpy", "cmdstan"] = "numpy"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from salescast.store.frequency import period_date, period_index, season_of, unit_of
 
@@ -42,9 +42,83 @@ class BacktestMetrics:
     season: int = 7
     holdout_periods: int = 0
     holdout_points: int = 0
+    # The share of the holdout's actuals inside the band a forecast `interval` wide
+    # serves (Prophet's band scaled by what the earlier windows taught, see
+    # salescast.forecasting.calibration; None where no earlier window was there to
+    # learn from), and inside Prophet's own band. None without an interval.
+    interval: float | None = None
+    coverage: float | None = None
+    coverage_prophet: float | None = None
+    # The rolling-origin backtest: every window's scores, oldest first (the last one
+    # is this holdout), and their means. Empty for a single window's scores.
+    windows: tuple[dict[str, object], ...] = ()
+    mean_over_windows: dict[str, object] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    def window_scores(self) -> dict[str, object]:
+        """This holdout's own scores, as one entry of a rolling backtest's `windows`."""
+        return {name: getattr(self, name) for name in WINDOW_FIELDS}
+
+
+WINDOW_FIELDS = (
+    "holdout_start",
+    "holdout_end",
+    "holdout_points",
+    "mae",
+    "mae_seasonal_naive",
+    "mase",
+    "mase_seasonal_naive",
+    "coverage",
+    "coverage_prophet",
+)
+"""What a rolling backtest keeps of each window."""
+
+AVERAGED_FIELDS = ("mae", "mae_seasonal_naive", "mase", "mase_seasonal_naive", "coverage")
+
+
+def rolling_backtest(windows: Sequence[BacktestMetrics]) -> BacktestMetrics:
+    """The stored scores of a rolling-origin backtest over `windows` (oldest first).
+
+    The top-level fields stay the last window's, the holdout a single-window
+    backtest scores, so they keep their meaning; `windows` has each window's
+    scores and `mean_over_windows` their means (each over the windows where it
+    is defined, None where none is), with `windows` the number of windows.
+    """
+    means: dict[str, object] = {"windows": len(windows)}
+    for name in AVERAGED_FIELDS:
+        values = [getattr(w, name) for w in windows if getattr(w, name) is not None]
+        means[name] = sum(values) / len(values) if values else None
+    return replace(
+        windows[-1],
+        windows=tuple(w.window_scores() for w in windows),
+        mean_over_windows=means,
+    )
+
+
+def window_cuts(
+    days: Sequence[dt.date], holdout: int, count: int, min_training_points: int, freq: str = "D"
+) -> list[tuple[int, int]]:
+    """The backtest windows of a series, oldest first, as (first index, end index) into `days`.
+
+    The last window is the last `holdout` periods (`split_holdout`); each earlier
+    one the `holdout` periods before the next. At most `count` windows, and only
+    those whose training part (every date before the window) has at least
+    `min_training_points` dates and whose window holds a date: a short history
+    gets fewer windows, never less than the last one.
+    """
+    last = period_index(days[-1], freq)
+    cuts: list[tuple[int, int]] = []
+    end = len(days)
+    for back in range(count):
+        first_period = last - holdout * (back + 1) + 1
+        start = next((i for i, day in enumerate(days) if period_index(day, freq) >= first_period))
+        if back and (start < min_training_points or start == end):
+            break
+        cuts.append((start, end))
+        end = start
+    return cuts[::-1]
 
 
 def split_holdout(days: Sequence[dt.date], holdout: int, freq: str = "D") -> int:

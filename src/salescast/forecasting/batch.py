@@ -9,10 +9,11 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_complet
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from salescast.forecasting.calibration import INTERVAL_CALIBRATION
 from salescast.forecasting.errors import ForecastingError
 from salescast.forecasting.model_codec import MODEL_FORMAT, encode_model
 from salescast.forecasting.registry import NewModelVersion
-from salescast.forecasting.training import TrainingParams, train_model
+from salescast.forecasting.training import TrainedModel, TrainingParams, train_model
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,20 @@ def build_version(task: TrainingTask, params: TrainingParams) -> NewModelVersion
         train_end=trained.train_end,
         data_version=task.data_version,
         params=version_params(params, task.frequency),
-        metrics={**trained.metrics.to_dict(), "sales_days": trained.sales_days},
+        metrics=version_metrics(trained),
         prophet_version=prophet.__version__,
         model_format=MODEL_FORMAT,
         model_blob=encode_model(trained.model),
     )
+
+
+def version_metrics(trained: TrainedModel) -> dict[str, object]:
+    """What a version stores as its metrics: the backtest's scores, the days it was trained
+    on and, when the intervals are calibrated, the band factors its forecasts use."""
+    metrics: dict[str, object] = {**trained.metrics.to_dict(), "sales_days": trained.sales_days}
+    if trained.calibration is not None:
+        metrics[INTERVAL_CALIBRATION] = trained.calibration.to_dict()
+    return metrics
 
 
 def version_params(params: TrainingParams, frequency: str) -> dict[str, object]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, TypedDict
 import numpy as np
 import pandas as pd
 
+from salescast.forecasting.calibration import IntervalCalibration
 from salescast.forecasting.errors import HorizonError
 from salescast.forecasting.sampling import forecast_seed, predict_with_interval
 from salescast.store.frequency import PeriodUnit, unit_of
@@ -38,10 +39,17 @@ class Forecast(TypedDict):
 
 
 def predict_points(
-    model: Prophet, *, horizon: int, interval: float, seed: int, freq: str = "D"
+    model: Prophet,
+    *,
+    horizon: int,
+    interval: float,
+    seed: int,
+    freq: str = "D",
+    calibration: IntervalCalibration | None = None,
 ) -> list[ForecastPoint]:
     """`horizon` points after the model's last training date, one per period of `freq`
-    (the product's frequency: on its weekday, or its months' 1st or last day), `interval` wide.
+    (the product's frequency: on its weekday, or its months' 1st or last day), `interval` wide
+    (Prophet's band, scaled by the version's `calibration` when it has one).
 
     The interval is drawn from a generator seeded with `seed` alone (see
     `salescast.forecasting.sampling`): the same model and arguments give the
@@ -53,7 +61,13 @@ def predict_points(
     if not 0 < interval < 1:
         raise ValueError(f"interval must be between 0 and 1 (exclusive), got {interval}")
     future = model.make_future_dataframe(periods=horizon, freq=freq, include_history=False)
-    frame = predict_with_interval(model, future, interval=interval, rng=np.random.default_rng(seed))
+    frame = predict_with_interval(
+        model,
+        future,
+        interval=interval,
+        rng=np.random.default_rng(seed),
+        calibration=calibration,
+    )
     return [
         ForecastPoint(
             ds=ds.date().isoformat(), yhat=float(y), yhat_lower=float(lo), yhat_upper=float(hi)
@@ -84,6 +98,7 @@ def make_forecast(
     interval: float,
     trained_at: dt.datetime,
     freq: str = "D",
+    calibration: IntervalCalibration | None = None,
 ) -> Forecast:
     """The forecast document the API returns and the cache stores.
 
@@ -91,7 +106,8 @@ def make_forecast(
     product, version, horizon and interval names one body: the draws are
     seeded by those four (`forecast_seed`), and `generated_at` is the model
     version's `trained_at` time (when it was stored), not the time of this
-    computation, which would differ between a cache fill and a recomputation.
+    computation, which would differ between a cache fill and a recomputation. The
+    `calibration` is the version's own (stored with it), so it names nothing new.
     """
     seed = forecast_seed(product_id, model_version, horizon, interval)
     return Forecast(
@@ -101,5 +117,12 @@ def make_forecast(
         horizon=horizon,
         interval=interval,
         generated_at=trained_at.astimezone(dt.UTC).isoformat(timespec="seconds"),
-        points=predict_points(model, horizon=horizon, interval=interval, seed=seed, freq=freq),
+        points=predict_points(
+            model,
+            horizon=horizon,
+            interval=interval,
+            seed=seed,
+            freq=freq,
+            calibration=calibration,
+        ),
     )

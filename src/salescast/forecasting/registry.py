@@ -220,6 +220,12 @@ class ModelRegistry:
         created_at: dt.datetime = self._version_column(product_id, version, ModelVersion.created_at)
         return _aware(created_at)
 
+    def get_metrics(self, product_id: str, version: int) -> dict[str, Any]:
+        """The version's stored metrics (backtest scores, interval calibration); one indexed
+        read, made when a forecast is computed. Raises ModelVersionNotFoundError."""
+        metrics: dict[str, Any] = self._version_column(product_id, version, ModelVersion.metrics)
+        return metrics
+
     def get_active_version(self, product_id: str) -> int | None:
         """The active version number, None when none; raises ProductNotFoundError.
 

@@ -53,6 +53,8 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandas as pd
 
+from salescast.forecasting.calibration import IntervalCalibration, scale_band
+
 if TYPE_CHECKING:
     from prophet import Prophet
 
@@ -73,14 +75,44 @@ def forecast_seed(product_id: str, version: int, horizon: int, interval: float) 
 
 
 def predict_with_interval(
-    model: Prophet, future: pd.DataFrame, *, interval: float, rng: np.random.Generator
+    model: Prophet,
+    future: pd.DataFrame,
+    *,
+    interval: float,
+    rng: np.random.Generator,
+    calibration: IntervalCalibration | None = None,
 ) -> pd.DataFrame:
     """`future`'s `ds`, `yhat` (Prophet's own) and `yhat_lower`/`yhat_upper` (`interval`
-    wide, drawn from `rng` only).
+    wide, drawn from `rng` only; scaled by the version's `calibration` when it has one,
+    see `salescast.forecasting.calibration`).
 
     `model` is not modified (it may be shared by threads) and the global numpy
     random state is neither read nor advanced. A model fit with
     `uncertainty_samples=0` gets bounds equal to `yhat`, as it has no interval.
+    Raises ValueError for a model whose regressors are predicted by models.
+    """
+    result, futures = simulate_futures(model, future, rng)
+    yhat = result["yhat"].to_numpy()
+    if futures is None:
+        result["yhat_lower"] = result["yhat"]
+        result["yhat_upper"] = result["yhat"]
+        return result
+    lower = model.percentile(futures, 100 * (1.0 - interval) / 2, axis=1)
+    upper = model.percentile(futures, 100 * (1.0 + interval) / 2, axis=1)
+    if calibration is not None:
+        lower, upper = scale_band(yhat, lower, upper, calibration.factor(interval))
+    result["yhat_lower"] = lower
+    result["yhat_upper"] = upper
+    return result
+
+
+def simulate_futures(
+    model: Prophet, future: pd.DataFrame, rng: np.random.Generator
+) -> tuple[pd.DataFrame, np.ndarray[Any, Any] | None]:
+    """Prophet's point forecasts of `future`'s dates (`ds`, `yhat`) and the simulated
+    futures around them (dates x futures, drawn from `rng` only; None for a model without
+    uncertainty samples).
+
     Raises ValueError for a model whose regressors are predicted by models.
     """
     if any(props.get("predictor") is not None for props in model.extra_regressors.values()):
@@ -90,18 +122,39 @@ def predict_with_interval(
     frame = points.predict(future)
     result = pd.DataFrame({"ds": frame["ds"], "yhat": frame["yhat"]})
     if not model.uncertainty_samples:
-        result["yhat_lower"] = result["yhat"]
-        result["yhat_upper"] = result["yhat"]
-        return result
-    futures = _simulate_yhat(model, model.setup_dataframe(future.copy()), rng)
-    result["yhat_lower"] = model.percentile(futures, 100 * (1.0 - interval) / 2, axis=1)
-    result["yhat_upper"] = model.percentile(futures, 100 * (1.0 + interval) / 2, axis=1)
-    return result
+        return result, None
+    return result, _simulate_yhat(model, model.setup_dataframe(future.copy()), rng)
 
 
-def _simulate_yhat(model: Prophet, df: pd.DataFrame, rng: np.random.Generator) -> Any:
+def backtest_futures(
+    model: Prophet, future: pd.DataFrame, rng: np.random.Generator
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
+    """As `simulate_futures`, for a backtest window: the point forecasts computed here, from
+    the features the simulation builds anyway, instead of by another `predict`.
+
+    The same arithmetic as Prophet's `predict` for a MAP fit (one posterior
+    iteration): `trend * (1 + multiplicative terms) + additive terms`, the trend
+    `piecewise_linear` (or logistic, or flat) on the fitted parameters; the
+    tests compare it with `predict`. Saves building the seasonality features a
+    third time per window. A model with several iterations (MCMC) or without
+    uncertainty samples goes through `simulate_futures`.
+    """
+    if model.params["k"].shape[0] != 1 or not model.uncertainty_samples:
+        frame, futures = simulate_futures(model, future, rng)
+        return frame["yhat"].to_numpy(dtype=float), futures
+    if any(props.get("predictor") is not None for props in model.extra_regressors.values()):
+        raise ValueError("models with predicted extra regressors cannot be forecast reproducibly")
+    df = model.setup_dataframe(future.copy())
+    points, futures = _simulate_yhat(model, df, rng, with_points=True)
+    return np.asarray(points, dtype=float), np.asarray(futures, dtype=float)
+
+
+def _simulate_yhat(
+    model: Prophet, df: pd.DataFrame, rng: np.random.Generator, *, with_points: bool = False
+) -> Any:
     """Simulated observations, one column per future: Prophet's `sample_posterior_predictive`
-    (vectorized) with `sample_model_vectorized`, drawing from `rng`."""
+    (vectorized) with `sample_model_vectorized`, drawing from `rng`. `with_points`: also
+    the first iteration's point forecast, returned first (see `backtest_futures`)."""
     params = model.params
     iterations = params["k"].shape[0]
     per_iteration = max(1, int(np.ceil(model.uncertainty_samples / float(iterations))))
@@ -111,6 +164,7 @@ def _simulate_yhat(model: Prophet, df: pd.DataFrame, rng: np.random.Generator) -
     s_m = component_cols["multiplicative_terms"].values
     y_scale = cast(float, model.y_scale)
     rows = []
+    points = None
     for i in range(iterations):
         beta = params["beta"][i]
         xb_a = np.matmul(x, beta * s_a) * y_scale
@@ -118,24 +172,32 @@ def _simulate_yhat(model: Prophet, df: pd.DataFrame, rng: np.random.Generator) -
         trends = _trend_paths(model, df, per_iteration, i, rng)
         noise = rng.normal(0, params["sigma_obs"][i], trends.shape) * y_scale
         rows.append(trends * (1 + xb_m) + xb_a + noise)
-    return np.vstack(rows).T  # dates x futures, like Prophet's column_stack
+        if with_points and points is None:
+            trend = _expected_trend(model, df, i) * y_scale + np.asarray(df["floor"], dtype=float)
+            points = trend * (1 + xb_m) + xb_a
+    futures = np.vstack(rows).T  # dates x futures, like Prophet's column_stack
+    return (points, futures) if with_points else futures
+
+
+def _expected_trend(model: Prophet, df: pd.DataFrame, iteration: int) -> Any:
+    """The fitted trend of one posterior iteration at `df`'s times, on the scaled axis."""
+    params = model.params
+    deltas, m, k = params["delta"][iteration], params["m"][iteration], params["k"][iteration]
+    t = np.asarray(df["t"].values, dtype=float)
+    changepoints_t = np.asarray(model.changepoints_t)
+    if model.growth == "linear":
+        return model.piecewise_linear(t, deltas, k, m, changepoints_t)
+    if model.growth == "logistic":
+        cap = np.asarray(df["cap_scaled"].values, dtype=float)
+        return model.piecewise_logistic(t, cap, deltas, k, m, changepoints_t)
+    return model.flat_trend(t, m)
 
 
 def _trend_paths(
     model: Prophet, df: pd.DataFrame, n_samples: int, iteration: int, rng: np.random.Generator
 ) -> Any:
     """`n_samples` trend futures on the data's scale: `sample_predictive_trend_vectorized`."""
-    params = model.params
-    deltas, m, k = params["delta"][iteration], params["m"][iteration], params["k"][iteration]
-    t = np.asarray(df["t"].values, dtype=float)
-    changepoints_t = np.asarray(model.changepoints_t)
-    if model.growth == "linear":
-        expected = model.piecewise_linear(t, deltas, k, m, changepoints_t)
-    elif model.growth == "logistic":
-        cap = np.asarray(df["cap_scaled"].values, dtype=float)
-        expected = model.piecewise_logistic(t, cap, deltas, k, m, changepoints_t)
-    else:
-        expected = model.flat_trend(t, m)
+    expected = _expected_trend(model, df, iteration)
     changes = _trend_changes(model, df, n_samples, iteration, rng)
     floor = np.asarray(df["floor"].values, dtype=float)
     y_scale = cast(float, model.y_scale)

@@ -7,14 +7,22 @@ import datetime as dt
 import logging
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from salescast.config import TRAINING_PERIODS_BEYOND_HOLDOUT
-from salescast.forecasting.backtest import BacktestMetrics, score_holdout, split_holdout
+from salescast.forecasting.backtest import (
+    BacktestMetrics,
+    rolling_backtest,
+    score_holdout,
+    window_cuts,
+)
+from salescast.forecasting.calibration import IntervalCalibration, WindowBands, calibrate
 from salescast.forecasting.errors import InsufficientHistoryError
+from salescast.forecasting.sampling import backtest_futures, forecast_seed
 from salescast.store.frequency import PeriodUnit, unit_of
 
 if TYPE_CHECKING:
@@ -43,8 +51,14 @@ class TrainingParams:
     # How the posterior mode is found: in this process (map_fit.MapFitBackend) or by
     # a CmdStan process per fit, Prophet's default. Same model; see docs/benchmarks.md.
     fit_backend: FitBackend = "numpy"
+    # The rolling-origin backtest: how many holdouts, one before the other, each
+    # version is scored on; and whether their errors set the bands' width.
+    backtest_windows: int = 3
+    calibrate_intervals: bool = True
 
     def __post_init__(self) -> None:
+        if self.backtest_windows < 1:
+            raise ValueError(f"backtest_windows must be at least 1, got {self.backtest_windows}")
         for unit, beyond in TRAINING_PERIODS_BEYOND_HOLDOUT.items():
             holdout, minimum = self.holdout(unit), self.min_history(unit)
             if minimum < holdout + beyond:
@@ -85,6 +99,7 @@ class TrainedModel:
     train_end: dt.date
     sales_days: int
     metrics: BacktestMetrics
+    calibration: IntervalCalibration | None = None  # stored with the version's metrics
 
 
 def train_model(
@@ -95,36 +110,100 @@ def train_model(
     *,
     freq: str = "D",
 ) -> TrainedModel:
-    """Backtest on the last holdout periods, then fit the model to keep on the whole history.
+    """Backtest on rolling origins, then fit the model to keep on the whole history.
 
     `days` are the series' dates in order, one per period of `freq` (the
     product's frequency). Periods missing from the history stay missing:
     Prophet fits on the dates it is given, so a gap (a closed store, a lost
     file) is not taught as zero sales. Raises InsufficientHistoryError when
     fewer periods than the frequency's minimum are stored.
+
+    The backtest (`backtest.window_cuts`) fits the model without each of the
+    last `params.backtest_windows` holdouts in turn and scores it on that
+    holdout: point errors, and how many actuals fell inside the interval. With
+    `params.calibrate_intervals`, the windows' errors also set how much the
+    version's forecast bands are widened or narrowed
+    (`salescast.forecasting.calibration`); each window's coverage of the served
+    band is measured with the factors learnt from the windows before it only,
+    so no window is scored with what it taught.
     """
     unit = unit_of(freq)
     minimum = params.min_history(unit)
     if len(days) < minimum:
         raise InsufficientHistoryError(product_id, days=len(days), minimum=minimum, unit=unit)
-    series = dict(zip(days, quantities, strict=True))
     holdout = params.holdout(unit)
-    cut = split_holdout(days, holdout, freq)
-    train_part = dict(zip(days[:cut], quantities[:cut], strict=True))
-    backtest_model = fit_prophet(
-        days[:cut], quantities[:cut], params, freq=freq, uncertainty_samples=0
-    )
-    holdout_days = days[cut:]
-    predicted = _point_forecast(backtest_model, holdout_days)
-    actual = {d: series[d] for d in holdout_days}
-    metrics = score_holdout(train_part, actual, predicted, freq=freq, holdout=holdout)
+    cuts = window_cuts(days, holdout, params.backtest_windows, minimum - holdout, freq)
+    scored: list[BacktestMetrics] = []
+    bands: list[WindowBands] = []
+    for start, end in cuts:
+        window = _backtest_window(product_id, days[:end], quantities[:end], start, params, freq)
+        learnt = calibrate(bands) if params.calibrate_intervals and bands else None
+        scored.append(window.scores(params, learnt, calibrating=params.calibrate_intervals))
+        if window.bands is not None:
+            bands.append(window.bands)
+    metrics = rolling_backtest(scored) if len(cuts) > 1 else scored[-1]
     model = fit_prophet(days, quantities, params, freq=freq)
+    calibration = calibrate(bands) if params.calibrate_intervals else None
     return TrainedModel(
         model=model,
         train_start=days[0],
         train_end=days[-1],
         sales_days=len(days),
         metrics=metrics,
+        calibration=calibration,
+    )
+
+
+@dataclass(frozen=True)
+class _Window:
+    """One backtest window: the training part, the window's actuals and what the fit said."""
+
+    train: dict[dt.date, float]
+    actual: dict[dt.date, float]
+    predicted: dict[dt.date, float]
+    bands: WindowBands | None  # None when the model draws no interval
+    freq: str
+    holdout: int
+
+    def scores(
+        self, params: TrainingParams, learnt: IntervalCalibration | None, *, calibrating: bool
+    ) -> BacktestMetrics:
+        metrics = score_holdout(
+            self.train, self.actual, self.predicted, freq=self.freq, holdout=self.holdout
+        )
+        if self.bands is None:
+            return metrics
+        width = params.interval_width
+        prophet = self.bands.coverage(width)
+        if calibrating:
+            served = self.bands.coverage(width, learnt.factor(width)) if learnt else None
+        else:
+            served = prophet
+        return replace(metrics, interval=width, coverage=served, coverage_prophet=prophet)
+
+
+def _backtest_window(
+    product_id: str,
+    days: list[dt.date],
+    quantities: list[float],
+    start: int,
+    params: TrainingParams,
+    freq: str,
+) -> _Window:
+    """Fit on `days[:start]`, forecast `days[start:]` with its simulated futures."""
+    model = fit_prophet(days[:start], quantities[:start], params, freq=freq)
+    window_days = days[start:]
+    future = pd.DataFrame({"ds": pd.to_datetime(window_days)})
+    seed = forecast_seed(product_id, 0, len(days), params.interval_width)  # 0: no version yet
+    yhat, futures = backtest_futures(model, future, np.random.default_rng(seed))
+    actual = np.asarray(quantities[start:], dtype=float)
+    return _Window(
+        train=dict(zip(days[:start], quantities[:start], strict=True)),
+        actual=dict(zip(window_days, quantities[start:], strict=True)),
+        predicted={d: float(v) for d, v in zip(window_days, yhat, strict=True)},
+        bands=None if futures is None else WindowBands(actual, yhat, futures),
+        freq=freq,
+        holdout=params.holdout(unit_of(freq)),
     )
 
 

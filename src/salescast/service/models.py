@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, cast
 from salescast.cache import MISSING, CachedFunction, IdleTTL, TieredCache, cached_model
 from salescast.config import Settings
 from salescast.forecasting import ModelRegistry, NoActiveModelError
+from salescast.forecasting.calibration import INTERVAL_CALIBRATION, IntervalCalibration
 from salescast.forecasting.model_cache_codec import register_prophet_codec
 from salescast.forecasting.model_codec import decode_model
 from salescast.service.product_cache import product_tags
@@ -63,6 +64,12 @@ class ModelService:
         """When that version was stored; read only when a forecast is computed (a miss),
         never on a hit, so it is not cached."""
         return self._registry.get_trained_at(product_id, version)
+
+    def get_calibration(self, product_id: str, version: int) -> IntervalCalibration | None:
+        """The band factors that version's forecasts use (None: Prophet's band); read, like
+        `get_trained_at`, only when a forecast is computed."""
+        metrics = self._registry.get_metrics(product_id, version)
+        return IntervalCalibration.from_stored(metrics.get(INTERVAL_CALIBRATION))
 
     def load_model(self, product_id: str) -> LoadedModel:
         """The active model of a product (cached in namespace `model`)."""

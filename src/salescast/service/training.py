@@ -352,4 +352,6 @@ def training_params_from(settings: Settings) -> TrainingParams:
         holdout_months=settings.holdout_months,
         min_history_months=settings.min_history_months,
         fit_backend=settings.fit_backend,
+        backtest_windows=settings.backtest_windows,
+        calibrate_intervals=settings.calibrate_intervals,
     )

@@ -1,0 +1,221 @@
+"""The rolling-origin backtest and the calibrated forecast bands, on real M5 series.
+
+Each window's scores are checked against an independent fit and scoring of
+that window, and the calibration against its definition (the conformal
+quantile of the window errors in half-widths), not against stored numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from salescast.forecasting.backtest import score_holdout, window_cuts
+from salescast.forecasting.calibration import (
+    LEVELS,
+    IntervalCalibration,
+    WindowBands,
+    calibrate,
+)
+from salescast.forecasting.prediction import predict_points
+from salescast.forecasting.sampling import forecast_seed
+from salescast.forecasting.training import TrainedModel, TrainingParams, fit_prophet, train_model
+from salescast.service import SalescastService
+from tests.conftest import M5_CSV, require_shared_data
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+PARAMS = TrainingParams(uncertainty_samples=300)
+PRODUCT = "CA_1-HOBBIES_1"
+
+
+@pytest.fixture(scope="module")
+def series() -> tuple[list[dt.date], list[float]]:
+    """One M5 store x department, with its real gaps (the closed Christmas days)."""
+    table = pd.read_csv(
+        require_shared_data(M5_CSV), usecols=["store_id", "dept_id", "date", "sales"]
+    )
+    rows = table[(table["store_id"] == "CA_1") & (table["dept_id"] == "HOBBIES_1")]
+    rows = rows.sort_values("date")
+    return [dt.date.fromisoformat(d) for d in rows["date"]], [float(v) for v in rows["sales"]]
+
+
+@pytest.fixture(scope="module")
+def trained(series: tuple[list[dt.date], list[float]]) -> TrainedModel:
+    days, values = series
+    return train_model(PRODUCT, days, values, PARAMS)
+
+
+def test_three_consecutive_windows_end_at_the_last_date(
+    trained: TrainedModel, series: tuple[list[dt.date], list[float]]
+) -> None:
+    days, _ = series
+    windows = trained.metrics.windows
+    assert len(windows) == 3
+    starts = [dt.date.fromisoformat(str(w["holdout_start"])) for w in windows]
+    ends = [dt.date.fromisoformat(str(w["holdout_end"])) for w in windows]
+    assert ends[-1] == days[-1]
+    for start, end in zip(starts, ends, strict=True):
+        assert (end - start).days == 27  # 28 days each
+    for end, next_start in zip(ends, starts[1:], strict=False):
+        assert next_start - end == dt.timedelta(days=1)
+    # the top level stays the last window's scores, as a single-window backtest has them
+    last = {name: getattr(trained.metrics, name) for name in windows[-1]}
+    assert last == windows[-1]
+
+
+def test_each_window_is_scored_on_a_fit_that_never_saw_it(
+    trained: TrainedModel, series: tuple[list[dt.date], list[float]]
+) -> None:
+    days, values = series
+    for window in trained.metrics.windows:
+        start = days.index(dt.date.fromisoformat(str(window["holdout_start"])))
+        end = days.index(dt.date.fromisoformat(str(window["holdout_end"]))) + 1
+        model = fit_prophet(days[:start], values[:start], PARAMS, uncertainty_samples=0)
+        frame = model.predict(pd.DataFrame({"ds": pd.to_datetime(days[start:end])}))
+        predicted = dict(zip(days[start:end], frame["yhat"], strict=True))
+        again = score_holdout(
+            dict(zip(days[:start], values[:start], strict=True)),
+            dict(zip(days[start:end], values[start:end], strict=True)),
+            predicted,
+        )
+        assert window["mase"] == pytest.approx(again.mase, rel=1e-9)
+        assert window["mase_seasonal_naive"] == pytest.approx(again.mase_seasonal_naive, rel=1e-9)
+
+
+def test_the_means_are_over_the_windows_where_each_score_is_defined(trained: TrainedModel) -> None:
+    windows, means = trained.metrics.windows, trained.metrics.mean_over_windows
+    assert means is not None
+    assert means["windows"] == 3
+    for name in ("mae", "mase", "mase_seasonal_naive"):
+        assert means[name] == pytest.approx(np.mean([float(w[name]) for w in windows]))  # type: ignore[arg-type]
+    # the oldest window has no earlier one to learn the band's width from
+    assert windows[0]["coverage"] is None
+    served = [float(w["coverage"]) for w in windows[1:]]  # type: ignore[arg-type]
+    assert means["coverage"] == pytest.approx(np.mean(served))
+
+
+def test_a_short_history_gets_the_windows_it_has_room_for(
+    series: tuple[list[dt.date], list[float]],
+) -> None:
+    days, values = series
+    # 60 days is the minimum for one window; each more window needs 28 more days
+    assert len(window_cuts(days[-60:], 28, 3, 32)) == 1
+    assert len(window_cuts(days[-88:], 28, 3, 32)) == 2
+    short = train_model(PRODUCT, days[-100:], values[-100:], PARAMS)
+    assert len(short.metrics.windows) == 2
+    single = train_model(PRODUCT, days[-70:], values[-70:], PARAMS)
+    assert single.metrics.windows == ()
+    assert single.metrics.mean_over_windows is None
+
+
+def test_one_window_is_the_single_holdout_backtest(
+    series: tuple[list[dt.date], list[float]], trained: TrainedModel
+) -> None:
+    days, values = series
+    one = train_model(
+        PRODUCT, days, values, dataclasses.replace(PARAMS, backtest_windows=1)
+    ).metrics
+    assert one.mase == pytest.approx(trained.metrics.mase, rel=1e-9)
+    assert one.windows == ()
+    assert one.coverage is None
+    assert one.coverage_prophet == trained.metrics.coverage_prophet
+
+
+def test_the_factors_are_the_conformal_quantile_of_the_window_errors() -> None:
+    rng = np.random.default_rng(3)
+    yhat = np.zeros(40)
+    futures = rng.normal(0, 1, (40, 2000))  # a band of a standard normal
+    actual = rng.normal(0, 2, 40)  # errors twice as wide: the band is too narrow
+    bands = WindowBands(actual, yhat, futures)
+    calibration = calibrate([bands])
+    assert calibration is not None
+    assert calibration.levels == LEVELS
+    for level, factor in zip(calibration.levels, calibration.factors, strict=True):
+        lower, upper = bands.band(level)
+        half = np.where(actual >= 0, upper, -lower)
+        scores = np.sort(np.abs(actual) / half)
+        rank = min(40, math.ceil(41 * level))
+        assert factor == pytest.approx(scores[rank - 1])
+    assert calibration.factor(0.8) > 1.4  # about 2: the errors' spread over the band's
+    # scaled by its factor, the band holds at least its share of the points it learnt from
+    assert bands.coverage(0.8, calibration.factor(0.8)) >= 0.8
+    assert bands.coverage(0.8) < 0.8
+
+
+def test_levels_between_and_outside_the_measured_ones() -> None:
+    calibration = IntervalCalibration((0.5, 0.8, 0.9), (1.0, 1.3, 1.6), points=56)
+    assert calibration.factor(0.85) == pytest.approx(1.45)
+    assert calibration.factor(0.3) == 1.0
+    assert calibration.factor(0.99) == 1.6
+    assert IntervalCalibration.from_stored(calibration.to_dict()) == calibration
+    for stored in (None, {}, {"levels": [0.9, 0.5], "factors": [1, 1], "points": 3}, "x"):
+        assert IntervalCalibration.from_stored(stored) is None  # type: ignore[arg-type]
+
+
+def test_a_calibrated_forecast_scales_prophets_band_around_the_same_points(
+    trained: TrainedModel,
+) -> None:
+    assert trained.calibration is not None
+    plain = predict_points(trained.model, horizon=14, interval=0.8, seed=5)
+    scaled = predict_points(
+        trained.model, horizon=14, interval=0.8, seed=5, calibration=trained.calibration
+    )
+    factor = trained.calibration.factor(0.8)
+    for p, s in zip(plain, scaled, strict=True):
+        assert s["yhat"] == p["yhat"]
+        assert s["yhat_upper"] - s["yhat"] == pytest.approx(factor * (p["yhat_upper"] - p["yhat"]))
+        assert s["yhat"] - s["yhat_lower"] == pytest.approx(factor * (p["yhat"] - p["yhat_lower"]))
+    again = predict_points(
+        trained.model, horizon=14, interval=0.8, seed=5, calibration=trained.calibration
+    )
+    assert again == scaled
+
+
+def test_calibration_off_serves_prophets_band_and_scores_it(
+    series: tuple[list[dt.date], list[float]],
+) -> None:
+    days, values = series
+    off = train_model(
+        PRODUCT, days[-200:], values[-200:], dataclasses.replace(PARAMS, calibrate_intervals=False)
+    )
+    assert off.calibration is None
+    assert off.metrics.coverage == off.metrics.coverage_prophet is not None
+    assert TrainingParams(backtest_windows=1).backtest_windows == 1
+    with pytest.raises(ValueError, match="backtest_windows must be at least 1"):
+        TrainingParams(backtest_windows=0)
+
+
+def test_the_service_serves_the_versions_calibrated_band_and_lists_its_windows(
+    client: TestClient, demo_service: SalescastService
+) -> None:
+    """Over HTTP: the stored windows and factors, and a forecast whose band is Prophet's
+    scaled by the version's own factor (recomputed here from the stored model)."""
+    models = client.get("/products/CA_1-HOBBIES_1/models").json()
+    active = next(m for m in models if m["active"])
+    metrics = active["metrics"]
+    assert len(metrics["windows"]) == 3
+    assert metrics["mean_over_windows"]["windows"] == 3
+    calibration = IntervalCalibration.from_stored(metrics["interval_calibration"])
+    assert calibration is not None
+    assert calibration.factor(0.9) != 1.0
+    body = client.get("/products/CA_1-HOBBIES_1/forecast?horizon=7&interval=0.9").json()
+    model = demo_service.models.get_model("CA_1-HOBBIES_1", active["version"])
+    seed = forecast_seed("CA_1-HOBBIES_1", active["version"], 7, 0.9)
+    plain = predict_points(model, horizon=7, interval=0.9, seed=seed)
+    factor = calibration.factor(0.9)
+    for served, raw in zip(body["points"], plain, strict=True):
+        assert served["yhat"] == pytest.approx(raw["yhat"])
+        assert served["yhat_upper"] - served["yhat"] == pytest.approx(
+            factor * (raw["yhat_upper"] - raw["yhat"])
+        )
+        assert served["yhat"] - served["yhat_lower"] == pytest.approx(
+            factor * (raw["yhat"] - raw["yhat_lower"])
+        )
