@@ -41,6 +41,7 @@ SCRIPTS = [
     "outage.py",
     "sizes.py",
     "training_speed.py",
+    "forecast_quality.py",
     "training_scaling.py",
     "store_speed.py",
 ]

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from salescast.forecasting import make_forecast
@@ -137,3 +138,24 @@ def test_generated_at_is_the_versions_trained_at_time_in_utc(model: Prophet) -> 
     assert forecast["generated_at"] == "2024-06-03T09:15:02+00:00"
     again = make_forecast("p", 1, model, horizon=3, interval=0.8, trained_at=TRAINED_AT)
     assert again == forecast
+
+
+@pytest.mark.parametrize("mode", ["additive", "multiplicative"])
+def test_the_fits_component_matrix_is_the_one_prediction_would_build(mode: str) -> None:
+    """`_seasonality_features` reuses `train_component_cols`; with holidays in the fit and
+    none in the forecast window (and some), the features and matrix are Prophet's own."""
+    from salescast.forecasting.sampling import _seasonality_features
+
+    start = dt.date(2022, 1, 3)
+    days = [start + dt.timedelta(days=i) for i in range(500)]
+    values = [50 + (i % 7) * 3 + 0.05 * i for i in range(500)]
+    params = TrainingParams(holidays_country="US", seasonality_mode=mode)  # type: ignore[arg-type]
+    fitted = decode_model(encode_model(fit_prophet(days, values, params)))
+    for first in (dt.date(2023, 6, 1), dt.date(2023, 12, 20)):  # no holiday; Christmas
+        future = fitted.setup_dataframe(
+            pd.DataFrame({"ds": pd.date_range(first, periods=20, freq="D")})
+        )
+        features, matrix = _seasonality_features(fitted, future)
+        expected, _, expected_matrix, _ = fitted.make_all_seasonality_features(future)
+        pd.testing.assert_frame_equal(features, expected)
+        pd.testing.assert_frame_equal(matrix, expected_matrix, check_names=False)

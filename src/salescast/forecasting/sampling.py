@@ -158,7 +158,7 @@ def _simulate_yhat(
     params = model.params
     iterations = params["k"].shape[0]
     per_iteration = max(1, int(np.ceil(model.uncertainty_samples / float(iterations))))
-    features, _, component_cols, _ = model.make_all_seasonality_features(df)
+    features, component_cols = _seasonality_features(model, df)
     x = features.values
     s_a = component_cols["additive_terms"].values
     s_m = component_cols["multiplicative_terms"].values
@@ -177,6 +177,29 @@ def _simulate_yhat(
             points = trend * (1 + xb_m) + xb_a
     futures = np.vstack(rows).T  # dates x futures, like Prophet's column_stack
     return (points, futures) if with_points else futures
+
+
+def _seasonality_features(model: Prophet, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`make_all_seasonality_features(df)`'s features and component matrix, the matrix taken
+    from the fit (`train_component_cols`) instead of being built again.
+
+    The matrix says which feature column belongs to which component; it depends
+    on the model's seasonalities, holidays and regressors, not on the dates
+    (prediction builds the training's columns, holidays included, so that they
+    line up with the fitted coefficients). Building it is a `pd.crosstab`,
+    about a third of the features' cost, once per forecast and per backtest
+    window. A model without the fit's matrix, or features of another width,
+    get the full build.
+    """
+    trained = model.train_component_cols
+    if trained is not None:
+        view = copy.copy(model)
+        view.regressor_column_matrix = lambda _features, modes: (trained, modes)  # type: ignore[method-assign,assignment]
+        features, _, component_cols, _ = view.make_all_seasonality_features(df)
+        if features.shape[1] == len(trained):
+            return features, component_cols
+    features, _, component_cols, _ = model.make_all_seasonality_features(df)
+    return features, component_cols
 
 
 def _expected_trend(model: Prophet, df: pd.DataFrame, iteration: int) -> Any:
