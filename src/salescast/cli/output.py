@@ -97,10 +97,13 @@ MODEL_COLUMNS = (
     "data_version",
     "mase",
     "mase_seasonal_naive",
+    "mase_mean_over_windows",
+    "coverage",
     "model_bytes",
     "not_activated_reason",
 )
-"""The CSV header of `salescast models ID --format csv`."""
+"""The CSV header of `salescast models ID --format csv`: `mase` and `mase_seasonal_naive` are
+the last backtest window's, `coverage` the share of its actuals inside the served band."""
 
 
 def print_models(versions: Sequence[ModelVersionInfo], fmt: OutputFormat = "table") -> None:
@@ -116,8 +119,8 @@ def print_models(versions: Sequence[ModelVersionInfo], fmt: OutputFormat = "tabl
         sys.stdout.write(buffer.getvalue())
         return
     table = Table(
-        "version", "active", "pinned", "created", "window", "MASE", "MASE naive", "KB",
-        "not activated because",
+        "version", "active", "pinned", "created", "window", "MASE", "MASE naive",
+        "MASE mean", "coverage", "KB", "not activated because",
     )  # fmt: skip
     for v in versions:
         table.add_row(
@@ -128,10 +131,22 @@ def print_models(versions: Sequence[ModelVersionInfo], fmt: OutputFormat = "tabl
             f"{v.train_start} .. {v.train_end}",
             _number(v.metrics.get("mase")),
             _number(v.metrics.get("mase_seasonal_naive")),
+            _number(_windows_mean(v, "mase")),
+            _percent(v.metrics.get("coverage")),
             f"{v.model_bytes / 1024:.1f}",
             v.not_activated_reason or "",
         )
     console.print(table)
+
+
+def _windows_mean(v: ModelVersionInfo, name: str) -> object:
+    """The mean over the version's backtest windows (None for a single-window backtest)."""
+    means = v.metrics.get("mean_over_windows")
+    return means.get(name) if isinstance(means, dict) else None
+
+
+def _percent(value: object) -> str:
+    return f"{100 * value:.0f} %" if isinstance(value, int | float) else "-"
 
 
 def _model_row(v: ModelVersionInfo) -> list[object]:
@@ -145,6 +160,8 @@ def _model_row(v: ModelVersionInfo) -> list[object]:
         v.data_version,
         v.metrics.get("mase"),
         v.metrics.get("mase_seasonal_naive"),
+        _windows_mean(v, "mase"),
+        v.metrics.get("coverage"),
         v.model_bytes,
         v.not_activated_reason or "",
     ]
