@@ -34,6 +34,7 @@ def test_defaults_are_the_embedded_ones_from_the_interface() -> None:
     assert settings.cache_stale_seconds == 3_600
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
     assert settings.fit_backend == "numpy"
+    assert (settings.backtest_windows, settings.calibrate_intervals) == (3, True)
 
 
 @pytest.mark.parametrize(
@@ -52,6 +53,9 @@ def test_defaults_are_the_embedded_ones_from_the_interface() -> None:
         ("SALESCAST_DASK_SCHEDULER", "tcp://a:1,b:2"),
         ("SALESCAST_DASK_CONNECT_TIMEOUT_SECONDS", "0"),
         ("SALESCAST_FIT_BACKEND", "stan"),
+        ("SALESCAST_BACKTEST_WINDOWS", "0"),
+        ("SALESCAST_BACKTEST_WINDOWS", "three"),
+        ("SALESCAST_CALIBRATE_INTERVALS", "maybe"),
     ],
 )
 def test_a_bad_value_fails_with_a_message_naming_the_variable(
