@@ -63,8 +63,10 @@ def test_activate_pins_a_version_and_unpin_releases_it(db: str) -> None:
     assert listed(db, P1)[0]["pinned"] is False
 
 
-def test_models_delete_removes_an_inactive_version_and_refuses_the_active_one(db: str) -> None:
-    run_cli(db, "train", "--product", P1)  # version 2 active
+def test_models_delete_removes_an_inactive_version_and_refuses_the_active_one(
+    db: str, demo_service: SalescastService
+) -> None:
+    demo_service.train_product(P1)  # version 2 active
     refused = run_cli(db, "models", "delete", P1, "2")
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines() == [
@@ -80,10 +82,12 @@ def test_models_delete_removes_an_inactive_version_and_refuses_the_active_one(db
     assert "no model version 1" in missing.stderr
 
 
-def test_models_prune_keeps_the_newest_and_the_active_version(db: str) -> None:
+def test_models_prune_keeps_the_newest_and_the_active_version(
+    db: str, demo_service: SalescastService
+) -> None:
     run_cli(db, "models", "activate", P1, "1")
-    for _ in range(3):
-        run_cli(db, "train", "--product", P1)
+    for _ in range(3):  # versions 2-4, in process: `train` itself is tested above
+        demo_service.train_product(P1)
     pruned = run_cli(db, "models", "prune", P1, "--keep", "1")
     assert pruned.returncode == 0, pruned.stderr
     assert f"{P1}: deleted versions 2, 3" in pruned.stdout
