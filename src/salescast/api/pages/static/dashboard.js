@@ -41,6 +41,9 @@ async function activate(button) {
   const url = `/products/${encodeURIComponent(product)}/models/${encodeURIComponent(version)}/activate`;
   const response = await fetch(url, { method: "POST", headers: { Authorization: `Bearer ${token}` } });
   if (response.ok) {
+    // Read the answer to its end before reloading: a reload while its body is
+    // still arriving aborts the request, and the browser reports it as failed.
+    await response.text();
     sessionStorage.setItem(TOKEN_KEY, token);
     status.textContent = `Version ${version} is active (pinned). Reloading…`;
     window.location.reload();
