@@ -145,6 +145,25 @@ def test_without_a_horizon_a_monthly_product_forecasts_its_24_months_a_weekly_on
     assert (weekly["horizon"], weekly["points"][-1]["ds"]) == (30, "2016-11-18")
 
 
+def test_post_forecasts_without_a_horizon_gives_each_product_its_own_default(
+    client: TestClient,
+) -> None:
+    answer = client.post("/forecasts", json={"product_ids": [WEEKLY, MONTHLY]})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["horizon"], body["errors"]) == (30, [])
+    weekly, monthly = body["forecasts"]
+    assert weekly == client.get(f"/products/{WEEKLY}/forecast").json()
+    assert monthly == client.get(f"/products/{MONTHLY}/forecast").json()
+    assert [len(f["points"]) for f in body["forecasts"]] == [30, 24]
+    # A horizon asked explicitly is each product's, refused where past its limit.
+    asked = client.post("/forecasts", json={"product_ids": [WEEKLY, MONTHLY], "horizon": 30})
+    assert [f["product_id"] for f in asked.json()["forecasts"]] == [WEEKLY]
+    [refused] = asked.json()["errors"]
+    assert (refused["product_id"], refused["status"]) == (MONTHLY, 422)
+    assert "between 1 and 24 months" in refused["detail"]
+
+
 @pytest.mark.parametrize(
     ("product_id", "horizon", "limit"),
     [(WEEKLY, 105, "between 1 and 104 weeks"), (MONTHLY, 25, "between 1 and 24 months")],

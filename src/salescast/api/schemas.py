@@ -20,15 +20,13 @@ from salescast.api.schema_examples import (
 )
 from salescast.forecasting.prediction import MAX_HORIZON_DAYS
 from salescast.service.forecast_batches import MAX_BATCH_PRODUCTS
+from salescast.service.forecasts import DEFAULT_HORIZON
 
 
 def _example(example: dict[str, Any]) -> ConfigDict:
     """A model's OpenAPI example (one real answer; see schema_examples)."""
     return ConfigDict(json_schema_extra={"examples": [example]})
 
-
-DEFAULT_HORIZON = 30
-"""Days ahead when a forecast request names no horizon."""
 
 HorizonDays = Annotated[int, Field(ge=1, le=MAX_HORIZON_DAYS, description="days ahead")]
 """A forecast horizon as every forecast route validates it (1 to MAX_HORIZON_DAYS)."""
@@ -324,7 +322,12 @@ class ForecastsRequest(BaseModel):
         "out: every product with an active model (those without are skipped). Every listed "
         "product must exist (else 404) and have an active model (else 409).",
     )
-    horizon: HorizonDays = DEFAULT_HORIZON
+    horizon: HorizonDays | None = Field(
+        default=None,
+        description="periods ahead, in each product's own periods; null or left out: each "
+        f"product's default ({DEFAULT_HORIZON}, at most its frequency's limit: a monthly "
+        "product's 24), as GET /products/{id}/forecast without a horizon",
+    )
     interval: IntervalWidth = None
 
 
@@ -377,7 +380,10 @@ class ForecastsResponse(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [_FORECASTS_EXAMPLE]})
 
-    horizon: int
+    horizon: int = Field(
+        description=f"the horizon asked ({DEFAULT_HORIZON} when not sent); each forecast "
+        "states its own, which for a product whose limit is lower is that limit"
+    )
     interval: float = Field(description="the interval width used (the setting when not sent)")
     forecasts: list[ForecastResponse] = Field(
         description="one per product, each exactly the body of GET /products/{id}/forecast"

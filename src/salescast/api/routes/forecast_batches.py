@@ -29,6 +29,7 @@ from salescast.api.schemas import (
 from salescast.service import SalescastService
 from salescast.service.batch_output import BatchFormat, BatchWriter, batch_writer
 from salescast.service.forecast_batches import PER_PRODUCT_ERRORS, BatchError, batch_error
+from salescast.service.forecasts import DEFAULT_HORIZON
 
 router = APIRouter(tags=["forecasts"])
 logger = logging.getLogger("salescast.api")
@@ -95,9 +96,10 @@ async def forecast_many(
     chosen = fmt or negotiate_format(request.headers.get("accept"))
     # One query over every product; on a thread, as a store read may wait on the network.
     ids = await anyio.to_thread.run_sync(service.plan_forecast_batch, wanted.product_ids)
-    writer = batch_writer(
-        chosen, horizon=wanted.horizon, interval=service.interval_width(wanted.interval)
-    )
+    # No horizon: each product's default (30 periods, 24 for a monthly one), as
+    # `salescast forecast --all`; the document names the 30 asked of most.
+    asked = DEFAULT_HORIZON if wanted.horizon is None else wanted.horizon
+    writer = batch_writer(chosen, horizon=asked, interval=service.interval_width(wanted.interval))
     stream = _stream(service, ids, writer, horizon=wanted.horizon, interval=wanted.interval)
     return _CuttableStreamingResponse(stream, media_type=writer.media_type)
 
@@ -136,7 +138,7 @@ async def _stream(
     ids: list[str],
     writer: BatchWriter,
     *,
-    horizon: int,
+    horizon: int | None,
     interval: float | None,
 ) -> AsyncIterator[str]:
     errors: list[BatchError] = []
