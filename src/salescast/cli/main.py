@@ -83,6 +83,7 @@ USER_ERRORS = (
 
 
 def _service() -> SalescastService:
+    """The service on the environment's settings; use it in a `with` block, which closes it."""
     return SalescastService(load_settings())
 
 
@@ -124,20 +125,20 @@ def _multiprocess_metrics(workers: int) -> Iterator[None]:
 @app.command()
 def demo() -> None:
     """Load the bundled demo sales if the store is empty, then train untrained products."""
-    service = _service()
-    loaded = service.load_demo_if_empty()
-    if loaded is not None:
-        typer.echo(f"loaded demo data: {loaded.rows} rows, {len(loaded.products)} products")
-    untrained = service.list_untrained_product_ids()
-    if untrained:
-        summaries = _train_with_progress(
-            service,
-            untrained,
-            jobs=service.settings.train_jobs,
-            scheduler=dask_scheduler_from(service.settings),
-        )
-        _report_failures(summaries)
-    typer.echo(f"store ready: {service.settings.database_url}")
+    with _service() as service:
+        loaded = service.load_demo_if_empty()
+        if loaded is not None:
+            typer.echo(f"loaded demo data: {loaded.rows} rows, {len(loaded.products)} products")
+        untrained = service.list_untrained_product_ids()
+        if untrained:
+            summaries = _train_with_progress(
+                service,
+                untrained,
+                jobs=service.settings.train_jobs,
+                scheduler=dask_scheduler_from(service.settings),
+            )
+            _report_failures(summaries)
+        typer.echo(f"store ready: {service.settings.database_url}")
 
 
 def _report_failures(summaries: Sequence[TrainingSummary]) -> None:
@@ -187,9 +188,10 @@ def ingest(
     product = tuple(c.strip() for c in (product_cols or product_col).split(","))
     columns = ColumnSpec(date=date_col, product=product, quantity=quantity_col)
     mode_value: IngestMode = "append" if mode == "append" else "replace"
-    result = _service().ingest_csv(
-        file.read_bytes(), columns=columns, mode=mode_value, freq=declared
-    )
+    with _service() as service:
+        result = service.ingest_csv(
+            file.read_bytes(), columns=columns, mode=mode_value, freq=declared
+        )
     typer.echo(f"ingested {result.rows} rows for {len(result.products)} products")
 
 
@@ -231,18 +233,17 @@ def train(
             scheduler = parse_scheduler_address(scheduler)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--scheduler") from None
-    service = _service()
-    if product is not None:  # one named product is always trained: --force changes nothing
-        _echo_version(service.train_product(product))
-        return
-    ids = service.list_product_ids()
-    summaries = _train_with_progress(
-        service,
-        ids,
-        jobs=jobs or service.settings.train_jobs,
-        scheduler=None if jobs is not None else _scheduler(service, scheduler),
-        force=force,
-    )
+    with _service() as service:
+        if product is not None:  # one named product is always trained: --force changes nothing
+            _echo_version(service.train_product(product))
+            return
+        summaries = _train_with_progress(
+            service,
+            service.list_product_ids(),
+            jobs=jobs or service.settings.train_jobs,
+            scheduler=None if jobs is not None else _scheduler(service, scheduler),
+            force=force,
+        )
     for s in summaries:
         _echo_summary(s)
     typer.echo(describe_training(summaries))
@@ -373,11 +374,8 @@ def products(
     query = params.to_query()
     if all_products:
         query = dataclasses.replace(query, limit=None)
-    service = _service()
-    try:
+    with _service() as service:
         page = service.store.find_products(query)
-    finally:
-        service.close()
     print_products(page.products, output)
     typer.echo(page_summary(page), err=True)
 

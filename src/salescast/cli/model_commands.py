@@ -40,6 +40,7 @@ FormatOption = Annotated[str, typer.Option("--format", help="table, json or csv"
 
 
 def _service() -> SalescastService:
+    """The service on the environment's settings; use it in a `with` block, which closes it."""
     return SalescastService(load_settings())
 
 
@@ -50,7 +51,8 @@ def list_versions(
 ) -> None:
     """Versions, windows and metrics; which is active, which pinned (also: `models ID`)."""
     output = output_format(fmt)
-    print_models(_service().list_models(product_id), output)
+    with _service() as service:
+        print_models(service.list_models(product_id), output)
 
 
 @models_app.command()
@@ -59,14 +61,16 @@ def activate(
     version: Annotated[int, typer.Argument(metavar="VERSION", min=1, help="version number")],
 ) -> None:
     """Promote or roll back to VERSION and pin it: trainings then leave it active."""
-    info = _service().activate_model(product_id, version)
+    with _service() as service:
+        info = service.activate_model(product_id, version)
     typer.echo(f"{info.product_id}: version {info.version} is active and pinned")
 
 
 @models_app.command()
 def unpin(product_id: Annotated[str, typer.Argument(metavar="ID", help="product id")]) -> None:
     """Let trainings activate new versions again; the active version stays active."""
-    info = _service().unpin_model(product_id)
+    with _service() as service:
+        info = service.unpin_model(product_id)
     typer.echo(
         f"{info.product_id}: version {info.version} stays active, not pinned: "
         "the next training may activate a new version"
@@ -79,7 +83,8 @@ def delete(
     version: Annotated[int, typer.Argument(metavar="VERSION", min=1, help="version number")],
 ) -> None:
     """Remove VERSION, which must be neither active nor pinned."""
-    _service().delete_model(product_id, version)
+    with _service() as service:
+        service.delete_model(product_id, version)
     typer.echo(f"{product_id}: version {version} deleted")
 
 
@@ -101,7 +106,8 @@ def prune(
     if keep is None or all_products == (product_id is not None):
         raise typer.BadParameter(PRUNE_USAGE)
     ids = None if product_id is None else [product_id]
-    deleted = _service().prune_models(ids, keep=keep)
+    with _service() as service:
+        deleted = service.prune_models(ids, keep=keep)
     for pid, versions in deleted.items():
         if versions:
             typer.echo(f"{pid}: deleted versions {', '.join(map(str, versions))}")

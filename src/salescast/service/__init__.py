@@ -133,6 +133,13 @@ class SalescastService:
         self.cache.close()
         self.database.dispose()
 
+    def __enter__(self) -> SalescastService:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the cache (its Redis connections and subscriber) and the store's pool."""
+        self.close()
+
     def invalidate_products(self, product_ids: Iterable[str]) -> None:
         """Drop every cached entry of these products, in every worker (pub/sub) and in Redis."""
         invalidate_products(self.cache, product_ids)
