@@ -1,0 +1,172 @@
+"""Research for #16 point 2, not part of ``make bench``: cheap corrections of Prophet's
+forecast, and how they score when every choice is made on earlier windows only.
+
+Each series is fitted as training fits it (default settings, the numpy fit)
+once per backtest window, with additive and with multiplicative seasonality;
+the fits' in-sample and window predictions are kept, and every candidate is a
+function of them (no further fit), so the whole table costs one Prophet fit per
+series, window and mode. The candidates correct Prophet's points by its own
+recent residuals (actual - fitted) on the training part:
+
+- ``level K``: add the mean residual of the last K days;
+- ``level+weekday``: add the mean residual of the last 28 days, plus per
+  weekday the mean of the last 56 days' remaining residuals, shrunk toward 0
+  by max(0, 1 - 2 se^2 / mean^2) (so a weekday's noise adds nothing).
+
+Two honest ways to choose, both using windows 1 and 2 (the oldest two) to
+score window 3 (the one the quality table reports):
+
+- one recipe for all: the (mode, candidate) with the best mean over windows
+  1-2 of both sets pooled (weighted by series);
+- per series: each series takes the (mode, candidate) with its own best mean
+  over windows 1-2.
+
+Every row prints all three windows, so what a choice on windows 1-2 would have
+picked can be read next to what window 3 then scored. MASE is
+``score_holdout``'s (the stored one).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from forecast_quality import Series, m5_series, store_item_series
+
+from salescast.forecasting.backtest import score_holdout, window_cuts
+from salescast.forecasting.training import TrainingParams, fit_prophet
+from salescast.store.frequency import unit_of
+
+MODES = ("additive", "multiplicative")
+
+
+@dataclass(frozen=True)
+class Window:
+    days: list[object]
+    y: np.ndarray
+    fitted: np.ndarray  # Prophet's prediction over the training part and the window
+    start: int  # the window's first index
+
+    def mase(self, predicted: np.ndarray, holdout: int) -> float | None:
+        s = self.start
+        return score_holdout(
+            dict(zip(self.days[:s], self.y[:s], strict=True)),
+            dict(zip(self.days[s:], self.y[s:], strict=True)),
+            dict(zip(self.days[s:], predicted, strict=True)),
+            holdout=holdout,
+        ).mase
+
+
+Candidate = Callable[[Window], np.ndarray]
+
+
+def prophet(window: Window) -> np.ndarray:
+    return window.fitted[window.start :]
+
+
+def level(days: int) -> Candidate:
+    def correct(window: Window) -> np.ndarray:
+        s = window.start
+        residuals = window.y[:s] - window.fitted[:s]
+        return window.fitted[s:] + residuals[-days:].mean()
+
+    return correct
+
+
+def level_and_weekday(window: Window) -> np.ndarray:
+    s = window.start
+    residuals = window.y[:s] - window.fitted[:s]
+    shift = residuals[-28:].mean()
+    recent = residuals[-56:] - shift
+    weekdays = np.array([d.weekday() for d in window.days[:s][-56:]])  # type: ignore[attr-defined]
+    by_weekday = {}
+    for k in range(7):
+        values = recent[weekdays == k]
+        mean, se2 = values.mean(), values.var(ddof=1) / len(values)
+        by_weekday[k] = max(0.0, 1 - 2 * se2 / max(mean * mean, 1e-12)) * mean
+    ahead = [by_weekday[d.weekday()] for d in window.days[s:]]  # type: ignore[attr-defined]
+    return window.fitted[s:] + shift + np.array(ahead)
+
+
+CANDIDATES: dict[str, Candidate] = {
+    "Prophet": prophet,
+    "level 28": level(28),
+    "level 56": level(56),
+    "level+weekday": level_and_weekday,
+}
+
+
+def windows_of(series: list[Series], mode: str) -> list[list[Window]]:
+    params = TrainingParams(seasonality_mode=mode)
+    holdout, minimum = params.holdout("day"), params.min_history("day")
+    out = []
+    for _, days, quantities in series:
+        wins = []
+        for start, end in window_cuts(days, holdout, 3, minimum - holdout, "D"):
+            model = fit_prophet(days[:start], quantities[:start], params, uncertainty_samples=0)
+            frame = model.predict(pd.DataFrame({"ds": pd.to_datetime(days[:end])}))
+            wins.append(
+                Window(days[:end], np.asarray(quantities[:end]), frame["yhat"].values, start)
+            )
+        out.append(wins)
+    return out
+
+
+def main() -> int:
+    holdout = TrainingParams().holdout(unit_of("D"))
+    sets = {"M5 daily": m5_series(), "store-item daily": store_item_series()[:100]}
+    fitted = {(name, mode): windows_of(s, mode) for name, s in sets.items() for mode in MODES}
+
+    def scores(name: str, mode: str, candidate: Candidate) -> list[list[float | None]]:
+        return [[w.mase(candidate(w), holdout) for w in wins] for wins in fitted[(name, mode)]]
+
+    table = {
+        (name, mode, cand): scores(name, mode, fn)
+        for name in sets
+        for mode in MODES
+        for cand, fn in CANDIDATES.items()
+    }
+
+    def mean(values: list[float | None]) -> float:
+        return statistics.mean(v for v in values if v is not None)
+
+    print(
+        "| mode | candidate | " + " | ".join(f"{n} w1 / w2 / w3" for n in sets) + " | pooled w1-2 |"
+    )
+    print("|---|---|" + "---:|" * (len(sets) + 1))
+    pooled = {}
+    for mode in MODES:
+        for cand in CANDIDATES:
+            cells, inner = [], 0.0
+            for name in sets:
+                rows = table[(name, mode, cand)]
+                per_window = [mean([r[i] for r in rows]) for i in range(3)]
+                cells.append(" / ".join(f"{v:.3f}" for v in per_window))
+                inner += len(rows) * statistics.mean(per_window[:2])
+            pooled[(mode, cand)] = inner / sum(len(s) for s in sets.values())
+            print(f"| {mode} | {cand} | " + " | ".join(cells) + f" | {pooled[(mode, cand)]:.4f} |")
+    best = min(pooled, key=pooled.__getitem__)
+    print(f"\nOne recipe chosen on windows 1-2 pooled: {best[0]} {best[1]}; window 3:")
+    for name in sets:
+        print(f"  {name}: {mean([r[2] for r in table[(name, *best)]]):.3f}")
+    print("\nPer series, (mode, candidate) chosen on its own windows 1-2; window 3:")
+    for name in sets:
+        picked = []
+        for i in range(len(sets[name])):
+            options = [
+                (mean(table[(name, mode, cand)][i][:2]), table[(name, mode, cand)][i][2])
+                for mode in MODES
+                for cand in CANDIDATES
+                if any(v is not None for v in table[(name, mode, cand)][i][:2])
+            ]
+            picked.append(min(options, key=lambda option: option[0])[1])
+        print(f"  {name}: {mean(picked):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
