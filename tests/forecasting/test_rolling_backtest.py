@@ -24,7 +24,7 @@ from salescast.forecasting.calibration import (
     calibrate,
 )
 from salescast.forecasting.prediction import predict_points
-from salescast.forecasting.sampling import forecast_seed
+from salescast.forecasting.sampling import backtest_futures, forecast_seed
 from salescast.forecasting.training import TrainedModel, TrainingParams, fit_prophet, train_model
 from salescast.service import SalescastService
 from tests.conftest import M5_CSV, require_shared_data
@@ -100,6 +100,36 @@ def test_the_means_are_over_the_windows_where_each_score_is_defined(trained: Tra
     assert windows[0]["coverage"] is None
     served = [float(w["coverage"]) for w in windows[1:]]  # type: ignore[arg-type]
     assert means["coverage"] == pytest.approx(np.mean(served))
+
+
+def test_each_windows_band_is_scaled_by_what_the_earlier_windows_taught_only(
+    trained: TrainedModel, series: tuple[list[dt.date], list[float]]
+) -> None:
+    """Each window's futures drawn again (its own fit and seed), then: the served
+    coverage of window k is its band scaled by the factors of windows 1..k-1, and the
+    version's factors are those of every window."""
+    days, values = series
+    bands = []
+    for window in trained.metrics.windows:
+        start = days.index(dt.date.fromisoformat(str(window["holdout_start"])))
+        end = days.index(dt.date.fromisoformat(str(window["holdout_end"]))) + 1
+        model = fit_prophet(days[:start], values[:start], PARAMS)
+        seed = forecast_seed(PRODUCT, 0, end, PARAMS.interval_width)
+        future = pd.DataFrame({"ds": pd.to_datetime(days[start:end])})
+        yhat, futures = backtest_futures(model, future, np.random.default_rng(seed))
+        assert futures is not None
+        bands.append(WindowBands(np.asarray(values[start:end]), yhat, futures))
+    width = PARAMS.interval_width
+    for k, window in enumerate(trained.metrics.windows):
+        assert window["coverage_prophet"] == pytest.approx(bands[k].coverage(width))
+        if k == 0:
+            continue
+        learnt = calibrate(bands[:k])
+        assert learnt is not None
+        assert window["coverage"] == pytest.approx(bands[k].coverage(width, learnt.factor(width)))
+        # what the window itself would teach gives another band: it is not used for it
+        assert calibrate(bands[: k + 1]) != learnt
+    assert trained.calibration == calibrate(bands)
 
 
 def test_a_short_history_gets_the_windows_it_has_room_for(
