@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import math
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ from salescast.forecasting.calibration import (
     WindowBands,
     calibrate,
 )
-from salescast.forecasting.prediction import predict_points
+from salescast.forecasting.prediction import make_forecast, predict_points
 from salescast.forecasting.sampling import backtest_futures, forecast_seed
 from salescast.forecasting.training import TrainedModel, TrainingParams, fit_prophet, train_model
 from salescast.service import SalescastService
@@ -126,7 +127,7 @@ def test_each_windows_band_is_scaled_by_what_the_earlier_windows_taught_only(
             continue
         learnt = calibrate(bands[:k])
         assert learnt is not None
-        assert window["coverage"] == pytest.approx(bands[k].coverage(width, learnt.factor(width)))
+        assert window["coverage"] == pytest.approx(bands[k].coverage(width, learnt))
         # what the window itself would teach gives another band: it is not used for it
         assert calibrate(bands[: k + 1]) != learnt
     assert trained.calibration == calibrate(bands)
@@ -167,16 +168,17 @@ def test_the_factors_are_the_conformal_quantile_of_the_window_errors() -> None:
     bands = WindowBands(actual, yhat, futures)
     calibration = calibrate([bands])
     assert calibration is not None
-    assert calibration.levels == LEVELS
+    assert (calibration.levels, calibration.reference) == (LEVELS, 0.8)
+    # the errors in half-widths of the reference (80 %) band, one set for every level
+    lower, upper = np.percentile(futures, [10, 90], axis=1)
+    scores = np.sort(np.abs(actual) / np.where(actual >= 0, upper, -lower))
     for level, factor in zip(calibration.levels, calibration.factors, strict=True):
-        lower, upper = bands.band(level)
-        half = np.where(actual >= 0, upper, -lower)
-        scores = np.sort(np.abs(actual) / half)
         rank = min(40, math.ceil(41 * level))
         assert factor == pytest.approx(scores[rank - 1])
     assert calibration.factor(0.8) > 1.4  # about 2: the errors' spread over the band's
     # scaled by its factor, the band holds at least its share of the points it learnt from
-    assert bands.coverage(0.8, calibration.factor(0.8)) >= 0.8
+    for level in LEVELS:
+        assert bands.coverage(level, calibration) >= level
     assert bands.coverage(0.8) < 0.8
 
 
@@ -186,7 +188,17 @@ def test_levels_between_and_outside_the_measured_ones() -> None:
     assert calibration.factor(0.3) == 1.0
     assert calibration.factor(0.99) == 1.6
     assert IntervalCalibration.from_stored(calibration.to_dict()) == calibration
-    for stored in (None, {}, {"levels": [0.9, 0.5], "factors": [1, 1], "points": 3}, "x"):
+    good = calibration.to_dict()
+    for stored in (
+        None,
+        {},
+        "x",
+        {**good, "levels": [0.9, 0.5, 0.8]},  # levels out of order
+        {**good, "factors": [1.3, 1.0, 1.6]},  # a wider band scaled less: would not nest
+        {**good, "factors": [1.0, float("inf"), 1.6]},
+        {**good, "factors": [-1.0, 1.0, 1.6]},
+        {key: value for key, value in good.items() if key != "reference"},
+    ):
         assert IntervalCalibration.from_stored(stored) is None  # type: ignore[arg-type]
 
 
@@ -209,6 +221,30 @@ def test_a_calibrated_forecast_scales_prophets_band_around_the_same_points(
     assert again == scaled
 
 
+def test_a_wider_calibrated_band_holds_every_narrower_one_on_every_date(
+    trained: TrainedModel,
+) -> None:
+    assert trained.calibration is not None
+    widths = [0.5, 0.6, 0.7, 0.75, 0.8, 0.81, 0.85, 0.9, 0.95, 0.98, 0.99]
+    bands = [
+        make_forecast(
+            PRODUCT,
+            2,
+            trained.model,
+            horizon=60,
+            interval=width,
+            trained_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            calibration=trained.calibration,
+        )["points"]
+        for width in widths
+    ]
+    for narrow, wide in itertools.pairwise(bands):
+        for inner, outer in zip(narrow, wide, strict=True):
+            assert inner["yhat"] == outer["yhat"]
+            assert outer["yhat_lower"] <= inner["yhat_lower"]
+            assert inner["yhat_upper"] <= outer["yhat_upper"]
+
+
 def test_calibration_off_serves_prophets_band_and_scores_it(
     series: tuple[list[dt.date], list[float]],
 ) -> None:
@@ -227,7 +263,8 @@ def test_the_service_serves_the_versions_calibrated_band_and_lists_its_windows(
     client: TestClient, demo_service: SalescastService
 ) -> None:
     """Over HTTP: the stored windows and factors, and a forecast whose band is Prophet's
-    scaled by the version's own factor (recomputed here from the stored model)."""
+    80 % band (the reference) scaled by the version's own factor for the width asked,
+    recomputed here from the stored model with the draws of the reference width."""
     models = client.get("/products/CA_1-HOBBIES_1/models").json()
     active = next(m for m in models if m["active"])
     metrics = active["metrics"]
@@ -238,8 +275,8 @@ def test_the_service_serves_the_versions_calibrated_band_and_lists_its_windows(
     assert calibration.factor(0.9) != 1.0
     body = client.get("/products/CA_1-HOBBIES_1/forecast?horizon=7&interval=0.9").json()
     model = demo_service.models.get_model("CA_1-HOBBIES_1", active["version"])
-    seed = forecast_seed("CA_1-HOBBIES_1", active["version"], 7, 0.9)
-    plain = predict_points(model, horizon=7, interval=0.9, seed=seed)
+    seed = forecast_seed("CA_1-HOBBIES_1", active["version"], 7, 0.8)
+    plain = predict_points(model, horizon=7, interval=0.8, seed=seed)
     factor = calibration.factor(0.9)
     for served, raw in zip(body["points"], plain, strict=True):
         assert served["yhat"] == pytest.approx(raw["yhat"])

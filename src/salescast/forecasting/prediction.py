@@ -108,8 +108,13 @@ def make_forecast(
     version's `trained_at` time (when it was stored), not the time of this
     computation, which would differ between a cache fill and a recomputation. The
     `calibration` is the version's own (stored with it), so it names nothing new.
+    A calibrated version draws one set of futures per horizon, seeded with its
+    reference width instead of `interval`: every width's band is then scaled from
+    the same reference band, so a wider band holds a narrower one on every date
+    (`salescast.forecasting.calibration`). Other versions' draws are as before.
     """
-    seed = forecast_seed(product_id, model_version, horizon, interval)
+    drawn_for = interval if calibration is None else calibration.reference
+    seed = forecast_seed(product_id, model_version, horizon, drawn_for)
     return Forecast(
         product_id=product_id,
         model_version=model_version,

@@ -97,8 +97,11 @@ def predict_with_interval(
         result["yhat_lower"] = result["yhat"]
         result["yhat_upper"] = result["yhat"]
         return result
-    lower = model.percentile(futures, 100 * (1.0 - interval) / 2, axis=1)
-    upper = model.percentile(futures, 100 * (1.0 + interval) / 2, axis=1)
+    # Calibrated: the version's reference band, scaled for `interval` (every width
+    # from the same band, so the bands nest); else Prophet's band `interval` wide.
+    width = interval if calibration is None else calibration.reference
+    lower = model.percentile(futures, 100 * (1.0 - width) / 2, axis=1)
+    upper = model.percentile(futures, 100 * (1.0 + width) / 2, axis=1)
     if calibration is not None:
         lower, upper = scale_band(yhat, lower, upper, calibration.factor(interval))
     result["yhat_lower"] = lower

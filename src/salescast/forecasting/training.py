@@ -176,7 +176,7 @@ class _Window:
         width = params.interval_width
         prophet = self.bands.coverage(width)
         if calibrating:
-            served = self.bands.coverage(width, learnt.factor(width)) if learnt else None
+            served = self.bands.coverage(width, learnt) if learnt else None
         else:
             served = prophet
         return replace(metrics, interval=width, coverage=served, coverage_prophet=prophet)
