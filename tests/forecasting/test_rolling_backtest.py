@@ -185,7 +185,7 @@ def test_the_factors_are_the_conformal_quantile_of_the_window_errors() -> None:
 def test_levels_between_and_outside_the_measured_ones() -> None:
     calibration = IntervalCalibration((0.5, 0.8, 0.9), (1.0, 1.3, 1.6), points=56)
     assert calibration.factor(0.85) == pytest.approx(1.45)
-    assert calibration.factor(0.3) == 1.0
+    assert calibration.factor(0.25) == pytest.approx(0.5)  # toward no width at 0
     assert calibration.factor(0.99) == 1.6
     assert IntervalCalibration.from_stored(calibration.to_dict()) == calibration
     good = calibration.to_dict()
@@ -195,8 +195,9 @@ def test_levels_between_and_outside_the_measured_ones() -> None:
         "x",
         {**good, "levels": [0.9, 0.5, 0.8]},  # levels out of order
         {**good, "factors": [1.3, 1.0, 1.6]},  # a wider band scaled less: would not nest
-        {**good, "factors": [1.0, float("inf"), 1.6]},
+        {**good, "factors": [1.0, 1.6, float("inf")]},
         {**good, "factors": [-1.0, 1.0, 1.6]},
+        {**good, "reference": 1.0},
         {key: value for key, value in good.items() if key != "reference"},
     ):
         assert IntervalCalibration.from_stored(stored) is None  # type: ignore[arg-type]
@@ -225,7 +226,7 @@ def test_a_wider_calibrated_band_holds_every_narrower_one_on_every_date(
     trained: TrainedModel,
 ) -> None:
     assert trained.calibration is not None
-    widths = [0.5, 0.6, 0.7, 0.75, 0.8, 0.81, 0.85, 0.9, 0.95, 0.98, 0.99]
+    widths = [0.01, 0.05, 0.1, 0.3, 0.5, 0.6, 0.7, 0.75, 0.8, 0.81, 0.85, 0.9, 0.95, 0.98, 0.99]
     bands = [
         make_forecast(
             PRODUCT,
@@ -243,6 +244,10 @@ def test_a_wider_calibrated_band_holds_every_narrower_one_on_every_date(
             assert inner["yhat"] == outer["yhat"]
             assert outer["yhat_lower"] <= inner["yhat_lower"]
             assert inner["yhat_upper"] <= outer["yhat_upper"]
+    # and each width gets its own band: up to 95 % every step widens it
+    spans = [sum(p["yhat_upper"] - p["yhat_lower"] for p in points) for points in bands]
+    below = sum(width <= 0.95 for width in widths)
+    assert all(a < b for a, b in itertools.pairwise(spans[:below]))
 
 
 def test_calibration_off_serves_prophets_band_and_scores_it(

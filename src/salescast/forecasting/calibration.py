@@ -28,8 +28,10 @@ cent narrower.) For the same reason a calibrated version's forecasts of one
 horizon draw their futures once, whatever the width
 (`salescast.forecasting.prediction.make_forecast`).
 
-Factors are measured at `LEVELS`; another width takes the linear interpolation
-between the two around it, and a width outside them the nearest one's factor.
+Factors are measured at `LEVELS` (10 % to 99 %); another width takes the linear
+interpolation between the two around it, a width below 10 % the interpolation
+between 10 %'s factor and a band of no width at 0, and a width above 99 % that
+level's factor.
 The factors are stored with the version (in its metrics,
 `interval_calibration`), so a version's forecasts are a function of the version
 and the arguments, as before (`salescast.forecasting.sampling`). A version
@@ -49,8 +51,9 @@ import numpy as np
 INTERVAL_CALIBRATION = "interval_calibration"
 """The key of a version's metrics that holds its `IntervalCalibration`."""
 
-LEVELS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
-"""Interval widths the factors are measured at."""
+LEVELS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
+"""Interval widths the factors are measured at (a narrower width is interpolated toward a
+band of zero width at 0; a wider one takes the widest level's factor)."""
 
 REFERENCE = 0.8
 """The width of Prophet's band that every calibrated band is scaled from."""
@@ -71,8 +74,9 @@ class IntervalCalibration:
     reference: float = REFERENCE
 
     def factor(self, interval: float) -> float:
-        """The scale of the reference band for a band `interval` wide (interpolated)."""
-        return float(np.interp(interval, self.levels, self.factors))
+        """The scale of the reference band for a band `interval` wide: interpolated between
+        the measured levels, and toward 0 (no width) below the narrowest one."""
+        return float(np.interp(interval, (0.0, *self.levels), (0.0, *self.factors)))
 
     def to_dict(self) -> dict[str, Any]:
         return {

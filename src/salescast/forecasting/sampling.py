@@ -35,7 +35,10 @@ does not: the bounds are as wide as Prophet's, within sampling error.
 The seed (`forecast_seed`) is a BLAKE2b digest of what names a forecast:
 product, model version, horizon and interval. The same arguments give the
 same bytes in any thread, worker, process or restart; another horizon,
-interval or version gives another, equally reproducible draw.
+interval or version gives another, equally reproducible draw. A version with
+a calibrated band names its reference width instead of the interval: its
+bands of every width are read from one draw, so they nest
+(`salescast.forecasting.calibration`).
 
 Not covered: extra regressors with their own predictor models (Prophet 1.5
 samples those regressors' futures with the global generator too). salescast
