@@ -43,7 +43,7 @@ async function activate(button) {
   if (response.ok) {
     // Read the answer to its end before reloading: a reload while its body is
     // still arriving aborts the request, and the browser reports it as failed.
-    await response.text();
+    try { await response.text(); } catch (_) { /* activated all the same: the reload shows it */ }
     sessionStorage.setItem(TOKEN_KEY, token);
     status.textContent = `Version ${version} is active (pinned). Reloading…`;
     window.location.reload();
