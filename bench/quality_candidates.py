@@ -13,13 +13,14 @@ recent residuals (actual - fitted) on the training part:
   weekday the mean of the last 56 days' remaining residuals, shrunk toward 0
   by max(0, 1 - 2 se^2 / mean^2) (so a weekday's noise adds nothing).
 
-Two honest ways to choose, both using windows 1 and 2 (the oldest two) to
-score window 3 (the one the quality table reports):
+Honest ways to choose, all using only the windows before the last one (with
+``--windows 3``, the default, windows 1-2 score window 3, the one the quality
+table reports; ``--windows 5`` chooses on four):
 
-- one recipe for all: the (mode, candidate) with the best mean over windows
-  1-2 of both sets pooled (weighted by series);
+- one recipe for all: the (mode, candidate) with the best mean over the
+  earlier windows of both sets pooled (weighted by series);
 - per series: each series takes the (mode, candidate) with its own best mean
-  over windows 1-2.
+  over the earlier windows, or on the window just before the last only.
 
 "mean of both" rows average the additive and the multiplicative candidate (two
 Prophet fits per window and for the final model: twice today's training time).
@@ -31,6 +32,7 @@ picked can be read next to what window 3 then scored. MASE is
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 from collections.abc import Callable
@@ -104,13 +106,13 @@ CANDIDATES: dict[str, Candidate] = {
 }
 
 
-def windows_of(series: list[Series], mode: str) -> list[list[Window]]:
+def windows_of(series: list[Series], mode: str, count: int) -> list[list[Window]]:
     params = TrainingParams(seasonality_mode=mode)
     holdout, minimum = params.holdout("day"), params.min_history("day")
     out = []
     for _, days, quantities in series:
         wins = []
-        for start, end in window_cuts(days, holdout, 3, minimum - holdout, "D"):
+        for start, end in window_cuts(days, holdout, count, minimum - holdout, "D"):
             model = fit_prophet(days[:start], quantities[:start], params, uncertainty_samples=0)
             frame = model.predict(pd.DataFrame({"ds": pd.to_datetime(days[:end])}))
             wins.append(
@@ -121,9 +123,16 @@ def windows_of(series: list[Series], mode: str) -> list[list[Window]]:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--windows", type=int, default=3, help="backtest windows (default 3)")
+    count = parser.parse_args().windows
     holdout = TrainingParams().holdout(unit_of("D"))
     sets = {"M5 daily": m5_series(), "store-item daily": store_item_series()[:100]}
-    fitted = {(name, mode): windows_of(s, mode) for name, s in sets.items() for mode in MODES}
+    fitted = {
+        (name, mode): windows_of(s, mode, count) for name, s in sets.items() for mode in MODES
+    }
+    shown = " / ".join(f"w{i}" for i in range(1, count + 1))
+    inner = f"w1-{count - 1}" if count > 2 else "w1"
 
     def scores(name: str, mode: str, candidate: Candidate) -> list[list[float | None]]:
         if mode == MEAN:
@@ -149,36 +158,36 @@ def main() -> int:
         return statistics.mean(v for v in values if v is not None)
 
     print(
-        "| mode | candidate | " + " | ".join(f"{n} w1 / w2 / w3" for n in sets) + " | pooled w1-2 |"
+        "| mode | candidate | " + " | ".join(f"{n} {shown}" for n in sets) + f" | pooled {inner} |"
     )
     print("|---|---|" + "---:|" * (len(sets) + 1))
     pooled = {}
     for mode in modes:
         for cand in CANDIDATES:
-            cells, inner = [], 0.0
+            cells, total = [], 0.0
             for name in sets:
                 rows = table[(name, mode, cand)]
-                per_window = [mean([r[i] for r in rows]) for i in range(3)]
+                per_window = [mean([r[i] for r in rows]) for i in range(count)]
                 cells.append(" / ".join(f"{v:.3f}" for v in per_window))
-                inner += len(rows) * statistics.mean(per_window[:2])
-            pooled[(mode, cand)] = inner / sum(len(s) for s in sets.values())
+                total += len(rows) * statistics.mean(per_window[:-1])
+            pooled[(mode, cand)] = total / sum(len(s) for s in sets.values())
             print(f"| {mode} | {cand} | " + " | ".join(cells) + f" | {pooled[(mode, cand)]:.4f} |")
     best = min(pooled, key=pooled.__getitem__)
-    print(f"\nOne recipe chosen on windows 1-2 pooled: {best[0]} {best[1]}; window 3:")
+    print(f"\nOne recipe chosen on {inner} pooled: {best[0]} {best[1]}; w{count}:")
     for name in sets:
-        print(f"  {name}: {mean([r[2] for r in table[(name, *best)]]):.4f}")
-    print("\nPer series, (mode, candidate) chosen on its own windows 1-2; window 3:")
-    for name in sets:
-        picked = []
-        for i in range(len(sets[name])):
-            options = [
-                (mean(table[(name, mode, cand)][i][:2]), table[(name, mode, cand)][i][2])
-                for mode in modes
-                for cand in CANDIDATES
-                if any(v is not None for v in table[(name, mode, cand)][i][:2])
-            ]
-            picked.append(min(options, key=lambda option: option[0])[1])
-        print(f"  {name}: {mean(picked):.4f}")
+        print(f"  {name}: {mean([r[-1] for r in table[(name, *best)]]):.4f}")
+    for label, chosen_on in ((inner, slice(None, -1)), (f"w{count - 1}", slice(-2, -1))):
+        print(f"\nPer series, (mode, candidate) chosen on its own {label}; w{count}:")
+        for name in sets:
+            picked = []
+            for i in range(len(sets[name])):
+                options = [
+                    (mean(rows[i][chosen_on]), rows[i][-1])
+                    for rows in (table[(name, mode, cand)] for mode in modes for cand in CANDIDATES)
+                    if any(v is not None for v in rows[i][chosen_on])
+                ]
+                picked.append(min(options, key=lambda option: option[0])[1])
+            print(f"  {name}: {mean(picked):.4f}")
     return 0
 
 
