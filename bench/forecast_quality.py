@@ -76,9 +76,10 @@ def m5_series(weekly: bool = False) -> list[Series]:
     return out
 
 
-def store_item_series() -> list[Series]:
+def store_item_series(first: int = 0) -> list[Series]:
+    """`STORE_ITEM_SAMPLE` store-item series from the `first`-th by (store, item)."""
     table = pd.read_csv(workspace.STORE_ITEM_CSV, parse_dates=["date"])
-    groups = sorted(table.groupby(["store", "item"]))[:STORE_ITEM_SAMPLE]
+    groups = sorted(table.groupby(["store", "item"]))[first : first + STORE_ITEM_SAMPLE]
     out = []
     for (store, item), rows in groups:
         rows = rows.sort_values("date")

@@ -125,9 +125,17 @@ def windows_of(series: list[Series], mode: str, count: int) -> list[list[Window]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--windows", type=int, default=3, help="backtest windows (default 3)")
-    count = parser.parse_args().windows
+    parser.add_argument(
+        "--store-item-from",
+        type=int,
+        default=0,
+        help="the first of the 100 store-item series (default 0, the quality table's; "
+        "100: series the research never looked at)",
+    )
+    args = parser.parse_args()
+    count = args.windows
     holdout = TrainingParams().holdout(unit_of("D"))
-    sets = {"M5 daily": m5_series(), "store-item daily": store_item_series()[:100]}
+    sets = {"M5 daily": m5_series(), "store-item daily": store_item_series(args.store_item_from)}
     fitted = {
         (name, mode): windows_of(s, mode, count) for name, s in sets.items() for mode in MODES
     }
