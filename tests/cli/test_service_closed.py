@@ -29,6 +29,14 @@ def closes(monkeypatch: pytest.MonkeyPatch) -> list[SalescastService]:
     return closed
 
 
+@pytest.fixture
+def demo_store(demo_service: SalescastService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands run on a copy of the trained demo store, and on no other setting."""
+    for name in [k for k in os.environ if k.startswith("SALESCAST_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SALESCAST_DATABASE_URL", demo_service.settings.database_url)
+
+
 @pytest.mark.parametrize(
     ("args", "exit_code"),
     [
@@ -44,30 +52,22 @@ def closes(monkeypatch: pytest.MonkeyPatch) -> list[SalescastService]:
         (["demo"], 0),  # the store holds data and models: nothing to load or train
     ],
 )
+@pytest.mark.usefixtures("demo_store")
 def test_a_command_closes_the_service_it_opened(
-    demo_service: SalescastService,
     closes: list[SalescastService],
-    monkeypatch: pytest.MonkeyPatch,
     args: list[str],
     exit_code: int,
 ) -> None:
-    for name in [k for k in os.environ if k.startswith("SALESCAST_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("SALESCAST_DATABASE_URL", demo_service.settings.database_url)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == exit_code, result.output
     assert len(closes) == 1
 
 
+@pytest.mark.usefixtures("demo_store")
 def test_ingest_closes_the_service(
-    demo_service: SalescastService,
     closes: list[SalescastService],
-    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    for name in [k for k in os.environ if k.startswith("SALESCAST_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("SALESCAST_DATABASE_URL", demo_service.settings.database_url)
     rows = tmp_path / "rows.csv"
     rows.write_text("date,product_id,quantity\n2030-01-01,new-one,3\n")
     result = CliRunner().invoke(app, ["ingest", str(rows)])

@@ -6,14 +6,13 @@ from typing import Annotated
 
 import typer
 
+from salescast.cli import open_service
 from salescast.cli.output import OutputFormat, output_format, print_forecast
-from salescast.config import load_settings
 from salescast.forecasting.chart import CHART_FORMATS
 from salescast.forecasting.prediction import MAX_HORIZON_DAYS
 from salescast.service import SalescastService
 from salescast.service.batch_output import batch_writer
 from salescast.service.forecast_batches import PER_PRODUCT_ERRORS, BatchError, batch_error
-from salescast.service.forecasts import DEFAULT_HORIZON
 
 
 def forecast(
@@ -52,16 +51,13 @@ def forecast(
             param_hint="--format",
         )
     output = output_format(fmt)
-    service = SalescastService(load_settings())
-    try:
+    with open_service() as service:
         if product_id is not None:
             read = service.read_forecast(product_id, horizon=horizon, interval=interval)
             assert read.forecast is not None  # "not modified" needs an ETag, and none was given
             print_forecast(read.forecast, output)
             return
         errors = _forecast_all(service, output, horizon=horizon, interval=interval)
-    finally:
-        service.close()
     for error in errors:
         typer.echo(f"salescast: {error.product_id}: {error.detail}", err=True)
     if errors:
@@ -78,10 +74,7 @@ def _forecast_all(
     """Write every trained product's forecast as it is read; returns the products that failed."""
     writer = None
     if output != "table":
-        # No horizon: each product's default (30 periods, 24 for a monthly one); the
-        # document names the 30 asked of most.
-        asked = DEFAULT_HORIZON if horizon is None else horizon
-        writer = batch_writer(output, horizon=asked, interval=service.interval_width(interval))
+        writer = batch_writer(output, horizon=horizon, interval=service.interval_width(interval))
         typer.echo(writer.start(), nl=False)
     errors: list[BatchError] = []
     for product_id in service.plan_forecast_batch(None):

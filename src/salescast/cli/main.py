@@ -20,6 +20,7 @@ from typer.exceptions import TyperException
 
 import salescast
 from salescast.api.product_params import ProductListParams
+from salescast.cli import open_service
 from salescast.cli.cache_commands import ServerError, cache_app
 from salescast.cli.forecast_command import forecast
 from salescast.cli.model_commands import models_app
@@ -82,11 +83,6 @@ USER_ERRORS = (
 )
 
 
-def _service() -> SalescastService:
-    """The service on the environment's settings; use it in a `with` block, which closes it."""
-    return SalescastService(load_settings())
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address [SALESCAST_HOST]")] = None,
@@ -125,7 +121,7 @@ def _multiprocess_metrics(workers: int) -> Iterator[None]:
 @app.command()
 def demo() -> None:
     """Load the bundled demo sales if the store is empty, then train untrained products."""
-    with _service() as service:
+    with open_service() as service:
         loaded = service.load_demo_if_empty()
         if loaded is not None:
             typer.echo(f"loaded demo data: {loaded.rows} rows, {len(loaded.products)} products")
@@ -188,7 +184,7 @@ def ingest(
     product = tuple(c.strip() for c in (product_cols or product_col).split(","))
     columns = ColumnSpec(date=date_col, product=product, quantity=quantity_col)
     mode_value: IngestMode = "append" if mode == "append" else "replace"
-    with _service() as service:
+    with open_service() as service:
         result = service.ingest_csv(
             file.read_bytes(), columns=columns, mode=mode_value, freq=declared
         )
@@ -233,7 +229,7 @@ def train(
             scheduler = parse_scheduler_address(scheduler)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--scheduler") from None
-    with _service() as service:
+    with open_service() as service:
         if product is not None:  # one named product is always trained: --force changes nothing
             _echo_version(service.train_product(product))
             return
@@ -374,7 +370,7 @@ def products(
     query = params.to_query()
     if all_products:
         query = dataclasses.replace(query, limit=None)
-    with _service() as service:
+    with open_service() as service:
         page = service.store.find_products(query)
     print_products(page.products, output)
     typer.echo(page_summary(page), err=True)

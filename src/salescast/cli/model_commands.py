@@ -13,9 +13,8 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from salescast.cli import open_service
 from salescast.cli.output import output_format, print_models
-from salescast.config import load_settings
-from salescast.service import SalescastService
 
 
 class ListByDefaultGroup(TyperGroup):
@@ -39,11 +38,6 @@ models_app = typer.Typer(
 FormatOption = Annotated[str, typer.Option("--format", help="table, json or csv")]
 
 
-def _service() -> SalescastService:
-    """The service on the environment's settings; use it in a `with` block, which closes it."""
-    return SalescastService(load_settings())
-
-
 @models_app.command("list")
 def list_versions(
     product_id: Annotated[str, typer.Argument(metavar="ID", help="product id")],
@@ -51,7 +45,7 @@ def list_versions(
 ) -> None:
     """Versions, windows and metrics; which is active, which pinned (also: `models ID`)."""
     output = output_format(fmt)
-    with _service() as service:
+    with open_service() as service:
         print_models(service.list_models(product_id), output)
 
 
@@ -61,7 +55,7 @@ def activate(
     version: Annotated[int, typer.Argument(metavar="VERSION", min=1, help="version number")],
 ) -> None:
     """Promote or roll back to VERSION and pin it: trainings then leave it active."""
-    with _service() as service:
+    with open_service() as service:
         info = service.activate_model(product_id, version)
     typer.echo(f"{info.product_id}: version {info.version} is active and pinned")
 
@@ -69,7 +63,7 @@ def activate(
 @models_app.command()
 def unpin(product_id: Annotated[str, typer.Argument(metavar="ID", help="product id")]) -> None:
     """Let trainings activate new versions again; the active version stays active."""
-    with _service() as service:
+    with open_service() as service:
         info = service.unpin_model(product_id)
     typer.echo(
         f"{info.product_id}: version {info.version} stays active, not pinned: "
@@ -83,7 +77,7 @@ def delete(
     version: Annotated[int, typer.Argument(metavar="VERSION", min=1, help="version number")],
 ) -> None:
     """Remove VERSION, which must be neither active nor pinned."""
-    with _service() as service:
+    with open_service() as service:
         service.delete_model(product_id, version)
     typer.echo(f"{product_id}: version {version} deleted")
 
@@ -106,7 +100,7 @@ def prune(
     if keep is None or all_products == (product_id is not None):
         raise typer.BadParameter(PRUNE_USAGE)
     ids = None if product_id is None else [product_id]
-    with _service() as service:
+    with open_service() as service:
         deleted = service.prune_models(ids, keep=keep)
     for pid, versions in deleted.items():
         if versions:

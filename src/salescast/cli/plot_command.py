@@ -7,10 +7,9 @@ from typing import Annotated
 
 import typer
 
-from salescast.config import load_settings
+from salescast.cli import open_service
 from salescast.forecasting.chart import CHART_FORMATS, ChartFormat
 from salescast.forecasting.prediction import MAX_HORIZON_DAYS
-from salescast.service import SalescastService
 
 
 def plot(
@@ -25,11 +24,8 @@ def plot(
 ) -> None:
     """Draw the forecast over the recent history: the picture GET .../forecast?format=png gives."""
     chart = chart_format(output)
-    service = SalescastService(load_settings())
-    try:
+    with open_service() as service:
         read = service.read_plot(product_id, horizon=horizon, interval=interval, fmt=chart)
-    finally:
-        service.close()
     assert read.body is not None  # "not modified" needs an ETag, and none was given
     output.write_bytes(read.body)
     typer.echo(f"wrote {output} ({len(read.body)} bytes)")

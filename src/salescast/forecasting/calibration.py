@@ -31,8 +31,7 @@ horizon draw their futures once, whatever the width
 Factors are measured at `LEVELS` (10 % to 99 %); another width takes the linear
 interpolation between the two around it, a width below 10 % the interpolation
 between 10 %'s factor and a band of no width at 0, and a width above 99 % that
-level's factor.
-The factors are stored with the version (in its metrics,
+level's factor. The factors are stored with the version (in its metrics,
 `interval_calibration`), so a version's forecasts are a function of the version
 and the arguments, as before (`salescast.forecasting.sampling`). A version
 trained before calibration existed, or with `SALESCAST_CALIBRATE_INTERVALS`

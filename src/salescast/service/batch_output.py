@@ -26,6 +26,7 @@ import orjson
 
 from salescast.forecasting import Forecast
 from salescast.service.forecast_batches import BatchError
+from salescast.service.forecasts import DEFAULT_HORIZON
 
 BatchFormat = Literal["json", "csv"]
 
@@ -98,7 +99,11 @@ class CSVBatchWriter:
         return buffer.getvalue()
 
 
-def batch_writer(fmt: BatchFormat, *, horizon: int, interval: float) -> BatchWriter:
+def batch_writer(fmt: BatchFormat, *, horizon: int | None, interval: float) -> BatchWriter:
+    """The writer of `fmt`. `horizon` is the one asked; None (each product its own default:
+    30 periods, 24 for a monthly one) names the `DEFAULT_HORIZON` asked of most."""
     if fmt == "csv":
         return CSVBatchWriter()
-    return JSONBatchWriter(horizon=horizon, interval=interval)
+    return JSONBatchWriter(
+        horizon=DEFAULT_HORIZON if horizon is None else horizon, interval=interval
+    )

@@ -29,7 +29,6 @@ from salescast.api.schemas import (
 from salescast.service import SalescastService
 from salescast.service.batch_output import BatchFormat, BatchWriter, batch_writer
 from salescast.service.forecast_batches import PER_PRODUCT_ERRORS, BatchError, batch_error
-from salescast.service.forecasts import DEFAULT_HORIZON
 
 router = APIRouter(tags=["forecasts"])
 logger = logging.getLogger("salescast.api")
@@ -96,10 +95,9 @@ async def forecast_many(
     chosen = fmt or negotiate_format(request.headers.get("accept"))
     # One query over every product; on a thread, as a store read may wait on the network.
     ids = await anyio.to_thread.run_sync(service.plan_forecast_batch, wanted.product_ids)
-    # No horizon: each product's default (30 periods, 24 for a monthly one), as
-    # `salescast forecast --all`; the document names the 30 asked of most.
-    asked = DEFAULT_HORIZON if wanted.horizon is None else wanted.horizon
-    writer = batch_writer(chosen, horizon=asked, interval=service.interval_width(wanted.interval))
+    writer = batch_writer(
+        chosen, horizon=wanted.horizon, interval=service.interval_width(wanted.interval)
+    )
     stream = _stream(service, ids, writer, horizon=wanted.horizon, interval=wanted.interval)
     return _CuttableStreamingResponse(stream, media_type=writer.media_type)
 
