@@ -48,6 +48,7 @@ from salescast.store.frequency import unit_of
 
 MODES = ("additive", "multiplicative")
 MEAN = "mean of both"  # the average of the additive and the multiplicative candidate
+SCALED = "additive, seasonality x trend"  # the additive fit, its seasonality scaled by the trend
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Window:
     y: np.ndarray
     fitted: np.ndarray  # Prophet's prediction over the training part and the window
     start: int  # the window's first index
+    trend: np.ndarray | None = None  # Prophet's trend there (additive fits)
 
     def mase(self, predicted: np.ndarray, holdout: int) -> float | None:
         s = self.start
@@ -68,6 +70,15 @@ class Window:
 
 
 Candidate = Callable[[Window], np.ndarray]
+
+
+def scaled(window: Window) -> Window:
+    """The additive fit with its seasonal terms multiplied by trend / (mean training trend):
+    a multiplicative-like candidate from the same fit."""
+    assert window.trend is not None
+    seasonal = window.fitted - window.trend
+    ratio = window.trend / window.trend[: window.start].mean()
+    return Window(window.days, window.y, window.trend + seasonal * ratio, window.start)
 
 
 def prophet(window: Window) -> np.ndarray:
@@ -116,7 +127,13 @@ def windows_of(series: list[Series], mode: str, count: int) -> list[list[Window]
             model = fit_prophet(days[:start], quantities[:start], params, uncertainty_samples=0)
             frame = model.predict(pd.DataFrame({"ds": pd.to_datetime(days[:end])}))
             wins.append(
-                Window(days[:end], np.asarray(quantities[:end]), frame["yhat"].values, start)
+                Window(
+                    days[:end],
+                    np.asarray(quantities[:end]),
+                    frame["yhat"].values,
+                    start,
+                    frame["trend"].values,
+                )
             )
         out.append(wins)
     return out
@@ -139,6 +156,8 @@ def main() -> int:
     fitted = {
         (name, mode): windows_of(s, mode, count) for name, s in sets.items() for mode in MODES
     }
+    for name in sets:
+        fitted[(name, SCALED)] = [[scaled(w) for w in wins] for wins in fitted[(name, MODES[0])]]
     shown = " / ".join(f"w{i}" for i in range(1, count + 1))
     inner = f"w1-{count - 1}" if count > 2 else "w1"
 
@@ -154,7 +173,7 @@ def main() -> int:
             ]
         return [[w.mase(candidate(w), holdout) for w in wins] for wins in fitted[(name, mode)]]
 
-    modes = (*MODES, MEAN)
+    modes = (*MODES, MEAN, SCALED)
     table = {
         (name, mode, cand): scores(name, mode, fn)
         for name in sets
@@ -184,18 +203,27 @@ def main() -> int:
     print(f"\nOne recipe chosen on {inner} pooled: {best[0]} {best[1]}; w{count}:")
     for name in sets:
         print(f"  {name}: {mean([r[-1] for r in table[(name, *best)]]):.4f}")
-    for label, chosen_on in ((inner, slice(None, -1)), (f"w{count - 1}", slice(-2, -1))):
-        print(f"\nPer series, (mode, candidate) chosen on its own {label}; w{count}:")
-        for name in sets:
-            picked = []
-            for i in range(len(sets[name])):
-                options = [
-                    (mean(rows[i][chosen_on]), rows[i][-1])
-                    for rows in (table[(name, mode, cand)] for mode in modes for cand in CANDIDATES)
-                    if any(v is not None for v in rows[i][chosen_on])
-                ]
-                picked.append(min(options, key=lambda option: option[0])[1])
-            print(f"  {name}: {mean(picked):.4f}")
+    pools = {
+        "every mode": modes,
+        "additive only": MODES[:1],
+        "both modes, no mean": MODES,
+        "additive and scaled": (MODES[0], SCALED),
+    }
+    for pool, pool_modes in pools.items():
+        for label, chosen_on in ((inner, slice(None, -1)), (f"w{count - 1}", slice(-2, -1))):
+            print(f"\nPer series ({pool}), (mode, candidate) chosen on its own {label}; w{count}:")
+            for name in sets:
+                picked = []
+                for i in range(len(sets[name])):
+                    options = [
+                        (mean(rows[i][chosen_on]), rows[i][-1])
+                        for rows in (
+                            table[(name, mode, cand)] for mode in pool_modes for cand in CANDIDATES
+                        )
+                        if any(v is not None for v in rows[i][chosen_on])
+                    ]
+                    picked.append(min(options, key=lambda option: option[0])[1])
+                print(f"  {name}: {mean(picked):.4f}")
     return 0
 
 

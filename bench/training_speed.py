@@ -4,11 +4,13 @@ default rolling-origin training next to the single-holdout one.
 The store-item file (500 series, 5 years of daily sales each) is ingested
 once; each variant then trains the same series on its own copy of that
 store through ``SalescastService.train_products`` (what ``salescast train
---all --jobs N`` calls). A variant is a fit backend and a number of backtest
-windows: with 1 window a series costs a holdout fit and the final fit (the
-training #15 measured, CmdStan's being "today's path"); with 3 (the default
-since #16) three backtest fits, each forecast with its simulated futures for
-the coverage and the interval calibration, and the final fit. Serially the
+--all --jobs N`` calls). A variant is a fit backend, a number of backtest
+windows and whether candidates are selected: with 1 window and none, a series
+costs a holdout fit and the final fit (the training #15 measured, CmdStan's
+being "today's path"); the default (since #16) makes four backtest fits, each
+forecast with its simulated futures for the coverage and the interval
+calibration and scored for every candidate correction of its points, then the
+final fit and its correction. Serially the
 variants take turns in blocks of series (rotated order), so the machine's
 drift falls on all; a ``--jobs 2`` run of the last variant (the default)
 follows. A breakdown times each step of one series' training on a sample of
@@ -28,21 +30,26 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import workspace
 from interleave import fmt_seconds
 from report import Section, run_script
 
+from salescast.forecasting.adjustment import PROPHET, adjustment_for, candidates, choose
 from salescast.forecasting.backtest import score_holdout, split_holdout, window_cuts
 from salescast.forecasting.batch import build_version
 from salescast.forecasting.model_codec import encode_model
 from salescast.forecasting.training import (
     TrainingParams,
     _backtest_window,
-    _point_forecast,
+    _fit_output,
     fit_prophet,
 )
 from salescast.service import SalescastService
+
+if TYPE_CHECKING:
+    from prophet import Prophet
 
 # `make bench` trains all 500 per backend (CmdStan alone took 333 s serial and 168 s
 # with --jobs 2 on a loaded machine, numpy about a third of that); `make bench-quick`
@@ -55,11 +62,12 @@ BREAKDOWN_SERIES = 10
 M5_SERIES = 70
 QUICK_M5_SERIES = 10
 BACKENDS = ("cmdstan", "numpy")
-# name -> (fit backend, backtest windows); the first is what the ratios compare with
-VARIANTS: dict[str, tuple[str, int]] = {
-    "cmdstan, 1 window": ("cmdstan", 1),
-    "numpy, 1 window": ("numpy", 1),
-    "numpy, 3 windows (default)": ("numpy", 3),
+# name -> (fit backend, backtest windows, select candidates); the first is what the
+# ratios compare with
+VARIANTS: dict[str, tuple[str, int, bool]] = {
+    "cmdstan, 1 window": ("cmdstan", 1, False),
+    "numpy, 1 window": ("numpy", 1, False),
+    "numpy, 4 windows, candidates (default)": ("numpy", 4, True),
 }
 TARGET_RATIO = 2.5  # issue #15 point 6: >= 2.5x today's series/s
 MASE_TOLERANCE = 0.01  # issue #15 point 6: mean backtest MASE no more than 0.01 worse
@@ -71,11 +79,11 @@ def services(variants: Sequence[str]) -> Iterator[dict[str, SalescastService]]:
     with tempfile.TemporaryDirectory(prefix="salescast-train-") as folder:
         made = {}
         for index, variant in enumerate(variants):
-            backend, windows = VARIANTS[variant]
+            backend, windows, select = VARIANTS[variant]
             database = Path(folder) / f"variant-{index}.db"
             shutil.copyfile(workspace.ensure_store_item_store(), database)
             settings = workspace.settings_for(
-                database, fit_backend=backend, backtest_windows=windows
+                database, fit_backend=backend, backtest_windows=windows, select_candidates=select
             )
             made[variant] = SalescastService(
                 settings, cache=workspace.cache_variant("computed", None, prefix="bench")
@@ -115,15 +123,24 @@ def parallel_seconds(series: int, variant: str, jobs: int) -> float:
         return time.perf_counter() - started
 
 
-STEPS = ("data load", "backtest (every window)", "full fit", "serialise", "store write")
+STEPS = (
+    "data load",
+    "backtest (every window)",
+    "full fit",
+    "candidates (scores, correction)",
+    "serialise",
+    "store write",
+)
 
 
 def step_seconds(service: SalescastService, product_id: str) -> dict[str, float]:
     """One product trained as ``build_version`` and the service do it, each step timed.
 
     The steps are those of ``train_model`` (forecasting/training.py) spelt out (the
-    backtest: each window's fit and its forecast with simulated futures); the version
-    written at the end is ``build_version``'s, so the store write is the real one.
+    backtest: each window's fit and its forecast with simulated futures; the
+    candidates: each window's scores of every candidate, and the final fit's
+    correction); the version written at the end is ``build_version``'s, so the store
+    write is the real one.
     """
     params = service.training_params
     clock = time.perf_counter
@@ -134,12 +151,22 @@ def step_seconds(service: SalescastService, product_id: str) -> dict[str, float]
     days, quantities = task.days, task.quantities
     started = clock()
     minimum = params.min_history_days - params.holdout_days
-    for start, end in window_cuts(days, params.holdout_days, params.backtest_windows, minimum):
+    windows = [
         _backtest_window(product_id, days[:end], quantities[:end], start, params, "D")
+        for start, end in window_cuts(days, params.holdout_days, params.backtest_windows, minimum)
+    ]
     times["backtest (every window)"] = clock() - started
     started = clock()
     model = fit_prophet(days, quantities, params)
     times["full fit"] = clock() - started
+    started = clock()
+    if params.select_candidates:
+        chosen = PROPHET
+        for window in windows:
+            window.served(chosen)
+            chosen = choose(window.errors(), candidates("D"))
+        adjustment_for(chosen, _fit_output(model, days, quantities, len(days))[0])
+    times["candidates (scores, correction)"] = clock() - started
     started = clock()
     encode_model(model)
     times["serialise"] = clock() - started
@@ -188,6 +215,13 @@ def m5_backtest_mase(series: int, backend: str) -> list[float]:
         if metrics.mase is not None:
             scores.append(metrics.mase)
     return scores
+
+
+def _point_forecast(model: Prophet, days: list[dt.date]) -> dict[dt.date, float]:
+    import pandas as pd
+
+    frame = model.predict(pd.DataFrame({"ds": pd.to_datetime(days)}))
+    return {d: float(v) for d, v in zip(days, frame["yhat"], strict=True)}
 
 
 def build_for(series: int, variants: Sequence[str]) -> Callable[[bool, str], Section]:
@@ -283,7 +317,7 @@ def main() -> int:
     known, rest = parser.parse_known_args()
     sys.argv = [sys.argv[0], *rest]
     variants = [
-        name for name, (backend, _) in VARIANTS.items() if known.fit_backend in ("both", backend)
+        name for name, (backend, *_) in VARIANTS.items() if known.fit_backend in ("both", backend)
     ]
     return run_script("training_speed.py", build_for(known.series, variants))
 

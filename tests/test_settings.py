@@ -34,7 +34,8 @@ def test_defaults_are_the_embedded_ones_from_the_interface() -> None:
     assert settings.cache_stale_seconds == 3_600
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
     assert settings.fit_backend == "numpy"
-    assert (settings.backtest_windows, settings.calibrate_intervals) == (3, True)
+    assert (settings.backtest_windows, settings.calibrate_intervals) == (4, True)
+    assert settings.select_candidates is True
 
 
 @pytest.mark.parametrize(

@@ -112,8 +112,11 @@ class Settings(BaseSettings):
     # The rolling-origin backtest (salescast.forecasting.training.train_model): this
     # many holdouts, each before the next; their errors calibrate the forecast bands
     # (salescast.forecasting.calibration) unless calibrate_intervals is off.
-    backtest_windows: int = Field(default=3, ge=1, le=10)
+    backtest_windows: int = Field(default=4, ge=1, le=10)
     calibrate_intervals: bool = True
+    # Each window forecast by the correction of Prophet's points that did best on the
+    # window before; each version keeps the best on its last (forecasting.adjustment).
+    select_candidates: bool = True
     # numpy: Prophet's MAP fit in-process (salescast.forecasting.map_fit); cmdstan:
     # one CmdStan process per fit, as Prophet does by default.
     fit_backend: Literal["numpy", "cmdstan"] = "numpy"

@@ -17,6 +17,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from salescast.forecasting.adjustment import (
+    TAIL,
+    FitOutput,
+    PointAdjustment,
+    adjustment_for,
+    candidates,
+)
 from salescast.forecasting.backtest import score_holdout, window_cuts
 from salescast.forecasting.calibration import (
     LEVELS,
@@ -54,12 +61,45 @@ def trained(series: tuple[list[dt.date], list[float]]) -> TrainedModel:
     return train_model(PRODUCT, days, values, PARAMS)
 
 
-def test_three_consecutive_windows_end_at_the_last_date(
+def independent_fit(
+    days: list[dt.date], values: list[float], start: int, end: int
+) -> tuple[FitOutput, np.ndarray]:
+    """What the candidates read of the fit on `days[:start]`, from Prophet's own `predict`
+    (not salescast's arithmetic), and the window's actuals."""
+    model = fit_prophet(days[:start], values[:start], PARAMS, uncertainty_samples=0)
+    first = max(0, start - TAIL)
+    frame = model.predict(pd.DataFrame({"ds": pd.to_datetime(days[first:end])}))
+    history = model.predict(pd.DataFrame({"ds": pd.to_datetime(days[:start])}))
+    fit = FitOutput(
+        actual=np.asarray(values[first:start]),
+        yhat=frame["yhat"].to_numpy(),
+        trend=frame["trend"].to_numpy(),
+        weekdays=np.array([d.weekday() for d in days[first:end]]),
+        mean_trend=float(history["trend"].mean()),
+    )
+    return fit, np.asarray(values[start:end])
+
+
+def served_points(fit: FitOutput, candidate_name: str) -> np.ndarray:
+    """The window's points as `candidate_name` corrects them."""
+    candidate = next(c for c in candidates("D") if c.name == candidate_name)
+    adjustment = adjustment_for(candidate, fit)
+    assert adjustment is not None
+    ahead = slice(fit.tail, None)
+    return adjustment.apply(fit.yhat[ahead], fit.trend[ahead], fit.weekdays[ahead])
+
+
+def window_span(days: list[dt.date], window: dict[str, object]) -> tuple[int, int]:
+    start = days.index(dt.date.fromisoformat(str(window["holdout_start"])))
+    return start, days.index(dt.date.fromisoformat(str(window["holdout_end"]))) + 1
+
+
+def test_four_consecutive_windows_end_at_the_last_date(
     trained: TrainedModel, series: tuple[list[dt.date], list[float]]
 ) -> None:
     days, _ = series
     windows = trained.metrics.windows
-    assert len(windows) == 3
+    assert len(windows) == PARAMS.backtest_windows == 4
     starts = [dt.date.fromisoformat(str(w["holdout_start"])) for w in windows]
     ends = [dt.date.fromisoformat(str(w["holdout_end"])) for w in windows]
     assert ends[-1] == days[-1]
@@ -75,13 +115,23 @@ def test_three_consecutive_windows_end_at_the_last_date(
 def test_each_window_is_scored_on_a_fit_that_never_saw_it(
     trained: TrainedModel, series: tuple[list[dt.date], list[float]]
 ) -> None:
+    """Each window forecast by the candidate named, that candidate the best on the window
+    before (the first window: Prophet's points), each fit and scoring redone here."""
     days, values = series
+    previous_errors: dict[str, float] | None = None
     for window in trained.metrics.windows:
-        start = days.index(dt.date.fromisoformat(str(window["holdout_start"])))
-        end = days.index(dt.date.fromisoformat(str(window["holdout_end"]))) + 1
-        model = fit_prophet(days[:start], values[:start], PARAMS, uncertainty_samples=0)
-        frame = model.predict(pd.DataFrame({"ds": pd.to_datetime(days[start:end])}))
-        predicted = dict(zip(days[start:end], frame["yhat"], strict=True))
+        start, end = window_span(days, window)
+        fit, actual = independent_fit(days, values, start, end)
+        if previous_errors is None:
+            assert window["candidate"] == "prophet"
+        else:
+            assert window["candidate"] == min(previous_errors, key=previous_errors.__getitem__)
+        points = served_points(fit, str(window["candidate"]))
+        predicted = dict(zip(days[start:end], points, strict=True))
+        previous_errors = {
+            c.name: float(np.mean(np.abs(actual - served_points(fit, c.name))))
+            for c in candidates("D")
+        }
         again = score_holdout(
             dict(zip(days[:start], values[:start], strict=True)),
             dict(zip(days[start:end], values[start:end], strict=True)),
@@ -94,7 +144,7 @@ def test_each_window_is_scored_on_a_fit_that_never_saw_it(
 def test_the_means_are_over_the_windows_where_each_score_is_defined(trained: TrainedModel) -> None:
     windows, means = trained.metrics.windows, trained.metrics.mean_over_windows
     assert means is not None
-    assert means["windows"] == 3
+    assert means["windows"] == 4
     for name in ("mae", "mase", "mase_seasonal_naive"):
         assert means[name] == pytest.approx(np.mean([float(w[name]) for w in windows]))  # type: ignore[arg-type]
     # the oldest window has no earlier one to learn the band's width from
@@ -106,20 +156,23 @@ def test_the_means_are_over_the_windows_where_each_score_is_defined(trained: Tra
 def test_each_windows_band_is_scaled_by_what_the_earlier_windows_taught_only(
     trained: TrainedModel, series: tuple[list[dt.date], list[float]]
 ) -> None:
-    """Each window's futures drawn again (its own fit and seed), then: the served
-    coverage of window k is its band scaled by the factors of windows 1..k-1, and the
-    version's factors are those of every window."""
+    """Each window's futures drawn again (its own fit and seed) and moved with the point by
+    the window's candidate, then: the served coverage of window k is its band scaled by
+    the factors of windows 1..k-1, and the version's factors are those of every window."""
     days, values = series
     bands = []
     for window in trained.metrics.windows:
-        start = days.index(dt.date.fromisoformat(str(window["holdout_start"])))
-        end = days.index(dt.date.fromisoformat(str(window["holdout_end"]))) + 1
+        start, end = window_span(days, window)
         model = fit_prophet(days[:start], values[:start], PARAMS)
         seed = forecast_seed(PRODUCT, 0, end, PARAMS.interval_width)
         future = pd.DataFrame({"ds": pd.to_datetime(days[start:end])})
-        yhat, futures = backtest_futures(model, future, np.random.default_rng(seed))
-        assert futures is not None
-        bands.append(WindowBands(np.asarray(values[start:end]), yhat, futures))
+        drawn = backtest_futures(model, future, np.random.default_rng(seed))
+        assert drawn.futures is not None
+        points = served_points(
+            independent_fit(days, values, start, end)[0], str(window["candidate"])
+        )
+        moved = drawn.futures + (points - drawn.yhat)[:, None]
+        bands.append(WindowBands(np.asarray(values[start:end]), points, moved))
     width = PARAMS.interval_width
     for k, window in enumerate(trained.metrics.windows):
         assert window["coverage_prophet"] == pytest.approx(bands[k].coverage(width))
@@ -148,16 +201,21 @@ def test_a_short_history_gets_the_windows_it_has_room_for(
 
 
 def test_one_window_is_the_single_holdout_backtest(
-    series: tuple[list[dt.date], list[float]], trained: TrainedModel
+    series: tuple[list[dt.date], list[float]],
 ) -> None:
+    """One window has no window before it: Prophet's points forecast it, as the
+    single-holdout backtest did, and its band is Prophet's."""
     days, values = series
-    one = train_model(
-        PRODUCT, days, values, dataclasses.replace(PARAMS, backtest_windows=1)
+    params = dataclasses.replace(PARAMS, backtest_windows=1)
+    one = train_model(PRODUCT, days, values, params).metrics
+    unselected = train_model(
+        PRODUCT, days, values, dataclasses.replace(params, select_candidates=False)
     ).metrics
-    assert one.mase == pytest.approx(trained.metrics.mase, rel=1e-9)
+    assert one.candidate == "prophet"
+    assert one.mase == pytest.approx(unselected.mase, rel=1e-12)
     assert one.windows == ()
     assert one.coverage is None
-    assert one.coverage_prophet == trained.metrics.coverage_prophet
+    assert one.coverage_prophet == unselected.coverage_prophet
 
 
 def test_the_factors_are_the_conformal_quantile_of_the_window_errors() -> None:
@@ -267,24 +325,31 @@ def test_calibration_off_serves_prophets_band_and_scores_it(
 def test_the_service_serves_the_versions_calibrated_band_and_lists_its_windows(
     client: TestClient, demo_service: SalescastService
 ) -> None:
-    """Over HTTP: the stored windows and factors, and a forecast whose band is Prophet's
-    80 % band (the reference) scaled by the version's own factor for the width asked,
-    recomputed here from the stored model with the draws of the reference width."""
+    """Over HTTP: the stored windows, factors and correction, and a forecast whose point is
+    Prophet's corrected by the version's candidate and whose band is Prophet's 80 % band
+    (the reference) scaled by the version's own factor for the width asked, moved with
+    the point; recomputed here from the stored model with the draws of the reference width."""
     models = client.get("/products/CA_1-HOBBIES_1/models").json()
     active = next(m for m in models if m["active"])
     metrics = active["metrics"]
-    assert len(metrics["windows"]) == 3
-    assert metrics["mean_over_windows"]["windows"] == 3
+    assert len(metrics["windows"]) == 4
+    assert metrics["mean_over_windows"]["windows"] == 4
     calibration = IntervalCalibration.from_stored(metrics["interval_calibration"])
     assert calibration is not None
     assert calibration.factor(0.9) != 1.0
+    adjustment = PointAdjustment.from_stored(metrics["point_adjustment"])
+    assert adjustment is not None
+    assert not adjustment.is_identity
     body = client.get("/products/CA_1-HOBBIES_1/forecast?horizon=7&interval=0.9").json()
     model = demo_service.models.get_model("CA_1-HOBBIES_1", active["version"])
     seed = forecast_seed("CA_1-HOBBIES_1", active["version"], 7, 0.8)
     plain = predict_points(model, horizon=7, interval=0.8, seed=seed)
+    dates = pd.to_datetime([p["ds"] for p in plain])
+    trend = model.predict(pd.DataFrame({"ds": dates}))["trend"].to_numpy()
+    corrected = adjustment.apply([p["yhat"] for p in plain], trend, dates.day_of_week)
     factor = calibration.factor(0.9)
-    for served, raw in zip(body["points"], plain, strict=True):
-        assert served["yhat"] == pytest.approx(raw["yhat"])
+    for served, raw, point in zip(body["points"], plain, corrected, strict=True):
+        assert served["yhat"] == pytest.approx(point)  # the band moves with the point
         assert served["yhat_upper"] - served["yhat"] == pytest.approx(
             factor * (raw["yhat_upper"] - raw["yhat"])
         )

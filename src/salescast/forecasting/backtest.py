@@ -49,6 +49,9 @@ class BacktestMetrics:
     interval: float | None = None
     coverage: float | None = None
     coverage_prophet: float | None = None
+    # The correction of Prophet's points that forecast this holdout, chosen on the
+    # holdout before (salescast.forecasting.adjustment); None when none was chosen.
+    candidate: str | None = None
     # The rolling-origin backtest: every window's scores, oldest first (the last one
     # is this holdout), and their means. Empty for a single window's scores.
     windows: tuple[dict[str, object], ...] = ()
@@ -72,6 +75,7 @@ WINDOW_FIELDS = (
     "mase_seasonal_naive",
     "coverage",
     "coverage_prophet",
+    "candidate",
 )
 """What a rolling backtest keeps of each window."""
 

@@ -9,6 +9,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_complet
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from salescast.forecasting.adjustment import POINT_ADJUSTMENT
 from salescast.forecasting.calibration import INTERVAL_CALIBRATION
 from salescast.forecasting.errors import ForecastingError
 from salescast.forecasting.model_codec import MODEL_FORMAT, encode_model
@@ -62,10 +63,13 @@ def build_version(task: TrainingTask, params: TrainingParams) -> NewModelVersion
 
 def version_metrics(trained: TrainedModel) -> dict[str, object]:
     """What a version stores as its metrics: the backtest's scores, the days it was trained
-    on and, when the intervals are calibrated, the band factors its forecasts use."""
+    on and, when the intervals are calibrated, the band factors its forecasts use, and,
+    when candidates are selected, the correction of Prophet's points they use."""
     metrics: dict[str, object] = {**trained.metrics.to_dict(), "sales_days": trained.sales_days}
     if trained.calibration is not None:
         metrics[INTERVAL_CALIBRATION] = trained.calibration.to_dict()
+    if trained.adjustment is not None:
+        metrics[POINT_ADJUSTMENT] = trained.adjustment.to_dict()
     return metrics
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, TypedDict
 import numpy as np
 import pandas as pd
 
+from salescast.forecasting.adjustment import PointAdjustment
 from salescast.forecasting.calibration import IntervalCalibration
 from salescast.forecasting.errors import HorizonError
 from salescast.forecasting.sampling import forecast_seed, predict_with_interval
@@ -46,10 +47,12 @@ def predict_points(
     seed: int,
     freq: str = "D",
     calibration: IntervalCalibration | None = None,
+    adjustment: PointAdjustment | None = None,
 ) -> list[ForecastPoint]:
     """`horizon` points after the model's last training date, one per period of `freq`
     (the product's frequency: on its weekday, or its months' 1st or last day), `interval` wide
-    (Prophet's band, scaled by the version's `calibration` when it has one).
+    (Prophet's band, scaled by the version's `calibration` when it has one), moved with the
+    point by the version's `adjustment` when it has one.
 
     The interval is drawn from a generator seeded with `seed` alone (see
     `salescast.forecasting.sampling`): the same model and arguments give the
@@ -67,6 +70,7 @@ def predict_points(
         interval=interval,
         rng=np.random.default_rng(seed),
         calibration=calibration,
+        adjustment=adjustment,
     )
     return [
         ForecastPoint(
@@ -99,6 +103,7 @@ def make_forecast(
     trained_at: dt.datetime,
     freq: str = "D",
     calibration: IntervalCalibration | None = None,
+    adjustment: PointAdjustment | None = None,
 ) -> Forecast:
     """The forecast document the API returns and the cache stores.
 
@@ -107,7 +112,8 @@ def make_forecast(
     seeded by those four (`forecast_seed`), and `generated_at` is the model
     version's `trained_at` time (when it was stored), not the time of this
     computation, which would differ between a cache fill and a recomputation. The
-    `calibration` is the version's own (stored with it), so it names nothing new.
+    `calibration` and the `adjustment` are the version's own (stored with it), so they
+    name nothing new.
     A calibrated version draws one set of futures per horizon, seeded with its
     reference width instead of `interval`: every width's band is then scaled from
     the same reference band, so a wider band holds a narrower one on every date
@@ -129,5 +135,6 @@ def make_forecast(
             seed=seed,
             freq=freq,
             calibration=calibration,
+            adjustment=adjustment,
         ),
     )

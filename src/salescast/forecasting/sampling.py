@@ -51,12 +51,15 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
+from salescast.forecasting.adjustment import PointAdjustment
 from salescast.forecasting.calibration import IntervalCalibration, scale_band
+from salescast.forecasting.features import seasonality_features
 
 if TYPE_CHECKING:
     from prophet import Prophet
@@ -84,10 +87,13 @@ def predict_with_interval(
     interval: float,
     rng: np.random.Generator,
     calibration: IntervalCalibration | None = None,
+    adjustment: PointAdjustment | None = None,
 ) -> pd.DataFrame:
     """`future`'s `ds`, `yhat` (Prophet's own) and `yhat_lower`/`yhat_upper` (`interval`
     wide, drawn from `rng` only; scaled by the version's `calibration` when it has one,
-    see `salescast.forecasting.calibration`).
+    see `salescast.forecasting.calibration`). With the version's `adjustment`
+    (`salescast.forecasting.adjustment`), the point and both bounds move by its
+    correction of the point.
 
     `model` is not modified (it may be shared by threads) and the global numpy
     random state is neither read nor advanced. A model fit with
@@ -97,114 +103,184 @@ def predict_with_interval(
     result, futures = simulate_futures(model, future, rng)
     yhat = result["yhat"].to_numpy()
     if futures is None:
-        result["yhat_lower"] = result["yhat"]
-        result["yhat_upper"] = result["yhat"]
-        return result
-    # Calibrated: the version's reference band, scaled for `interval` (every width
-    # from the same band, so the bands nest); else Prophet's band `interval` wide.
-    width = interval if calibration is None else calibration.reference
-    lower = model.percentile(futures, 100 * (1.0 - width) / 2, axis=1)
-    upper = model.percentile(futures, 100 * (1.0 + width) / 2, axis=1)
-    if calibration is not None:
-        lower, upper = scale_band(yhat, lower, upper, calibration.factor(interval))
-    result["yhat_lower"] = lower
-    result["yhat_upper"] = upper
-    return result
+        lower = upper = yhat
+    else:
+        # Calibrated: the version's reference band, scaled for `interval` (every width
+        # from the same band, so the bands nest); else Prophet's band `interval` wide.
+        width = interval if calibration is None else calibration.reference
+        lower = model.percentile(futures, 100 * (1.0 - width) / 2, axis=1)
+        upper = model.percentile(futures, 100 * (1.0 + width) / 2, axis=1)
+        if calibration is not None:
+            lower, upper = scale_band(yhat, lower, upper, calibration.factor(interval))
+    shift = 0.0
+    if adjustment is not None and not adjustment.is_identity:
+        weekdays = pd.DatetimeIndex(result["ds"]).day_of_week
+        shift = adjustment.apply(yhat, result["trend"].to_numpy(), weekdays) - yhat
+    result["yhat"] = yhat + shift
+    result["yhat_lower"] = lower + shift
+    result["yhat_upper"] = upper + shift
+    return result.drop(columns="trend")
 
 
 def simulate_futures(
     model: Prophet, future: pd.DataFrame, rng: np.random.Generator
 ) -> tuple[pd.DataFrame, np.ndarray[Any, Any] | None]:
-    """Prophet's point forecasts of `future`'s dates (`ds`, `yhat`) and the simulated
-    futures around them (dates x futures, drawn from `rng` only; None for a model without
-    uncertainty samples).
+    """Prophet's point forecasts of `future`'s dates (`ds`, `yhat`, and the `trend` under
+    them) and the simulated futures around them (dates x futures, drawn from `rng` only;
+    None for a model without uncertainty samples).
 
     Raises ValueError for a model whose regressors are predicted by models.
     """
-    if any(props.get("predictor") is not None for props in model.extra_regressors.values()):
-        raise ValueError("models with predicted extra regressors cannot be forecast reproducibly")
-    points = copy.copy(model)
-    points.uncertainty_samples = 0  # Prophet's predict then draws nothing
-    frame = points.predict(future)
-    result = pd.DataFrame({"ds": frame["ds"], "yhat": frame["yhat"]})
+    _refuse_predicted_regressors(model)
+    result = _predicted(model, future)
     if not model.uncertainty_samples:
         return result, None
-    return result, _simulate_yhat(model, model.setup_dataframe(future.copy()), rng)
+    return result, _simulate_yhat(model, model.setup_dataframe(future.copy()), rng)[2]
+
+
+@dataclass(frozen=True)
+class WindowForecast:
+    """A fit's points and trend at a frame's dates, and the futures simulated for its window."""
+
+    yhat: np.ndarray[Any, Any]
+    trend: np.ndarray[Any, Any]
+    futures: np.ndarray[Any, Any] | None  # the window's dates x futures; None: no interval
 
 
 def backtest_futures(
-    model: Prophet, future: pd.DataFrame, rng: np.random.Generator
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
+    model: Prophet, future: pd.DataFrame, rng: np.random.Generator, *, history: int = 0
+) -> WindowForecast:
     """As `simulate_futures`, for a backtest window: the point forecasts computed here, from
     the features the simulation builds anyway, instead of by another `predict`.
+
+    The first `history` rows of `future` are training dates whose fitted values
+    are wanted too (`salescast.forecasting.adjustment` reads the residuals of
+    the last ones): they get points and trend, no futures, and the futures of
+    the rows after them are the same draws as without them.
 
     The same arithmetic as Prophet's `predict` for a MAP fit (one posterior
     iteration): `trend * (1 + multiplicative terms) + additive terms`, the trend
     `piecewise_linear` (or logistic, or flat) on the fitted parameters; the
     tests compare it with `predict`. Saves building the seasonality features a
     third time per window. A model with several iterations (MCMC) or without
-    uncertainty samples goes through `simulate_futures`.
+    uncertainty samples goes through Prophet's `predict`.
     """
+    _refuse_predicted_regressors(model)
     if model.params["k"].shape[0] != 1 or not model.uncertainty_samples:
-        frame, futures = simulate_futures(model, future, rng)
-        return frame["yhat"].to_numpy(dtype=float), futures
+        frame = _predicted(model, future)
+        futures = None
+        if model.uncertainty_samples:
+            window = model.setup_dataframe(future.iloc[history:].copy())
+            futures = _simulate_yhat(model, window, rng)[2]
+        return WindowForecast(
+            frame["yhat"].to_numpy(dtype=float), frame["trend"].to_numpy(dtype=float), futures
+        )
+    df = model.setup_dataframe(future.copy())
+    points, trend, futures = _simulate_yhat(model, df, rng, drawn_from=history)
+    return WindowForecast(points, trend, np.asarray(futures, dtype=float))
+
+
+def fitted_points(
+    model: Prophet, future: pd.DataFrame
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The point forecasts and the trend at `future`'s dates, drawing nothing (for a MAP
+    fit by `backtest_futures`' arithmetic, else by Prophet's `predict`)."""
+    if model.params["k"].shape[0] != 1:
+        frame = _predicted(model, future)
+        return frame["yhat"].to_numpy(dtype=float), frame["trend"].to_numpy(dtype=float)
+    df = model.setup_dataframe(future.copy())
+    features, component_cols = _seasonality_features(model, df)
+    return _points(model, df, _terms(model, features.values, component_cols, 0), 0)
+
+
+def fitted_trend_mean(model: Prophet) -> float:
+    """The mean of the fitted trend over the model's training dates, on the data's scale."""
+    history = cast(pd.DataFrame, model.history)
+    if model.params["k"].shape[0] == 1:
+        trend = _expected_trend(model, history, 0) * cast(float, model.y_scale)
+        return float(np.mean(trend + np.asarray(history["floor"], dtype=float)))
+    return float(_predicted(model, history[["ds"]])["trend"].mean())
+
+
+def _predicted(model: Prophet, future: pd.DataFrame) -> pd.DataFrame:
+    """Prophet's own `ds`, `yhat` and `trend` at `future`'s dates, drawing nothing."""
+    points = copy.copy(model)
+    points.uncertainty_samples = 0  # Prophet's predict then draws nothing
+    frame = points.predict(future)
+    return pd.DataFrame({"ds": frame["ds"], "yhat": frame["yhat"], "trend": frame["trend"]})
+
+
+def _refuse_predicted_regressors(model: Prophet) -> None:
     if any(props.get("predictor") is not None for props in model.extra_regressors.values()):
         raise ValueError("models with predicted extra regressors cannot be forecast reproducibly")
-    df = model.setup_dataframe(future.copy())
-    points, futures = _simulate_yhat(model, df, rng, with_points=True)
-    return np.asarray(points, dtype=float), np.asarray(futures, dtype=float)
 
 
 def _simulate_yhat(
-    model: Prophet, df: pd.DataFrame, rng: np.random.Generator, *, with_points: bool = False
-) -> Any:
-    """Simulated observations, one column per future: Prophet's `sample_posterior_predictive`
-    (vectorized) with `sample_model_vectorized`, drawing from `rng`. `with_points`: also
-    the first iteration's point forecast, returned first (see `backtest_futures`)."""
+    model: Prophet, df: pd.DataFrame, rng: np.random.Generator, *, drawn_from: int = 0
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Simulated observations of `df`'s rows from `drawn_from` on, one column per future:
+    Prophet's `sample_posterior_predictive` (vectorized) with `sample_model_vectorized`,
+    drawing from `rng`; returned after the first iteration's point forecast and trend at
+    every row of `df` (see `backtest_futures`)."""
     params = model.params
     iterations = params["k"].shape[0]
     per_iteration = max(1, int(np.ceil(model.uncertainty_samples / float(iterations))))
     features, component_cols = _seasonality_features(model, df)
     x = features.values
+    y_scale = cast(float, model.y_scale)
+    drawn = df.iloc[drawn_from:]
+    rows = []
+    points: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = None
+    for i in range(iterations):
+        xb_a, xb_m = terms = _terms(model, x, component_cols, i)
+        trends = _trend_paths(model, drawn, per_iteration, i, rng)
+        noise = rng.normal(0, params["sigma_obs"][i], trends.shape) * y_scale
+        rows.append(trends * (1 + xb_m[drawn_from:]) + xb_a[drawn_from:] + noise)
+        if points is None:
+            points = _points(model, df, terms, i)
+    assert points is not None  # a fit has at least one iteration
+    futures = np.vstack(rows).T  # dates x futures, like Prophet's column_stack
+    return (*points, futures)
+
+
+def _terms(
+    model: Prophet, x: np.ndarray[Any, Any], component_cols: pd.DataFrame, iteration: int
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """One iteration's additive terms (on the data's scale) and multiplicative terms."""
+    beta = model.params["beta"][iteration]
     s_a = component_cols["additive_terms"].values
     s_m = component_cols["multiplicative_terms"].values
-    y_scale = cast(float, model.y_scale)
-    rows = []
-    points = None
-    for i in range(iterations):
-        beta = params["beta"][i]
-        xb_a = np.matmul(x, beta * s_a) * y_scale
-        xb_m = np.matmul(x, beta * s_m)
-        trends = _trend_paths(model, df, per_iteration, i, rng)
-        noise = rng.normal(0, params["sigma_obs"][i], trends.shape) * y_scale
-        rows.append(trends * (1 + xb_m) + xb_a + noise)
-        if with_points and points is None:
-            trend = _expected_trend(model, df, i) * y_scale + np.asarray(df["floor"], dtype=float)
-            points = trend * (1 + xb_m) + xb_a
-    futures = np.vstack(rows).T  # dates x futures, like Prophet's column_stack
-    return (points, futures) if with_points else futures
+    return np.matmul(x, beta * s_a) * cast(float, model.y_scale), np.matmul(x, beta * s_m)
+
+
+def _points(
+    model: Prophet,
+    df: pd.DataFrame,
+    terms: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]],
+    iteration: int,
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """One iteration's point forecasts and trend at `df`'s rows, on the data's scale, from
+    its `_terms` there."""
+    xb_a, xb_m = terms
+    trend = _expected_trend(model, df, iteration) * cast(float, model.y_scale)
+    trend = trend + np.asarray(df["floor"], dtype=float)
+    points = trend * (1 + xb_m) + xb_a
+    return np.asarray(points, dtype=float), np.asarray(trend, dtype=float)
 
 
 def _seasonality_features(model: Prophet, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`make_all_seasonality_features(df)`'s features and component matrix, the matrix taken
-    from the fit (`train_component_cols`) instead of being built again.
+    from the fit (`train_component_cols`) instead of being built again, the features by
+    `salescast.forecasting.features` (the same values, without Prophet's per-call pandas
+    overhead).
 
     The matrix says which feature column belongs to which component; it depends
     on the model's seasonalities, holidays and regressors, not on the dates
     (prediction builds the training's columns, holidays included, so that they
-    line up with the fitted coefficients). Building it is a `pd.crosstab`,
-    about a third of the features' cost, once per forecast and per backtest
-    window. A model without the fit's matrix, or features of another width,
-    get the full build.
+    line up with the fitted coefficients). Features of another width than the
+    fit's matrix get the full build.
     """
-    trained = model.train_component_cols
-    if trained is not None:
-        view = copy.copy(model)
-        view.regressor_column_matrix = lambda _features, modes: (trained, modes)  # type: ignore[method-assign,assignment]
-        features, _, component_cols, _ = view.make_all_seasonality_features(df)
-        if features.shape[1] == len(trained):
-            return features, component_cols
-    features, _, component_cols, _ = model.make_all_seasonality_features(df)
+    features, _, component_cols, _ = seasonality_features(model, df, model.train_component_cols)
     return features, component_cols
 
 

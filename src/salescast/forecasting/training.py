@@ -14,6 +14,17 @@ import numpy as np
 import pandas as pd
 
 from salescast.config import TRAINING_PERIODS_BEYOND_HOLDOUT
+from salescast.forecasting.adjustment import (
+    PROPHET,
+    TAIL,
+    Candidate,
+    FitOutput,
+    PointAdjustment,
+    adjustment_for,
+    candidates,
+    choose,
+    errors,
+)
 from salescast.forecasting.backtest import (
     BacktestMetrics,
     rolling_backtest,
@@ -22,7 +33,13 @@ from salescast.forecasting.backtest import (
 )
 from salescast.forecasting.calibration import IntervalCalibration, WindowBands, calibrate
 from salescast.forecasting.errors import InsufficientHistoryError
-from salescast.forecasting.sampling import backtest_futures, forecast_seed
+from salescast.forecasting.features import fast_features
+from salescast.forecasting.sampling import (
+    backtest_futures,
+    fitted_points,
+    fitted_trend_mean,
+    forecast_seed,
+)
 from salescast.store.frequency import PeriodUnit, unit_of
 
 if TYPE_CHECKING:
@@ -53,8 +70,11 @@ class TrainingParams:
     fit_backend: FitBackend = "numpy"
     # The rolling-origin backtest: how many holdouts, one before the other, each
     # version is scored on; and whether their errors set the bands' width.
-    backtest_windows: int = 3
+    backtest_windows: int = 4
     calibrate_intervals: bool = True
+    # Whether each version keeps the correction of Prophet's points that did best on
+    # its last backtest window (salescast.forecasting.adjustment).
+    select_candidates: bool = True
 
     def __post_init__(self) -> None:
         if self.backtest_windows < 1:
@@ -100,6 +120,7 @@ class TrainedModel:
     sales_days: int
     metrics: BacktestMetrics
     calibration: IntervalCalibration | None = None  # stored with the version's metrics
+    adjustment: PointAdjustment | None = None  # likewise; None: Prophet's points
 
 
 def train_model(
@@ -121,11 +142,14 @@ def train_model(
     The backtest (`backtest.window_cuts`) fits the model without each of the
     last `params.backtest_windows` holdouts in turn and scores it on that
     holdout: point errors, and how many actuals fell inside the interval. With
-    `params.calibrate_intervals`, the windows' errors also set how much the
-    version's forecast bands are widened or narrowed
-    (`salescast.forecasting.calibration`); each window's coverage of the served
-    band is measured with the factors learnt from the windows before it only,
-    so no window is scored with what it taught.
+    `params.select_candidates`, each window is forecast by the correction of
+    Prophet's points that did best on the window before it, and the version
+    keeps the one that did best on the last window
+    (`salescast.forecasting.adjustment`). With `params.calibrate_intervals`,
+    the windows' errors also set how much the version's forecast bands are
+    widened or narrowed (`salescast.forecasting.calibration`); each window's
+    coverage of the served band is measured with the factors learnt from the
+    windows before it only, so no window is scored with what it taught.
     """
     unit = unit_of(freq)
     minimum = params.min_history(unit)
@@ -135,15 +159,22 @@ def train_model(
     cuts = window_cuts(days, holdout, params.backtest_windows, minimum - holdout, freq)
     scored: list[BacktestMetrics] = []
     bands: list[WindowBands] = []
+    chosen = PROPHET
     for start, end in cuts:
         window = _backtest_window(product_id, days[:end], quantities[:end], start, params, freq)
+        served = window.served(chosen)
         learnt = calibrate(bands) if params.calibrate_intervals and bands else None
-        scored.append(window.scores(params, learnt, calibrating=params.calibrate_intervals))
-        if window.bands is not None:
-            bands.append(window.bands)
+        scored.append(served.scores(params, learnt, calibrating=params.calibrate_intervals))
+        if served.bands is not None:
+            bands.append(served.bands)
+        if params.select_candidates:
+            chosen = choose(window.errors(), candidates(freq))
     metrics = rolling_backtest(scored) if len(cuts) > 1 else scored[-1]
     model = fit_prophet(days, quantities, params, freq=freq)
     calibration = calibrate(bands) if params.calibrate_intervals else None
+    adjustment = None
+    if params.select_candidates:
+        adjustment = adjustment_for(chosen, _fit_output(model, days, quantities, len(days))[0])
     return TrainedModel(
         model=model,
         train_start=days[0],
@@ -151,7 +182,11 @@ def train_model(
         sales_days=len(days),
         metrics=metrics,
         calibration=calibration,
+        adjustment=adjustment,
     )
+
+
+_AS_FITTED = PointAdjustment(PROPHET.name)
 
 
 @dataclass(frozen=True)
@@ -160,25 +195,52 @@ class _Window:
 
     train: dict[dt.date, float]
     actual: dict[dt.date, float]
-    predicted: dict[dt.date, float]
-    bands: WindowBands | None  # None when the model draws no interval
+    fit: FitOutput  # the fit's points over the training tail and the window
+    futures: np.ndarray | None  # the window's dates x futures; None: no interval
     freq: str
     holdout: int
+    candidate: Candidate = PROPHET
+    adjustment: PointAdjustment = _AS_FITTED
+
+    @property
+    def predicted(self) -> np.ndarray:
+        fit, ahead = self.fit, slice(self.fit.tail, None)
+        return self.adjustment.apply(fit.yhat[ahead], fit.trend[ahead], fit.weekdays[ahead])
+
+    @property
+    def bands(self) -> WindowBands | None:
+        if self.futures is None:
+            return None
+        predicted = self.predicted
+        moved = self.futures + (predicted - self.fit.yhat[self.fit.tail :])[:, None]
+        return WindowBands(np.fromiter(self.actual.values(), float), predicted, moved)
+
+    def errors(self) -> dict[Candidate, float]:
+        return errors(self.fit, np.fromiter(self.actual.values(), float), self.freq)
+
+    def served(self, candidate: Candidate) -> _Window:
+        """This window forecast by `candidate` (by Prophet's points where it does not apply)."""
+        adjustment = adjustment_for(candidate, self.fit)
+        if adjustment is None:
+            return self
+        return replace(self, candidate=candidate, adjustment=adjustment)
 
     def scores(
         self, params: TrainingParams, learnt: IntervalCalibration | None, *, calibrating: bool
     ) -> BacktestMetrics:
+        predicted = dict(zip(self.actual, self.predicted.tolist(), strict=True))
         metrics = score_holdout(
-            self.train, self.actual, self.predicted, freq=self.freq, holdout=self.holdout
+            self.train, self.actual, predicted, freq=self.freq, holdout=self.holdout
         )
-        if self.bands is None:
+        metrics = replace(metrics, candidate=self.candidate.name)
+        bands = self.bands
+        if bands is None:
             return metrics
         width = params.interval_width
-        prophet = self.bands.coverage(width)
+        prophet = bands.coverage(width)
+        served: float | None = prophet
         if calibrating:
-            served = self.bands.coverage(width, learnt) if learnt else None
-        else:
-            served = prophet
+            served = bands.coverage(width, learnt) if learnt else None
         return replace(metrics, interval=width, coverage=served, coverage_prophet=prophet)
 
 
@@ -192,19 +254,44 @@ def _backtest_window(
 ) -> _Window:
     """Fit on `days[:start]`, forecast `days[start:]` with its simulated futures."""
     model = fit_prophet(days[:start], quantities[:start], params, freq=freq)
-    window_days = days[start:]
-    future = pd.DataFrame({"ds": pd.to_datetime(window_days)})
     seed = forecast_seed(product_id, 0, len(days), params.interval_width)  # 0: no version yet
-    yhat, futures = backtest_futures(model, future, np.random.default_rng(seed))
-    actual = np.asarray(quantities[start:], dtype=float)
+    fit, futures = _fit_output(model, days, quantities, start, np.random.default_rng(seed))
     return _Window(
         train=dict(zip(days[:start], quantities[:start], strict=True)),
-        actual=dict(zip(window_days, quantities[start:], strict=True)),
-        predicted={d: float(v) for d, v in zip(window_days, yhat, strict=True)},
-        bands=None if futures is None else WindowBands(actual, yhat, futures),
+        actual=dict(zip(days[start:], quantities[start:], strict=True)),
+        fit=fit,
+        futures=futures,
         freq=freq,
         holdout=params.holdout(unit_of(freq)),
     )
+
+
+def _fit_output(
+    model: Prophet,
+    days: list[dt.date],
+    quantities: list[float],
+    start: int,
+    rng: np.random.Generator | None = None,
+) -> tuple[FitOutput, np.ndarray | None]:
+    """What the candidates read of `model` (fit on `days[:start]`): its points over the last
+    `adjustment.TAIL` training dates and over `days[start:]`; and the futures of
+    `days[start:]` drawn from `rng` (None without one, or without an interval)."""
+    first = max(0, start - TAIL)
+    frame = pd.DataFrame({"ds": pd.to_datetime(days[first:])})
+    futures = None
+    if rng is None:
+        yhat, trend = fitted_points(model, frame)
+    else:
+        forecast = backtest_futures(model, frame, rng, history=start - first)
+        yhat, trend, futures = forecast.yhat, forecast.trend, forecast.futures
+    output = FitOutput(
+        actual=np.asarray(quantities[first:start], dtype=float),
+        yhat=yhat,
+        trend=trend,
+        weekdays=np.array([day.weekday() for day in days[first:]], dtype=np.int64),
+        mean_trend=fitted_trend_mean(model),
+    )
+    return output, futures
 
 
 def fit_prophet(
@@ -222,6 +309,10 @@ def fit_prophet(
     fall between its points: only its yearly seasonality is fitted, on unless
     the setting says off (Prophet's own advice for monthly data; its "auto"
     would wait for two years of history). Daily series follow the settings.
+
+    Either way the fit builds its seasonality features by
+    `salescast.forecasting.features` (the same features, without Prophet's
+    per-call pandas overhead).
 
     With CmdStan, Stan's temporary files are removed before returning: cmdstanpy
     writes a CSV and logs per fit into one process-wide temp folder and never
@@ -251,9 +342,11 @@ def fit_prophet(
         from salescast.forecasting.map_fit import MapFitBackend
 
         model.stan_backend = MapFitBackend()
-        return model.fit(frame)
+        with fast_features(model):
+            return model.fit(frame)
     with tempfile.TemporaryDirectory(prefix="salescast-stan-") as output_dir:
-        model.fit(frame, output_dir=output_dir)
+        with fast_features(model):
+            model.fit(frame, output_dir=output_dir)
         if model.stan_backend is not None:
             model.stan_backend.cleanup()
     return model
@@ -266,11 +359,6 @@ def _quiet_cmdstanpy() -> None:
     if not logger.handlers:
         logger.addHandler(logging.NullHandler())
     logger.setLevel(logging.WARNING)
-
-
-def _point_forecast(model: Prophet, days: list[dt.date]) -> dict[dt.date, float]:
-    frame = model.predict(pd.DataFrame({"ds": pd.to_datetime(days)}))
-    return {d: float(v) for d, v in zip(days, frame["yhat"], strict=True)}
 
 
 def _toggle(value: Toggle) -> Literal["auto"] | int:

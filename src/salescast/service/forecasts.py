@@ -251,7 +251,7 @@ class ForecastService:
             # The body's generated_at is the version's trained-at time, so a recomputation
             # (another worker, a cache clear, a restart) gives the same bytes.
             trained_at = self._models.get_trained_at(product_id, version)
-            calibration = self._models.get_calibration(product_id, version)
+            corrections = self._models.get_corrections(product_id, version)
             return make_forecast(
                 product_id,
                 version,
@@ -260,7 +260,8 @@ class ForecastService:
                 interval=interval,
                 trained_at=trained_at,
                 freq=freq,
-                calibration=calibration,
+                calibration=corrections.calibration,
+                adjustment=corrections.adjustment,
             )
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, cast
 from salescast.cache import MISSING, CachedFunction, IdleTTL, TieredCache, cached_model
 from salescast.config import Settings
 from salescast.forecasting import ModelRegistry, NoActiveModelError
+from salescast.forecasting.adjustment import POINT_ADJUSTMENT, PointAdjustment
 from salescast.forecasting.calibration import INTERVAL_CALIBRATION, IntervalCalibration
 from salescast.forecasting.model_cache_codec import register_prophet_codec
 from salescast.forecasting.model_codec import decode_model
@@ -16,6 +17,15 @@ from salescast.service.product_cache import product_tags
 
 if TYPE_CHECKING:
     from prophet import Prophet
+
+
+@dataclass(frozen=True)
+class StoredCorrections:
+    """A version's band factors (None: Prophet's band) and its correction of Prophet's
+    points (None: Prophet's points)."""
+
+    calibration: IntervalCalibration | None
+    adjustment: PointAdjustment | None
 
 
 @dataclass(frozen=True)
@@ -65,11 +75,14 @@ class ModelService:
         never on a hit, so it is not cached."""
         return self._registry.get_trained_at(product_id, version)
 
-    def get_calibration(self, product_id: str, version: int) -> IntervalCalibration | None:
-        """The band factors that version's forecasts use (None: Prophet's band); read, like
+    def get_corrections(self, product_id: str, version: int) -> StoredCorrections:
+        """What that version's forecasts correct Prophet's by, from its metrics; read, like
         `get_trained_at`, only when a forecast is computed."""
         metrics = self._registry.get_metrics(product_id, version)
-        return IntervalCalibration.from_stored(metrics.get(INTERVAL_CALIBRATION))
+        return StoredCorrections(
+            IntervalCalibration.from_stored(metrics.get(INTERVAL_CALIBRATION)),
+            PointAdjustment.from_stored(metrics.get(POINT_ADJUSTMENT)),
+        )
 
     def load_model(self, product_id: str) -> LoadedModel:
         """The active model of a product (cached in namespace `model`)."""

@@ -354,4 +354,5 @@ def training_params_from(settings: Settings) -> TrainingParams:
         fit_backend=settings.fit_backend,
         backtest_windows=settings.backtest_windows,
         calibrate_intervals=settings.calibrate_intervals,
+        select_candidates=settings.select_candidates,
     )
