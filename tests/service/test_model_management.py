@@ -170,12 +170,12 @@ def test_a_wide_enough_margin_activates_the_same_version(
     assert (summary.outcome, summary.version, summary.reason) == ("activated", 2, None)
 
 
-def test_a_first_version_worse_than_seasonal_naive_is_activated(
-    service: SalescastService,
-) -> None:
-    service.load_demo_if_empty()
-    info = service.train_product(P3)
-    # On the real CA_1-FOODS_3 holdout Prophet loses to "same day last week" by ~20 %.
+def test_a_first_version_worse_than_seasonal_naive_is_activated(database_url: str) -> None:
+    # Prophet's points as fitted: on the real CA_1-FOODS_3 holdout they lose to "same day
+    # last week" by ~20 % (the correction chosen by default changes that score).
+    with SalescastService(make_settings(database_url, select_candidates=False)) as service:
+        service.load_demo_if_empty()
+        info = service.train_product(P3)
     assert info.metrics["mae"] > info.metrics["mae_seasonal_naive"] * 1.05
     assert (info.version, info.active, info.not_activated_reason) == (1, True, None)
 
