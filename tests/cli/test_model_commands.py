@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 
@@ -129,3 +131,8 @@ def test_models_as_csv_has_a_header_and_one_row_per_version(db: str) -> None:
     assert lines[0].startswith("version,active,pinned,created_at,")
     assert lines[1].startswith("1,True,False,")
     assert len(lines) == 2
+    # the correction its forecasts use, by name, as stored with the version
+    [row] = csv.DictReader(io.StringIO(result.stdout))
+    [version] = listed(db, P1)
+    stored = version["metrics"]["point_adjustment"]  # type: ignore[index]
+    assert row["correction"] == stored["candidate"] != ""

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from salescast.forecasting import Forecast, ModelVersionInfo
+from salescast.forecasting.adjustment import POINT_ADJUSTMENT
 from salescast.store import ListedProduct, ProductPage
 from salescast.store.frequency import unit_of
 
@@ -99,11 +100,13 @@ MODEL_COLUMNS = (
     "mase_seasonal_naive",
     "mase_mean_over_windows",
     "coverage",
+    "correction",
     "model_bytes",
     "not_activated_reason",
 )
 """The CSV header of `salescast models ID --format csv`: `mase` and `mase_seasonal_naive` are
-the last backtest window's, `coverage` the share of its actuals inside the served band."""
+the last backtest window's, `coverage` the share of its actuals inside the served band,
+`correction` the candidate its forecasts correct Prophet's points by (empty: none stored)."""
 
 
 def print_models(versions: Sequence[ModelVersionInfo], fmt: OutputFormat = "table") -> None:
@@ -120,7 +123,7 @@ def print_models(versions: Sequence[ModelVersionInfo], fmt: OutputFormat = "tabl
         return
     table = Table(
         "version", "active", "pinned", "created", "window", "MASE", "MASE naive",
-        "MASE mean", "coverage", "KB", "not activated because",
+        "MASE mean", "coverage", "correction", "KB", "not activated because",
     )  # fmt: skip
     for v in versions:
         table.add_row(
@@ -133,6 +136,7 @@ def print_models(versions: Sequence[ModelVersionInfo], fmt: OutputFormat = "tabl
             _number(v.metrics.get("mase_seasonal_naive")),
             _number(_windows_mean(v, "mase")),
             _percent(v.metrics.get("coverage")),
+            _correction(v) or "-",
             f"{v.model_bytes / 1024:.1f}",
             v.not_activated_reason or "",
         )
@@ -143,6 +147,12 @@ def _windows_mean(v: ModelVersionInfo, name: str) -> object:
     """The mean over the version's backtest windows (None for a single-window backtest)."""
     means = v.metrics.get("mean_over_windows")
     return means.get(name) if isinstance(means, dict) else None
+
+
+def _correction(v: ModelVersionInfo) -> str:
+    """The name of the candidate the version corrects Prophet's points by ("" for none)."""
+    stored = v.metrics.get(POINT_ADJUSTMENT)
+    return str(stored.get("candidate", "")) if isinstance(stored, dict) else ""
 
 
 def _percent(value: object) -> str:
@@ -162,6 +172,7 @@ def _model_row(v: ModelVersionInfo) -> list[object]:
         v.metrics.get("mase_seasonal_naive"),
         _windows_mean(v, "mase"),
         v.metrics.get("coverage"),
+        _correction(v),
         v.model_bytes,
         v.not_activated_reason or "",
     ]
