@@ -36,7 +36,7 @@ import workspace
 from interleave import fmt_seconds
 from report import Section, run_script
 
-from salescast.forecasting.adjustment import PROPHET, adjustment_for, candidates, choose
+from salescast.forecasting.adjustment import PROPHET, adjustment_or_unscaled, candidates, choose
 from salescast.forecasting.backtest import score_holdout, split_holdout, window_cuts
 from salescast.forecasting.batch import build_version
 from salescast.forecasting.model_codec import encode_model
@@ -161,11 +161,11 @@ def step_seconds(service: SalescastService, product_id: str) -> dict[str, float]
     times["full fit"] = clock() - started
     started = clock()
     if params.select_candidates:
-        chosen = PROPHET
+        order, chosen = candidates("D", params.seasonality_mode), PROPHET
         for window in windows:
-            window.served(chosen)
-            chosen = choose(window.errors(), candidates("D"))
-        adjustment_for(chosen, _fit_output(model, days, quantities, len(days))[0])
+            window.served(chosen).predicted  # noqa: B018 (the served points, as training scores them)
+            chosen = choose(window.errors(order), order)
+        adjustment_or_unscaled(chosen, _fit_output(model, days, quantities, len(days))[0])
     times["candidates (scores, correction)"] = clock() - started
     started = clock()
     encode_model(model)

@@ -16,11 +16,13 @@ import pandas as pd
 import pytest
 
 from salescast.forecasting.adjustment import (
+    MAX_TREND_RATIO,
     PROPHET,
     Candidate,
     FitOutput,
     PointAdjustment,
     adjustment_for,
+    adjustment_or_unscaled,
     candidates,
     choose,
     errors,
@@ -81,6 +83,8 @@ def test_daily_products_choose_among_eight_candidates_others_keep_prophets_point
         "seasonality x trend + level 28 + weekday",
     ]
     assert candidates("W-FRI") == candidates("MS") == (PROPHET,)
+    # a multiplicative fit is scaled by its trend already: no scaled candidates
+    assert candidates("D", "multiplicative") == daily[:4]
 
 
 def test_a_level_candidate_adds_the_mean_residual_of_its_last_periods() -> None:
@@ -144,7 +148,27 @@ def test_a_seasonality_scaled_by_the_trend_grows_with_it() -> None:
     assert negative == pytest.approx(fit.trend - 150)
     flat = dataclasses.replace(fit, mean_trend=0.0)
     assert adjustment_for(Candidate(True), flat) is None
-    assert Candidate(True) not in errors(flat, np.zeros(14), "D")
+    assert Candidate(True) not in errors(flat, np.zeros(14), candidates("D"))
+    # where the scaled form does not apply, a candidate keeps its level term alone
+    fallback = adjustment_or_unscaled(Candidate(True, "level 28"), flat)
+    assert fallback.candidate == "prophet + level 28"
+    assert fallback.mean_trend is None
+    # a runaway trend multiplies the seasonal terms at most MAX_TREND_RATIO times
+    runaway = adjustment.apply(fit.yhat + 1e6, fit.trend + 1e6, fit.weekdays)
+    assert runaway - (fit.trend + 1e6) == pytest.approx(MAX_TREND_RATIO * (fit.yhat - 100))
+
+
+def test_a_weekday_offset_lands_on_its_weekday_in_a_forecast(trained: TrainedModel) -> None:
+    """Training counts weekdays with `date.weekday()`, serving with pandas: a Monday
+    offset must move Mondays only (2016-04-25, the day after the series ends, is one)."""
+    monday = PointAdjustment("prophet + level 28 + weekday", None, 0.0, (5.0, 0, 0, 0, 0, 0, 0))
+    plain = predict_points(trained.model, horizon=14, interval=0.8, seed=2)
+    moved = predict_points(trained.model, horizon=14, interval=0.8, seed=2, adjustment=monday)
+    for raw, served in zip(plain, moved, strict=True):
+        is_monday = dt.date.fromisoformat(raw["ds"]).weekday() == 0
+        assert served["yhat"] == pytest.approx(raw["yhat"] + (5.0 if is_monday else 0.0))
+        assert served["yhat_lower"] == pytest.approx(raw["yhat_lower"] + (5.0 if is_monday else 0))
+    assert plain[0]["ds"] == "2016-04-25"
 
 
 def test_the_choice_is_the_smallest_error_the_first_among_equals() -> None:
@@ -204,6 +228,9 @@ def test_the_versions_correction_is_the_best_on_its_last_window(
         "coverage": shorter.metrics.windows[-1]["coverage"],  # learnt from one window fewer
     }
     assert trained.metrics.windows[-1]["candidate"] == shorter.adjustment.candidate
+    # and this version keeps the one that did best on its own last window
+    assert trained.adjustment is not None
+    assert trained.adjustment.candidate != "prophet"
 
 
 def test_a_forecast_moves_point_and_band_together_by_the_versions_correction(
@@ -263,3 +290,15 @@ def test_selection_off_keeps_prophets_points_everywhere(
     assert {w["candidate"] for w in off.metrics.windows} == {"prophet"}
     # the same fits: the first window (Prophet's points in both) scores the same
     assert off.metrics.windows[0] == trained.metrics.windows[0]
+
+
+def test_a_multiplicative_fit_never_takes_a_scaled_candidate(
+    series: tuple[list[dt.date], list[float]],
+) -> None:
+    days, values = series
+    params = dataclasses.replace(PARAMS, seasonality_mode="multiplicative")
+    trained = train_model(PRODUCT, days[-400:], values[-400:], params)
+    assert trained.adjustment is not None
+    used = [str(w["candidate"]) for w in trained.metrics.windows] + [trained.adjustment.candidate]
+    assert not any(name.startswith("seasonality x trend") for name in used)
+    assert trained.adjustment.mean_trend is None

@@ -8,12 +8,16 @@ arithmetic on that fit's output (no other fit, no other model family):
 - **seasonality**: Prophet's as fitted, or its seasonal and holiday terms
   scaled by the trend: ``trend + (yhat - trend) * trend / mean_trend``, where
   ``mean_trend`` is the fitted trend's mean over the training dates (a
-  multiplicative seasonality read off the additive fit; the ratio is floored
-  at 0, and a fit whose mean trend is not positive does not offer it);
+  multiplicative seasonality read off the additive fit; the ratio is kept
+  within 0 .. `MAX_TREND_RATIO`). Only an additive fit offers it (a
+  multiplicative one is scaled by its trend already), and only a fit whose
+  mean trend is positive; a version whose final fit cannot take the scaled
+  form of its chosen candidate keeps that candidate's level term alone;
 - **level**: none; plus the mean residual (actual - fitted, of that
-  seasonality) of the last 28 or of the last 56 stored periods; or, for daily
-  series, the last 28 days' mean plus a per-weekday offset: the mean of the
-  last 56 days' remaining residuals on that weekday, shrunk toward 0 by
+  seasonality) of the last 28 or of the last 56 stored periods (rows: a gap
+  makes them span more days); or, for daily series, the last 28 stored days'
+  mean plus a per-weekday offset: the mean of the last 56 stored days'
+  remaining residuals on that weekday, shrunk toward 0 by
   ``max(0, 1 - 2 se^2 / mean^2)`` (se: the standard error of that mean), so a
   weekday's noise adds nothing.
 
@@ -66,6 +70,10 @@ _SHRINK = 2.0  # an offset whose se^2 / mean^2 reaches 1 / _SHRINK counts for no
 TAIL = 56
 """The most training periods (the last ones) any candidate's correction reads."""
 
+MAX_TREND_RATIO = 10.0
+"""The most a scaled seasonality is multiplied by (a trend ten times its training mean
+says the trend, not the season, has run away)."""
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -84,11 +92,13 @@ PROPHET = Candidate(scaled=False)
 """Prophet's points as fitted: the first window's forecast, and the default."""
 
 
-def candidates(freq: str) -> tuple[Candidate, ...]:
-    """The candidates a product of frequency `freq` chooses among, `PROPHET` first."""
+def candidates(freq: str, seasonality_mode: str = "additive") -> tuple[Candidate, ...]:
+    """The candidates a product of frequency `freq`, fitted with `seasonality_mode`,
+    chooses among, `PROPHET` first."""
     if freq != "D":
         return (PROPHET,)
-    return tuple(Candidate(scaled, level) for scaled in (False, True) for level in LEVELS)
+    scalings = (False, True) if seasonality_mode == "additive" else (False,)
+    return tuple(Candidate(scaled, level) for scaled in scalings for level in LEVELS)
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,11 @@ class FitOutput:
     @property
     def tail(self) -> int:
         return len(self.actual)
+
+    def ahead(self, adjustment: PointAdjustment) -> FloatArray:
+        """The points ahead (after the tail), as `adjustment` corrects them."""
+        tail = self.tail
+        return adjustment.apply(self.yhat[tail:], self.trend[tail:], self.weekdays[tail:])
 
 
 @dataclass(frozen=True)
@@ -130,7 +145,8 @@ class PointAdjustment:
             return points
         if self.mean_trend is not None:
             trend = np.asarray(trend, dtype=float)
-            points = trend + (points - trend) * np.maximum(trend / self.mean_trend, 0.0)
+            ratio = np.clip(trend / self.mean_trend, 0.0, MAX_TREND_RATIO)
+            points = trend + (points - trend) * ratio
         points = points + self.shift
         if self.weekday:
             points = points + np.asarray(self.weekday)[np.asarray(weekdays, dtype=int)]
@@ -189,6 +205,16 @@ def adjustment_for(candidate: Candidate, fit: FitOutput) -> PointAdjustment | No
     return PointAdjustment(candidate.name, mean_trend, shift, weekday)
 
 
+def adjustment_or_unscaled(candidate: Candidate, fit: FitOutput) -> PointAdjustment:
+    """`adjustment_for(candidate, fit)`, or, where the scaled seasonality does not apply
+    to `fit`, the same level term on the seasonality as fitted."""
+    found = adjustment_for(candidate, fit)
+    if found is None:
+        found = adjustment_for(Candidate(False, candidate.level), fit)
+    assert found is not None  # the seasonality as fitted applies to every fit
+    return found
+
+
 def _shrunk_mean(values: FloatArray) -> float:
     if len(values) < 2:
         return 0.0
@@ -197,15 +223,16 @@ def _shrunk_mean(values: FloatArray) -> float:
     return max(0.0, 1.0 - _SHRINK * se2 / max(mean * mean, 1e-12)) * mean
 
 
-def errors(fit: FitOutput, actual: FloatArray, freq: str) -> dict[Candidate, float]:
-    """Every applicable candidate's mean absolute error on the periods ahead (`actual`)."""
-    ahead = slice(fit.tail, None)
+def errors(
+    fit: FitOutput, actual: FloatArray, order: Sequence[Candidate]
+) -> dict[Candidate, float]:
+    """Every applicable candidate of `order`'s mean absolute error on the periods ahead
+    (`actual`)."""
     out = {}
-    for candidate in candidates(freq):
+    for candidate in order:
         adjustment = adjustment_for(candidate, fit)
         if adjustment is not None:
-            points = adjustment.apply(fit.yhat[ahead], fit.trend[ahead], fit.weekdays[ahead])
-            out[candidate] = float(np.mean(np.abs(actual - points)))
+            out[candidate] = float(np.mean(np.abs(actual - fit.ahead(adjustment))))
     return out
 
 

@@ -50,7 +50,8 @@ class BacktestMetrics:
     coverage: float | None = None
     coverage_prophet: float | None = None
     # The correction of Prophet's points that forecast this holdout, chosen on the
-    # holdout before (salescast.forecasting.adjustment); None when none was chosen.
+    # holdout before (salescast.forecasting.adjustment); "prophet" for Prophet's points
+    # (the first window, or selection off), None in metrics stored before it existed.
     candidate: str | None = None
     # The rolling-origin backtest: every window's scores, oldest first (the last one
     # is this holdout), and their means. Empty for a single window's scores.

@@ -17,8 +17,10 @@ of the `n` scores, the `ceil((n + 1) * w)`-th smallest (Vovk et al. 2005;
 Angelopoulos & Bates 2021, section 1.1; with the reference band as the scale,
 Lei et al. 2018's locally weighted form), or the largest when that rank passes
 `n`. A served band `w` wide is then `yhat - f(w) * (yhat - lower)` ..
-`yhat + f(w) * (upper - yhat)` around the reference band: the points stay
-Prophet's, and the band keeps its asymmetry and its growth over the horizon.
+`yhat + f(w) * (upper - yhat)` around the reference band: the points do not
+move (a version's correction of its points, `salescast.forecasting.adjustment`,
+moves point and band together, after the scaling), and the band keeps its
+asymmetry and its growth over the horizon.
 
 Every width is scaled from the same reference band, and the factors are
 quantiles of one set of scores, so they grow with the width: a wider interval

@@ -11,7 +11,9 @@ reseed or advance the others' stream, and any other user of `numpy.random` in
 the process would shift ours.
 
 So the points are Prophet's own (`predict` on a view with
-`uncertainty_samples=0`, which draws nothing), and the interval is computed
+`uncertainty_samples=0`, which draws nothing; a version's correction
+(`salescast.forecasting.adjustment`) then moves point and band together), and
+the interval is computed
 here by the method of Prophet's vectorized `predict_uncertainty`, line for
 line, with every draw taken from a `numpy.random.Generator` made for this one
 forecast:
@@ -89,7 +91,8 @@ def predict_with_interval(
     calibration: IntervalCalibration | None = None,
     adjustment: PointAdjustment | None = None,
 ) -> pd.DataFrame:
-    """`future`'s `ds`, `yhat` (Prophet's own) and `yhat_lower`/`yhat_upper` (`interval`
+    """`future`'s `ds`, `yhat` (Prophet's own, before the correction below) and
+    `yhat_lower`/`yhat_upper` (`interval`
     wide, drawn from `rng` only; scaled by the version's `calibration` when it has one,
     see `salescast.forecasting.calibration`). With the version's `adjustment`
     (`salescast.forecasting.adjustment`), the point and both bounds move by its

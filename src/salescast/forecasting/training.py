@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -20,7 +21,7 @@ from salescast.forecasting.adjustment import (
     Candidate,
     FitOutput,
     PointAdjustment,
-    adjustment_for,
+    adjustment_or_unscaled,
     candidates,
     choose,
     errors,
@@ -159,6 +160,7 @@ def train_model(
     cuts = window_cuts(days, holdout, params.backtest_windows, minimum - holdout, freq)
     scored: list[BacktestMetrics] = []
     bands: list[WindowBands] = []
+    order = candidates(freq, params.seasonality_mode)
     chosen = PROPHET
     for start, end in cuts:
         window = _backtest_window(product_id, days[:end], quantities[:end], start, params, freq)
@@ -168,13 +170,14 @@ def train_model(
         if served.bands is not None:
             bands.append(served.bands)
         if params.select_candidates:
-            chosen = choose(window.errors(), candidates(freq))
+            chosen = choose(window.errors(order), order)
     metrics = rolling_backtest(scored) if len(cuts) > 1 else scored[-1]
     model = fit_prophet(days, quantities, params, freq=freq)
     calibration = calibrate(bands) if params.calibrate_intervals else None
     adjustment = None
     if params.select_candidates:
-        adjustment = adjustment_for(chosen, _fit_output(model, days, quantities, len(days))[0])
+        final = _fit_output(model, days, quantities, len(days))[0]
+        adjustment = adjustment_or_unscaled(chosen, final)
     return TrainedModel(
         model=model,
         train_start=days[0],
@@ -199,31 +202,28 @@ class _Window:
     futures: np.ndarray | None  # the window's dates x futures; None: no interval
     freq: str
     holdout: int
-    candidate: Candidate = PROPHET
-    adjustment: PointAdjustment = _AS_FITTED
+    adjustment: PointAdjustment = _AS_FITTED  # what corrects the points it serves
 
-    @property
+    @cached_property
     def predicted(self) -> np.ndarray:
-        fit, ahead = self.fit, slice(self.fit.tail, None)
-        return self.adjustment.apply(fit.yhat[ahead], fit.trend[ahead], fit.weekdays[ahead])
+        return self.fit.ahead(self.adjustment)
 
-    @property
+    @cached_property
     def bands(self) -> WindowBands | None:
+        """The window's futures, moved with the point by the correction it serves."""
         if self.futures is None:
             return None
         predicted = self.predicted
         moved = self.futures + (predicted - self.fit.yhat[self.fit.tail :])[:, None]
         return WindowBands(np.fromiter(self.actual.values(), float), predicted, moved)
 
-    def errors(self) -> dict[Candidate, float]:
-        return errors(self.fit, np.fromiter(self.actual.values(), float), self.freq)
+    def errors(self, order: Sequence[Candidate]) -> dict[Candidate, float]:
+        return errors(self.fit, np.fromiter(self.actual.values(), float), order)
 
     def served(self, candidate: Candidate) -> _Window:
-        """This window forecast by `candidate` (by Prophet's points where it does not apply)."""
-        adjustment = adjustment_for(candidate, self.fit)
-        if adjustment is None:
-            return self
-        return replace(self, candidate=candidate, adjustment=adjustment)
+        """This window forecast by `candidate` (its level term alone where its scaled
+        seasonality does not apply to this fit)."""
+        return replace(self, adjustment=adjustment_or_unscaled(candidate, self.fit))
 
     def scores(
         self, params: TrainingParams, learnt: IntervalCalibration | None, *, calibrating: bool
@@ -232,7 +232,7 @@ class _Window:
         metrics = score_holdout(
             self.train, self.actual, predicted, freq=self.freq, holdout=self.holdout
         )
-        metrics = replace(metrics, candidate=self.candidate.name)
+        metrics = replace(metrics, candidate=self.adjustment.candidate)
         bands = self.bands
         if bands is None:
             return metrics
