@@ -9,6 +9,7 @@ The server starts with the first PostgreSQL test and serves the whole session.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -163,3 +164,14 @@ def require_shared_data(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"real data file missing: {path} (expected ../shared/data beside the checkout)")
     return path
+
+
+def m5_department(store: str, dept: str) -> tuple[list[dt.date], list[float]]:
+    """One M5 store x department's daily sales, in date order, with its real gaps."""
+    import pandas as pd
+
+    table = pd.read_csv(
+        require_shared_data(M5_CSV), usecols=["store_id", "dept_id", "date", "sales"]
+    )
+    rows = table[(table["store_id"] == store) & (table["dept_id"] == dept)].sort_values("date")
+    return [dt.date.fromisoformat(d) for d in rows["date"]], [float(v) for v in rows["sales"]]

@@ -14,17 +14,12 @@ from salescast.forecasting.features import fast_features, seasonality_features
 from salescast.forecasting.map_fit import MapFitBackend
 from salescast.forecasting.sampling import backtest_futures
 from salescast.forecasting.training import TrainingParams, fit_prophet
-from tests.conftest import M5_CSV, require_shared_data
+from tests.conftest import m5_department
 
 
 @pytest.fixture(scope="module")
 def series() -> tuple[list[dt.date], list[float]]:
-    table = pd.read_csv(
-        require_shared_data(M5_CSV), usecols=["store_id", "dept_id", "date", "sales"]
-    )
-    rows = table[(table["store_id"] == "TX_2") & (table["dept_id"] == "HOUSEHOLD_1")]
-    rows = rows.sort_values("date")
-    return [dt.date.fromisoformat(d) for d in rows["date"]], [float(v) for v in rows["sales"]]
+    return m5_department("TX_2", "HOUSEHOLD_1")
 
 
 def fitted(days: list[dt.date], values: list[float], **options: object) -> Prophet:

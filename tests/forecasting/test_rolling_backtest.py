@@ -35,7 +35,7 @@ from salescast.forecasting.prediction import make_forecast, predict_points
 from salescast.forecasting.sampling import backtest_futures, forecast_seed
 from salescast.forecasting.training import TrainedModel, TrainingParams, fit_prophet, train_model
 from salescast.service import SalescastService
-from tests.conftest import M5_CSV, require_shared_data
+from tests.conftest import m5_department
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -47,12 +47,7 @@ PRODUCT = "CA_1-HOBBIES_1"
 @pytest.fixture(scope="module")
 def series() -> tuple[list[dt.date], list[float]]:
     """One M5 store x department, with its real gaps (the closed Christmas days)."""
-    table = pd.read_csv(
-        require_shared_data(M5_CSV), usecols=["store_id", "dept_id", "date", "sales"]
-    )
-    rows = table[(table["store_id"] == "CA_1") & (table["dept_id"] == "HOBBIES_1")]
-    rows = rows.sort_values("date")
-    return [dt.date.fromisoformat(d) for d in rows["date"]], [float(v) for v in rows["sales"]]
+    return m5_department("CA_1", "HOBBIES_1")
 
 
 @pytest.fixture(scope="module")
