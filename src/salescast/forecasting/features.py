@@ -62,9 +62,8 @@ def seasonality_features(
     priors: list[float] = []
     columns: list[str] = []
     fresh: Modes = {"additive": [], "multiplicative": []}
-    days = _days_since_epoch(df["ds"]) if model.seasonalities else None
+    days = _days_since_epoch(df["ds"])
     for name, props in model.seasonalities.items():
-        assert days is not None
         block = _fourier_series(days, props["period"], props["fourier_order"])
         blocks.append(block)
         priors.extend([props["prior_scale"]] * block.shape[1])

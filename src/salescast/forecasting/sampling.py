@@ -170,14 +170,11 @@ def backtest_futures(
     """
     _refuse_predicted_regressors(model)
     if model.params["k"].shape[0] != 1 or not model.uncertainty_samples:
-        frame = _predicted(model, future)
         futures = None
         if model.uncertainty_samples:
             window = model.setup_dataframe(future.iloc[history:].copy())
             futures = _simulate_yhat(model, window, rng)[2]
-        return WindowForecast(
-            frame["yhat"].to_numpy(dtype=float), frame["trend"].to_numpy(dtype=float), futures
-        )
+        return WindowForecast(*_prophet_points(model, future), futures)
     df = model.setup_dataframe(future.copy())
     points, trend, futures = _simulate_yhat(model, df, rng, drawn_from=history)
     return WindowForecast(points, trend, np.asarray(futures, dtype=float))
@@ -189,8 +186,7 @@ def fitted_points(
     """The point forecasts and the trend at `future`'s dates, drawing nothing (for a MAP
     fit by `backtest_futures`' arithmetic, else by Prophet's `predict`)."""
     if model.params["k"].shape[0] != 1:
-        frame = _predicted(model, future)
-        return frame["yhat"].to_numpy(dtype=float), frame["trend"].to_numpy(dtype=float)
+        return _prophet_points(model, future)
     df = model.setup_dataframe(future.copy())
     features, component_cols = _seasonality_features(model, df)
     return _points(model, df, _terms(model, features.values, component_cols, 0), 0)
@@ -211,6 +207,14 @@ def _predicted(model: Prophet, future: pd.DataFrame) -> pd.DataFrame:
     points.uncertainty_samples = 0  # Prophet's predict then draws nothing
     frame = points.predict(future)
     return pd.DataFrame({"ds": frame["ds"], "yhat": frame["yhat"], "trend": frame["trend"]})
+
+
+def _prophet_points(
+    model: Prophet, future: pd.DataFrame
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """`_predicted`'s `yhat` and `trend`, as arrays."""
+    frame = _predicted(model, future)
+    return frame["yhat"].to_numpy(dtype=float), frame["trend"].to_numpy(dtype=float)
 
 
 def _refuse_predicted_regressors(model: Prophet) -> None:

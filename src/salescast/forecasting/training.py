@@ -205,6 +205,10 @@ class _Window:
     adjustment: PointAdjustment = _AS_FITTED  # what corrects the points it serves
 
     @cached_property
+    def actual_values(self) -> np.ndarray:
+        return np.fromiter(self.actual.values(), float)
+
+    @cached_property
     def predicted(self) -> np.ndarray:
         return self.fit.ahead(self.adjustment)
 
@@ -215,10 +219,10 @@ class _Window:
             return None
         predicted = self.predicted
         moved = self.futures + (predicted - self.fit.yhat[self.fit.tail :])[:, None]
-        return WindowBands(np.fromiter(self.actual.values(), float), predicted, moved)
+        return WindowBands(self.actual_values, predicted, moved)
 
     def errors(self, order: Sequence[Candidate]) -> dict[Candidate, float]:
-        return errors(self.fit, np.fromiter(self.actual.values(), float), order)
+        return errors(self.fit, self.actual_values, order)
 
     def served(self, candidate: Candidate) -> _Window:
         """This window forecast by `candidate` (its level term alone where its scaled
